@@ -1,0 +1,173 @@
+// The one JSON Schema for a ResiliencePolicy's spec. It is the single source for the CRD's
+// openAPIV3Schema, `petrel validate`, the validating webhook and the sidecar's check of a pushed
+// snapshot. Keep it to the subset that is both JSON Schema draft-07 and a structural OpenAPI v3
+// schema (no $ref, no oneOf at the top of a property), so the CRD can be generated from it.
+import { DURATION_PATTERN } from './duration.ts';
+
+const duration = (description: string) => ({ type: 'string', pattern: DURATION_PATTERN, description });
+const percent = (description: string) => ({ type: 'number', minimum: 0, maximum: 100, description });
+
+export const RETRY_CONDITIONS = ['connect-failure', 'reset', 'gateway-error', '5xx', 'retriable-4xx'] as const;
+export const BACKOFF_STRATEGIES = ['fixed', 'exponential', 'exponential-jitter'] as const;
+export const BALANCER_POLICIES = ['round-robin', 'least-request', 'ewma'] as const;
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT'] as const;
+
+export const timeoutSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Timeouts. Built-in defaults: connect 1s, no per-try and no total timeout.',
+  properties: {
+    connect: duration('Time to establish a TCP connection to an endpoint. Default 1s.'),
+    perTry: duration('Time for one attempt, from dispatch to the end of the response headers.'),
+    total: duration('Time for the whole request, all attempts and backoff included.'),
+  },
+};
+
+export const retrySchema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Retries. Built-in default: retry only a request that was never sent (connect failure).',
+  properties: {
+    attempts: { type: 'integer', minimum: 1, maximum: 10, description: 'Total tries, the first included. Default 1 (plus never-sent retries).' },
+    on: {
+      type: 'array',
+      description: 'Conditions that allow a retry: connect-failure, reset, gateway-error (502/503/504), 5xx, retriable-4xx (409), or a status code such as "429".',
+      items: { type: 'string', pattern: '^(connect-failure|reset|gateway-error|5xx|retriable-4xx|[1-5][0-9][0-9])$' },
+    },
+    backoff: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        strategy: { type: 'string', enum: [...BACKOFF_STRATEGIES], description: 'Default exponential-jitter.' },
+        base: duration('First delay. Default 25ms.'),
+        max: duration('Largest delay. Default 250ms.'),
+      },
+    },
+    budget: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        ratio: { type: 'number', minimum: 0, maximum: 1, description: 'Retries may add at most this share of the request rate. Default 0.2.' },
+        minPerSecond: { type: 'integer', minimum: 0, description: 'Retries always allowed per second, whatever the ratio. Default 10.' },
+      },
+    },
+    nonIdempotent: { type: 'boolean', description: 'Retry POST and PATCH after they were sent. Default false.' },
+  },
+};
+
+export const circuitBreakerSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'A breaker per endpoint.',
+  properties: {
+    consecutiveFailures: { type: 'integer', minimum: 1, description: 'Trip after this many failures in a row. Default 5.' },
+    failureRate: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        threshold: { type: 'number', minimum: 0, maximum: 1, description: 'Trip when the failure share reaches this. Default 0.5.' },
+        window: duration('Sliding window the rate is measured over. Default 10s.'),
+        minRequests: { type: 'integer', minimum: 1, description: 'Requests in the window before the rate counts. Default 20.' },
+      },
+    },
+    openFor: duration('How long a tripped endpoint stays out. Default 30s.'),
+    maxOpenFor: duration('Cap on the open time as repeated trips grow it. Default 5m.'),
+    halfOpenProbes: { type: 'integer', minimum: 1, description: 'Requests admitted while half-open. Default 1.' },
+  },
+};
+
+export const rateLimitSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['requestsPerSecond'],
+  properties: {
+    requestsPerSecond: { type: 'number', exclusiveMinimum: 0, description: 'Sustained rate of the token bucket.' },
+    burst: { type: 'integer', minimum: 1, description: 'Bucket size. Default: requestsPerSecond rounded up.' },
+  },
+};
+
+export const concurrencySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    maxRequests: { type: 'integer', minimum: 1, description: 'Requests in flight to the service. Default 1024.' },
+    maxPending: { type: 'integer', minimum: 0, description: 'Requests queued beyond maxRequests. Default 1024.' },
+  },
+};
+
+export const loadBalancerSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    policy: { type: 'string', enum: [...BALANCER_POLICIES], description: 'Default ewma.' },
+  },
+};
+
+export const faultSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    delay: {
+      type: 'object', additionalProperties: false, required: ['duration', 'percent'],
+      properties: { duration: duration('Delay added before the request is sent.'), percent: percent('Share of requests delayed.') },
+    },
+    abort: {
+      type: 'object', additionalProperties: false, required: ['status', 'percent'],
+      properties: {
+        status: { type: 'integer', minimum: 200, maximum: 599, description: 'Status answered instead of sending.' },
+        percent: percent('Share of requests aborted.'),
+      },
+    },
+  },
+};
+
+export const routeSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: {
+    name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63, description: 'The route label in metrics.' },
+    match: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        pathPrefix: { type: 'string', pattern: '^/' },
+        path: { type: 'string', pattern: '^/' },
+        methods: { type: 'array', items: { type: 'string', enum: [...HTTP_METHODS] } },
+      },
+    },
+    timeout: timeoutSchema,
+    retry: retrySchema,
+    rateLimit: rateLimitSchema,
+    fault: faultSchema,
+  },
+};
+
+/** The policy body shared by a ResiliencePolicy's spec and a snapshot's service entry. */
+export const policyProperties = {
+  timeout: timeoutSchema,
+  retry: retrySchema,
+  circuitBreaker: circuitBreakerSchema,
+  rateLimit: rateLimitSchema,
+  concurrency: concurrencySchema,
+  loadBalancer: loadBalancerSchema,
+  fault: faultSchema,
+  routes: { type: 'array', items: routeSchema, description: 'Per-route overrides; the first match wins.' },
+};
+
+export const policyBodySchema = { type: 'object', additionalProperties: false, properties: policyProperties };
+
+export const resiliencePolicySpecSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    targetRef: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['kind', 'name'],
+      description: 'Whom the policy protects; omit it for the namespace default.',
+      properties: { kind: { type: 'string', enum: ['Service'] }, name: { type: 'string', minLength: 1 } },
+    },
+    ...policyProperties,
+  },
+};

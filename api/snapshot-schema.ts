@@ -1,0 +1,56 @@
+// JSON Schema of a sidecar snapshot: the file `--config` loads and the document the control plane
+// pushes. The policy body is the same schema a ResiliencePolicy's spec uses.
+import { policyBodySchema } from './policy-schema.ts';
+
+const name = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 };
+const address = {
+  type: 'string',
+  pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$',
+  description: 'host:port',
+};
+
+export const snapshotSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['apiVersion', 'kind', 'version', 'services'],
+  properties: {
+    apiVersion: { type: 'string', enum: ['petrel.dev/v1alpha1'] },
+    kind: { type: 'string', enum: ['SidecarSnapshot'] },
+    version: { type: 'integer', minimum: 0 },
+    node: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['service'],
+      properties: { service: name, namespace: name },
+    },
+    inbound: { type: 'object', additionalProperties: false, properties: { policy: policyBodySchema } },
+    outbound: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { passthrough: { type: 'boolean', description: 'Forward unknown hosts to their original destination. Default true.' } },
+    },
+    services: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'namespace', 'endpoints'],
+        properties: {
+          name,
+          namespace: name,
+          hosts: { type: 'array', items: { type: 'string', minLength: 1 } },
+          endpoints: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['address'],
+              properties: { address, name: { type: 'string' } },
+            },
+          },
+          policy: policyBodySchema,
+        },
+      },
+    },
+  },
+};

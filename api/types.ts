@@ -1,0 +1,83 @@
+// Wire types: what a ResiliencePolicy spec and a sidecar snapshot look like as JSON/YAML.
+// They mirror api/policy-schema.ts and api/snapshot-schema.ts; the sidecar compiles them into
+// runtime objects once per snapshot (sidecar/config/compile.ts) and never reads them per request.
+
+export interface TimeoutSpec { connect?: string; perTry?: string; total?: string }
+
+export interface RetrySpec {
+  attempts?: number;
+  on?: string[];
+  backoff?: { strategy?: 'fixed' | 'exponential' | 'exponential-jitter'; base?: string; max?: string };
+  budget?: { ratio?: number; minPerSecond?: number };
+  nonIdempotent?: boolean;
+}
+
+export interface CircuitBreakerSpec {
+  consecutiveFailures?: number;
+  failureRate?: { threshold?: number; window?: string; minRequests?: number };
+  openFor?: string;
+  maxOpenFor?: string;
+  halfOpenProbes?: number;
+}
+
+export interface RateLimitSpec { requestsPerSecond: number; burst?: number }
+export interface ConcurrencySpec { maxRequests?: number; maxPending?: number }
+export interface LoadBalancerSpec { policy?: 'round-robin' | 'least-request' | 'ewma' }
+export interface FaultSpec {
+  delay?: { duration: string; percent: number };
+  abort?: { status: number; percent: number };
+}
+
+export interface RouteSpec {
+  name: string;
+  match?: { pathPrefix?: string; path?: string; methods?: string[] };
+  timeout?: TimeoutSpec;
+  retry?: RetrySpec;
+  rateLimit?: RateLimitSpec;
+  fault?: FaultSpec;
+}
+
+/** The policy body: a ResiliencePolicy spec without targetRef, as merged into a snapshot. */
+export interface PolicySpec {
+  timeout?: TimeoutSpec;
+  retry?: RetrySpec;
+  circuitBreaker?: CircuitBreakerSpec;
+  rateLimit?: RateLimitSpec;
+  concurrency?: ConcurrencySpec;
+  loadBalancer?: LoadBalancerSpec;
+  fault?: FaultSpec;
+  routes?: RouteSpec[];
+}
+
+export interface ResiliencePolicySpec extends PolicySpec {
+  targetRef?: { kind: 'Service'; name: string };
+}
+
+export interface EndpointSpec {
+  /** host:port of the endpoint's inbound sidecar. */
+  address: string;
+  /** The pod (or local process) behind it, for status and metrics. */
+  name?: string;
+}
+
+export interface ServiceSpec {
+  name: string;
+  namespace: string;
+  /** Authorities that reach this service, besides name, name.ns, name.ns.svc and name.ns.svc.cluster.local. */
+  hosts?: string[];
+  endpoints: EndpointSpec[];
+  policy?: PolicySpec;
+}
+
+/** What the control plane pushes to one sidecar, and what `petrel sidecar --config FILE` loads. */
+export interface Snapshot {
+  apiVersion: 'petrel.dev/v1alpha1';
+  kind: 'SidecarSnapshot';
+  /** Monotonically increasing; a sidecar reports the version it applied. */
+  version: number;
+  /** The sidecar this snapshot was compiled for; checked against --service when present. */
+  node?: { service: string; namespace?: string };
+  inbound?: { policy?: PolicySpec };
+  outbound?: { passthrough?: boolean };
+  services: ServiceSpec[];
+}

@@ -1,0 +1,149 @@
+// Schema and semantic validation, shared by `petrel validate`, the webhook, the control plane and
+// the sidecar. Every issue names the field path (services[0].policy.retry.attempts) and what was
+// expected; api/yaml-source.ts adds the file and line where the document came from a file.
+import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { DURATION_PATTERN, parseDuration } from './duration.ts';
+import { resiliencePolicySpecSchema } from './policy-schema.ts';
+import { snapshotSchema } from './snapshot-schema.ts';
+import type { PolicySpec, Snapshot } from './types.ts';
+
+export interface ValidationIssue {
+  /** Dotted field path from the document root, e.g. "spec.retry.backoff.base". */
+  path: string;
+  /** The path as segments, for locating it in a YAML document. */
+  segments: (string | number)[];
+  message: string;
+}
+
+const Ajv = AjvModule.default;
+const ajv = new Ajv({ allErrors: true, strict: true, strictTypes: false, allowUnionTypes: true });
+ajv.addKeyword('x-kubernetes-preserve-unknown-fields');
+
+const snapshotValidator = ajv.compile(snapshotSchema);
+const policyDocumentValidator = ajv.compile({
+  type: 'object',
+  required: ['apiVersion', 'kind', 'metadata', 'spec'],
+  properties: {
+    apiVersion: { type: 'string', enum: ['petrel.dev/v1alpha1'] },
+    kind: { type: 'string', enum: ['ResiliencePolicy'] },
+    metadata: {
+      type: 'object',
+      required: ['name'],
+      properties: {
+        name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 253 },
+        namespace: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 },
+      },
+    },
+    spec: resiliencePolicySpecSchema,
+    status: { type: 'object' },
+  },
+});
+
+export function joinPath(segments: readonly (string | number)[]): string {
+  let out = '';
+  for (const s of segments) out += typeof s === 'number' ? `[${s}]` : out === '' ? s : `.${s}`;
+  return out;
+}
+
+function pointerToSegments(pointer: string): (string | number)[] {
+  if (pointer === '') return [];
+  return pointer.slice(1).split('/').map((raw) => {
+    const s = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    return /^[0-9]+$/.test(s) ? Number(s) : s;
+  });
+}
+
+function describe(error: ErrorObject): { extra?: string; message: string } {
+  const p = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'additionalProperties':
+      return { extra: String(p.additionalProperty), message: 'is not a known field' };
+    case 'required':
+      return { extra: String(p.missingProperty), message: 'is required' };
+    case 'enum':
+      return { message: `must be one of: ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
+    case 'pattern':
+      if (p.pattern === DURATION_PATTERN) return { message: 'must be a duration such as "250ms", "2s" or "5m"' };
+      return { message: `must match ${String(p.pattern)}` };
+    case 'type':
+      return { message: `must be ${String(p.type)}` };
+    default:
+      return { message: error.message ?? error.keyword };
+  }
+}
+
+function fromAjv(validate: ValidateFunction, base: (string | number)[]): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const seen = new Set<string>();
+  for (const error of validate.errors ?? []) {
+    const { extra, message } = describe(error);
+    const segments = [...base, ...pointerToSegments(error.instancePath), ...(extra === undefined ? [] : [extra])];
+    const path = joinPath(segments);
+    const key = `${path}\0${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    issues.push({ path, segments, message });
+  }
+  return issues;
+}
+
+function checkDurationOrder(
+  issues: ValidationIssue[], at: (string | number)[], low: string | undefined, high: string | undefined,
+  lowName: string, highName: string,
+): void {
+  if (low === undefined || high === undefined) return;
+  if (parseDuration(low) > parseDuration(high)) {
+    const segments = [...at, lowName];
+    issues.push({ path: joinPath(segments), segments, message: `must not exceed ${highName} (${low} > ${high})` });
+  }
+}
+
+/** What a schema cannot say: orderings between fields, unique route names. */
+export function checkPolicySemantics(policy: PolicySpec, at: (string | number)[]): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const backoff = policy.retry?.backoff;
+  checkDurationOrder(issues, [...at, 'retry', 'backoff'], backoff?.base, backoff?.max, 'base', 'max');
+  const cb = policy.circuitBreaker;
+  checkDurationOrder(issues, [...at, 'circuitBreaker'], cb?.openFor, cb?.maxOpenFor, 'openFor', 'maxOpenFor');
+  checkDurationOrder(issues, [...at, 'timeout'], policy.timeout?.perTry, policy.timeout?.total, 'perTry', 'total');
+  const names = new Map<string, number>();
+  policy.routes?.forEach((route, i) => {
+    const first = names.get(route.name);
+    if (first !== undefined) {
+      const segments = [...at, 'routes', i, 'name'];
+      issues.push({ path: joinPath(segments), segments, message: `duplicates routes[${first}].name "${route.name}"` });
+    } else names.set(route.name, i);
+    const rb = route.retry?.backoff;
+    checkDurationOrder(issues, [...at, 'routes', i, 'retry', 'backoff'], rb?.base, rb?.max, 'base', 'max');
+  });
+  return issues;
+}
+
+/** Validates a sidecar snapshot: schema first, then semantics on a document of the right shape. */
+export function validateSnapshot(doc: unknown): ValidationIssue[] {
+  if (!snapshotValidator(doc)) return fromAjv(snapshotValidator, []);
+  const snapshot = doc as unknown as Snapshot;
+  const issues: ValidationIssue[] = [];
+  const owners = new Map<string, string>();
+  snapshot.services.forEach((service, i) => {
+    if (service.policy) issues.push(...checkPolicySemantics(service.policy, ['services', i, 'policy']));
+    const id = `${service.name}.${service.namespace}`;
+    for (const [j, host] of [id, ...(service.hosts ?? [])].entries()) {
+      const owner = owners.get(host.toLowerCase());
+      if (owner !== undefined && owner !== id) {
+        const segments = j === 0 ? ['services', i, 'name'] : ['services', i, 'hosts', j - 1];
+        issues.push({ path: joinPath(segments), segments, message: `host "${host}" already belongs to service ${owner}` });
+      }
+      owners.set(host.toLowerCase(), id);
+    }
+  });
+  if (snapshot.inbound?.policy) issues.push(...checkPolicySemantics(snapshot.inbound.policy, ['inbound', 'policy']));
+  return issues;
+}
+
+/** Validates one ResiliencePolicy document. */
+export function validatePolicyDocument(doc: unknown): ValidationIssue[] {
+  if (!policyDocumentValidator(doc)) return fromAjv(policyDocumentValidator, []);
+  const spec = (doc as unknown as { spec: PolicySpec }).spec;
+  return checkPolicySemantics(spec, ['spec']);
+}

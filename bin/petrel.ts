@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// The one Petrel CLI. Subcommands live in their layers; this file only parses flags.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseDuration } from '../api/duration.ts';
+
+const [major] = process.versions.node.split('.').map(Number);
+if ((major ?? 0) < 24) {
+  process.stderr.write(`petrel needs Node 24 or newer, this is ${process.version}; run it as "npx petrel" after "make install"\n`);
+  process.exit(1);
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`"${value}" is not a port (0-65535)`);
+  return n;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`"${value}" is not a positive integer`);
+  return n;
+}
+
+function duration(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+function hostPort(value: string): string {
+  if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/.test(value)) throw new InvalidArgumentError(`"${value}" is not HOST:PORT`);
+  return value;
+}
+
+const program = new Command('petrel')
+  .description('Petrel: a TypeScript service mesh. A sidecar proxy with resilience policies and a small control plane.')
+  .showHelpAfterError();
+
+program.command('sidecar')
+  .description('run the sidecar proxy for one service')
+  .requiredOption('--service <name>', 'the mesh service this sidecar belongs to')
+  .option('--namespace <ns>', 'the namespace of the service', 'default')
+  .option('--app <host:port>', 'the local app behind the inbound listener', hostPort)
+  .option('--config <file>', 'a static snapshot (YAML or JSON) instead of a control plane; SIGHUP reloads it')
+  .option('--inbound-port <port>', 'inbound listener: calls from other sidecars', port, 15006)
+  .option('--inbound-host <host>', 'inbound listener address', '0.0.0.0')
+  .option('--outbound-port <port>', "outbound listener: the app's calls to other services", port, 15001)
+  .option('--outbound-host <host>', 'outbound listener address', '127.0.0.1')
+  .option('--admin-port <port>', 'admin listener: /ready /live /metrics /config_dump', port, 15000)
+  .option('--admin-host <host>', 'admin listener address', '0.0.0.0')
+  .option('--drain-grace <duration>', 'time in-flight requests get to finish on SIGTERM', duration, 30_000)
+  .option('--max-header-size <bytes>', 'largest request head; larger gets 431', positiveInt, 16384)
+  .option('--header-timeout <duration>', 'time to receive a request head; then 408', duration, 10_000)
+  .option('--keep-alive-timeout <duration>', 'idle downstream keep-alive connections close after this', duration, 60_000)
+  .option('--max-connections <n>', 'open downstream connections per listener', positiveInt, 10_000)
+  .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
+  .action(async (o) => {
+    const { runSidecar } = await import('../sidecar/main.ts');
+    await runSidecar({
+      service: o.service, namespace: o.namespace, app: o.app, configFile: o.config,
+      inboundHost: o.inboundHost, inboundPort: o.inboundPort, outboundHost: o.outboundHost, outboundPort: o.outboundPort,
+      adminHost: o.adminHost, adminPort: o.adminPort, drainGraceMs: o.drainGrace, logLevel: o.logLevel,
+      limits: { maxHeaderSize: o.maxHeaderSize, headersTimeoutMs: o.headerTimeout, keepAliveTimeoutMs: o.keepAliveTimeout, maxConnections: o.maxConnections },
+    });
+  });
+
+program.command('validate')
+  .description('validate ResiliencePolicy and SidecarSnapshot files; exit 1 with one line per error')
+  .requiredOption('-f, --file <file>', 'a YAML or JSON file (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .action(async (o) => {
+    const { runValidate } = await import('../control/validate-command.ts');
+    process.exitCode = await runValidate(o.file);
+  });
+
+program.command('demo')
+  .description('a local mesh with a flaky service, driven by load, explained as it runs')
+  .option('--requests <n>', 'requests to drive through the mesh', positiveInt, 2000)
+  .action(async (o) => {
+    const { runDemo } = await import('../demo/demo.ts');
+    process.exitCode = await runDemo({ requests: o.requests });
+  });
+
+await program.parseAsync();

@@ -1,0 +1,70 @@
+// The admin listener (15000): /live, /ready and /metrics for anyone (kubelet, Prometheus);
+// /config_dump, /drain and /log-level only from loopback, since they reveal or change state.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isLoopbackAddress } from '../routing/request-target.ts';
+import type { ProxyContext } from '../pipeline/context.ts';
+
+export interface AdminActions {
+  /** Why the sidecar is not ready, or undefined when it is. */
+  notReadyReason(): string | undefined;
+  drain(): void;
+  configDump(): unknown;
+}
+
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function createAdminServer(ctx: ProxyContext, actions: AdminActions): Server {
+  return createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const local = isLoopbackAddress(req.socket.remoteAddress);
+    const route = `${req.method} ${url.pathname}`;
+    switch (route) {
+      case 'GET /live':
+        res.end('live\n');
+        return;
+      case 'GET /ready': {
+        const reason = actions.notReadyReason();
+        res.statusCode = reason === undefined ? 200 : 503;
+        res.end(reason === undefined ? 'ready\n' : `not ready: ${reason}\n`);
+        return;
+      }
+      case 'GET /metrics':
+        ctx.metrics.registry.metrics().then((text) => {
+          res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType });
+          res.end(text);
+        }, (err: Error) => json(res, 500, { error: err.message }));
+        return;
+    }
+    if (!local && ['/config_dump', '/drain', '/log-level'].includes(url.pathname)) {
+      json(res, 403, { error: `${url.pathname} is served to loopback clients only` });
+      return;
+    }
+    switch (route) {
+      case 'GET /config_dump':
+        json(res, 200, actions.configDump());
+        return;
+      case 'POST /drain':
+        actions.drain();
+        json(res, 202, { draining: true });
+        return;
+      case 'POST /log-level': {
+        const level = url.searchParams.get('level') ?? '';
+        if (!LOG_LEVELS.has(level)) {
+          json(res, 400, { error: `level must be one of ${[...LOG_LEVELS].join(', ')}` });
+          return;
+        }
+        ctx.log.level = level;
+        json(res, 200, { level });
+        return;
+      }
+      default:
+        json(res, 404, { error: `no admin endpoint ${route}` });
+    }
+  });
+}

@@ -1,0 +1,20 @@
+// What every step of the request path may need from the running sidecar.
+import type { Logger } from 'pino';
+import type { SelfIdentity } from '../config/compile.ts';
+import type { ConfigStore } from '../config/config-store.ts';
+import type { SidecarMetrics } from '../telemetry/metrics.ts';
+import type { PoolRegistry } from '../upstream/pool-registry.ts';
+
+export interface ProxyContext {
+  readonly self: SelfIdentity;
+  readonly store: ConfigStore;
+  readonly pools: PoolRegistry;
+  readonly metrics: SidecarMetrics;
+  readonly log: Logger;
+  /** The local app behind the inbound listener, host:port; undefined when there is none. */
+  readonly app: string | undefined;
+  /** The outbound listener's own port, to refuse passthrough loops back into it. */
+  readonly outboundPort: number;
+  /** True once the sidecar is draining: responses close their connections. */
+  readonly draining: () => boolean;
+}

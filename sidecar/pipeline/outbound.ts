@@ -1,0 +1,162 @@
+// The outbound request path, top to bottom: accept -> route -> (policy chain) -> balancer -> upstream.
+// An app's call to another service arrives here (as an HTTP proxy request, with a Host header, or
+// redirected by iptables) and leaves for one endpoint's inbound sidecar.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../config/compile.ts';
+import { Exchange, type ExchangeObserver } from '../proxy/exchange.ts';
+import { PEER_HEADER, upstreamHeaders, type UpstreamHeaders } from '../proxy/headers.ts';
+import { localReply } from '../proxy/local-reply.ts';
+import { isLoopbackHost, parseAuthority, requestTarget, type RequestTarget } from '../routing/request-target.ts';
+import { performance } from 'node:perf_hooks';
+import { FLAGS, NO_FLAGS } from '../proxy/flags.ts';
+import type { ProxyContext } from './context.ts';
+import { forward, type UpstreamRequest } from './forward.ts';
+import { recordExchange } from './record.ts';
+import { rawLocalReply, tunnelConnect, tunnelUpgrade, type TunnelTarget } from '../listener/tunnel.ts';
+import type { Flag } from '../proxy/flags.ts';
+import type { StreamMetrics } from '../telemetry/metrics.ts';
+
+export class OutboundPipeline implements ExchangeObserver {
+  readonly #ctx: ProxyContext;
+  readonly #passthroughMetrics;
+
+  constructor(ctx: ProxyContext) {
+    this.#ctx = ctx;
+    this.#passthroughMetrics = ctx.metrics.stream('outbound', ctx.self.service, 'passthrough', 'default');
+  }
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const ctx = this.#ctx;
+    const exchange = new Exchange(req, res, this);
+    // accept
+    const up = upstreamHeaders(req.rawHeaders, req.socket.remoteAddress);
+    exchange.requestId = up.requestId;
+    // route
+    const target = requestTarget(req.url ?? '/', req.headers.host);
+    if (target === undefined) return this.#reply(exchange, 'NR', 'the request names no valid host (Host header or absolute URI)');
+    const snapshot = ctx.store.current;
+    if (snapshot === undefined) return this.#reply(exchange, 'UH', 'the sidecar has no configuration yet');
+    if (target.absoluteForm) setHost(up, target.authority);
+    const service = snapshot.hosts.get(target.host);
+    if (service === undefined) return this.#passthrough(exchange, target, up, snapshot.passthrough);
+    // balancer
+    exchange.metrics = service.metrics;
+    const endpoint = service.balancer.pick();
+    if (endpoint === undefined) return this.#reply(exchange, 'UH', `service ${service.id} has no endpoints`);
+    // upstream
+    up.headers.push(PEER_HEADER, ctx.self.service);
+    this.#send(exchange, {
+      dispatcher: endpoint.pool, path: target.path, headers: up.headers, hasBody: up.hasBody,
+      label: `${service.id} endpoint ${endpoint.name}`,
+    });
+  };
+
+  #send(exchange: Exchange, request: UpstreamRequest): void {
+    if (!request.hasBody) return forward(this.#ctx, exchange, request);
+    // Let the parser finish this packet first: a malformed body (bad chunk size) that arrived with
+    // the headers destroys the request before anything is sent upstream.
+    queueMicrotask(() => {
+      if (!exchange.req.destroyed) forward(this.#ctx, exchange, request);
+    });
+  }
+
+  #passthrough(exchange: Exchange, target: RequestTarget, up: UpstreamHeaders, allowed: boolean): void {
+    exchange.metrics = this.#passthroughMetrics;
+    const refusal = this.#passthroughRefusal(target, allowed);
+    if (refusal !== undefined) return this.#reply(exchange, 'NR', refusal);
+    const port = target.port ?? 80;
+    const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+    this.#send(exchange, {
+      dispatcher: this.#ctx.pools.agent(this.#ctx.store.current?.inbound.policy.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
+      origin: `http://${host}:${port}`, path: target.path, headers: up.headers, hasBody: up.hasBody,
+      label: `passthrough ${host}:${port}`,
+    });
+  }
+
+  /** Why a request to a host outside the mesh may not pass through, or undefined when it may. */
+  #passthroughRefusal(target: RequestTarget, allowed: boolean): string | undefined {
+    if (!allowed) return `${target.host} is not a mesh service and passthrough is off`;
+    if ((target.port ?? 80) === this.#ctx.outboundPort && isLoopbackHost(target.host)) {
+      return `refusing to forward to this sidecar's own outbound listener (${target.authority})`;
+    }
+    return undefined;
+  }
+
+  #reply(exchange: Exchange, flag: 'NR' | 'UH', message: string): void {
+    exchange.metrics ??= this.#passthroughMetrics;
+    exchange.setFlag(flag);
+    localReply(exchange.res, flag, message, undefined, exchange.requestId);
+  }
+
+  /** HTTP Upgrade (WebSocket and others): routed like a request, then tunnelled as bytes. */
+  readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const ctx = this.#ctx;
+    const started = performance.now();
+    const up = upstreamHeaders(req.rawHeaders, req.socket.remoteAddress, true);
+    let metrics: StreamMetrics = this.#passthroughMetrics;
+    const done = (flag: Flag | undefined) =>
+      metrics.record(req.method ?? 'GET', flag === undefined ? 101 : FLAGS[flag].status, flag ?? NO_FLAGS, (performance.now() - started) / 1000);
+    const fail = (flag: Flag, message: string) => {
+      rawLocalReply(socket, flag, message, up.requestId);
+      done(flag);
+    };
+    const target = requestTarget(req.url ?? '/', req.headers.host);
+    const snapshot = ctx.store.current;
+    if (target === undefined) return fail('NR', 'the request names no valid host (Host header or absolute URI)');
+    if (snapshot === undefined) return fail('UH', 'the sidecar has no configuration yet');
+    if (target.absoluteForm) setHost(up, target.authority);
+    const service = snapshot.hosts.get(target.host);
+    let tunnel: TunnelTarget;
+    if (service !== undefined) {
+      metrics = service.metrics;
+      const endpoint = service.balancer.pick();
+      if (endpoint === undefined) return fail('UH', `service ${service.id} has no endpoints`);
+      up.headers.push(PEER_HEADER, ctx.self.service);
+      tunnel = { host: endpoint.host, port: endpoint.port, connectTimeoutMs: service.policy.connectTimeoutMs, label: `${service.id} endpoint ${endpoint.name}` };
+    } else {
+      const refusal = this.#passthroughRefusal(target, snapshot.passthrough);
+      if (refusal !== undefined) return fail('NR', refusal);
+      tunnel = { host: target.host, port: target.port ?? 80, connectTimeoutMs: snapshot.inbound.policy.connectTimeoutMs, label: `passthrough ${target.authority}` };
+    }
+    tunnelUpgrade(req, socket, head, tunnel, target.path, up.headers, up.requestId, done);
+  };
+
+  /** CONNECT host:port (HTTPS through HTTP_PROXY, or any TCP): opaque passthrough. */
+  readonly connect = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const started = performance.now();
+    const metrics = this.#passthroughMetrics;
+    const done = (flag: Flag | undefined) =>
+      metrics.record('CONNECT', flag === undefined ? 200 : FLAGS[flag].status, flag ?? NO_FLAGS, (performance.now() - started) / 1000);
+    const target = parseAuthority(req.url ?? '');
+    const snapshot = this.#ctx.store.current;
+    if (target === undefined || target.port === undefined) {
+      rawLocalReply(socket, 'NR', `CONNECT needs host:port, got "${req.url ?? ''}"`);
+      return done('NR');
+    }
+    const authority = { host: target.host, port: target.port, authority: req.url ?? '', path: '', absoluteForm: true };
+    const refusal = this.#passthroughRefusal(authority, snapshot?.passthrough ?? false);
+    if (refusal !== undefined) {
+      rawLocalReply(socket, 'NR', refusal);
+      return done('NR');
+    }
+    const connectTimeoutMs = snapshot?.inbound.policy.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    tunnelConnect(socket, head, { host: target.host, port: target.port, connectTimeoutMs, label: `passthrough ${req.url ?? ''}` }, done);
+  };
+
+  onExchangeDone(exchange: Exchange): void {
+    recordExchange(this.#ctx, exchange, 'outbound');
+  }
+}
+
+/** Absolute-form requests name their authority in the request line; it wins over Host (RFC 9112 §3.2.2). */
+function setHost(up: UpstreamHeaders, authority: string): void {
+  const h = up.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    if ((h[i] as string).toLowerCase() === 'host') {
+      h[i + 1] = authority;
+      return;
+    }
+  }
+  h.push('host', authority);
+}

@@ -1,0 +1,54 @@
+// One request/response pair as it crosses the sidecar: what the pipeline decided (flags), where it
+// went, and the bookkeeping done once when the downstream response closes.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { StreamMetrics } from '../telemetry/metrics.ts';
+import { NO_FLAGS, type Flag } from './flags.ts';
+
+export interface ExchangeObserver {
+  /** Called once, when the downstream response has finished or the client went away. */
+  onExchangeDone(exchange: Exchange): void;
+}
+
+export class Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly startedAt = performance.now();
+  requestId = '';
+  metrics: StreamMetrics | undefined;
+  flags: string = NO_FLAGS;
+  /** The endpoint of the last attempt, for logs. */
+  upstream = '';
+  attempts = 0;
+  /** Aborts the upstream attempt in progress; set by the forwarder. */
+  abortUpstream: ((reason: Error) => void) | undefined;
+  readonly #observer: ExchangeObserver;
+
+  constructor(req: IncomingMessage, res: ServerResponse, observer: ExchangeObserver) {
+    this.req = req;
+    this.res = res;
+    this.#observer = observer;
+    res.once('close', this.#onClose);
+  }
+
+  setFlag(flag: Flag): void {
+    this.flags = this.flags === NO_FLAGS ? flag : `${this.flags},${flag}`;
+  }
+
+  get durationSeconds(): number {
+    return (performance.now() - this.startedAt) / 1000;
+  }
+
+  /** True when the client went away before the response was complete. */
+  get downstreamClosed(): boolean {
+    return !this.res.writableFinished;
+  }
+
+  readonly #onClose = (): void => {
+    if (!this.res.writableFinished) {
+      this.setFlag('DC');
+      this.abortUpstream?.(new Error('downstream closed'));
+    }
+    this.#observer.onExchangeDone(this);
+  };
+}

@@ -1,0 +1,94 @@
+// Header hygiene for a forwarding proxy (RFC 9110 §7.6.1): hop-by-hop headers and the headers a
+// Connection header names are dropped in both directions; x-forwarded-* and x-request-id are added
+// on the way up. Works on Node's flat rawHeaders array so that no header object is built twice.
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
+  'te', 'transfer-encoding', 'upgrade', 'http2-settings', 'expect',
+]);
+
+/** Headers that only mean something between two Petrel sidecars; never passed to an app. */
+export const PEER_HEADER = 'x-petrel-peer';
+
+export interface UpstreamHeaders {
+  /** Flat [name, value, name, value, ...] for undici. */
+  headers: string[];
+  requestId: string;
+  /** The x-petrel-peer value a calling sidecar sent, if any. */
+  peer: string | undefined;
+  /** True when the request carries a body (chunked, or a non-zero Content-Length). */
+  hasBody: boolean;
+}
+
+function connectionTokens(value: string): Set<string> {
+  const out = new Set<string>();
+  for (const token of value.split(',')) {
+    const t = token.trim().toLowerCase();
+    if (t !== '' && t !== 'close' && t !== 'keep-alive') out.add(t);
+  }
+  return out;
+}
+
+/**
+ * Builds the headers to send upstream from a request's rawHeaders.
+ * @param clientIp appended to x-forwarded-for
+ * @param keepUpgrade keep Connection: upgrade and Upgrade (for tunnelled upgrades)
+ */
+export function upstreamHeaders(raw: readonly string[], clientIp: string | undefined, keepUpgrade = false): UpstreamHeaders {
+  let listed: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).length === 10 && (raw[i] as string).toLowerCase() === 'connection') {
+      const tokens = connectionTokens(raw[i + 1] as string);
+      if (tokens.size > 0) listed = listed ? new Set([...listed, ...tokens]) : tokens;
+    }
+  }
+  const out: string[] = [];
+  let requestId: string | undefined;
+  let peer: string | undefined;
+  let forwardedFor: string | undefined;
+  let hasProto = false;
+  let hasBody = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (lower === 'transfer-encoding' || (lower === 'content-length' && value !== '0')) hasBody = true;
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) {
+      if (lower === 'te' && value.trim().toLowerCase() === 'trailers') out.push('te', 'trailers');
+      else if (keepUpgrade && lower === 'upgrade') out.push(name, value);
+      continue;
+    }
+    if (lower === 'x-forwarded-for') {
+      forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+      continue;
+    }
+    if (lower === PEER_HEADER) {
+      peer = value;
+      continue;
+    }
+    if (lower === 'x-request-id') requestId = value;
+    else if (lower === 'x-forwarded-proto') hasProto = true;
+    out.push(name, value);
+  }
+  if (clientIp !== undefined) forwardedFor = forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`;
+  if (forwardedFor !== undefined) out.push('x-forwarded-for', forwardedFor);
+  if (!hasProto) out.push('x-forwarded-proto', 'http');
+  if (requestId === undefined) {
+    requestId = randomUUID();
+    out.push('x-request-id', requestId);
+  }
+  if (keepUpgrade) out.push('connection', 'upgrade');
+  return { headers: out, requestId, peer, hasBody };
+}
+
+/** Drops hop-by-hop response headers in place; returns the same object for writeHead. */
+export function downstreamHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const connection = headers.connection;
+  if (connection !== undefined) {
+    for (const token of connectionTokens(Array.isArray(connection) ? connection.join(',') : connection)) delete headers[token];
+  }
+  for (const name of HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];
+  return headers;
+}

@@ -1,0 +1,38 @@
+// Maps what undici and the socket layer throw onto response flags, and says whether any byte of
+// the request can have reached the upstream (what retry safety for POST depends on).
+import { ProxyError, type Flag } from './flags.ts';
+
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CONNECT',
+]);
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+
+export function errorCode(err: unknown): string {
+  if (err !== null && typeof err === 'object') {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    const cause = (err as { cause?: unknown }).cause;
+    if (cause !== undefined) return errorCode(cause);
+  }
+  return 'UNKNOWN';
+}
+
+export interface UpstreamFailure {
+  flag: Flag;
+  /** True when the request never left this proxy, so resending it cannot duplicate it. */
+  neverSent: boolean;
+  error: ProxyError;
+}
+
+export function classifyUpstreamError(err: unknown, target: string): UpstreamFailure {
+  if (err instanceof ProxyError) return { flag: err.flag, neverSent: err.flag === 'UF', error: err };
+  const code = errorCode(err);
+  const detail = err instanceof Error ? err.message : String(err);
+  let flag: Flag;
+  if (CONNECT_CODES.has(code)) flag = 'UF';
+  else if (TIMEOUT_CODES.has(code)) flag = 'UT';
+  else flag = 'UC';
+  const what = flag === 'UF' ? 'connect to' : flag === 'UT' ? 'timed out waiting for' : 'connection closed by';
+  return { flag, neverSent: flag === 'UF', error: new ProxyError(flag, `${what} ${target}: ${code} ${detail}`, undefined, { cause: err }) };
+}

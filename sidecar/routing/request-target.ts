@@ -1,0 +1,65 @@
+// Where a request is going, from its request line and Host header: origin-form ("/path" with
+// Host: payments) as an app sends it through iptables or with Host set, and absolute-form
+// ("http://payments/path") as an app sends it to an HTTP proxy (HTTP_PROXY=http://127.0.0.1:15001).
+
+export interface RequestTarget {
+  /** Lower-case host without port or brackets. */
+  host: string;
+  /** The port the client named, or undefined when it named none. */
+  port: number | undefined;
+  /** host[:port] as it should appear in the Host header upstream. */
+  authority: string;
+  /** origin-form path and query. */
+  path: string;
+  /** True when the request line carried the authority (proxy form). */
+  absoluteForm: boolean;
+}
+
+export function parseAuthority(authority: string): { host: string; port: number | undefined } | undefined {
+  let host: string;
+  let portText: string | undefined;
+  if (authority.startsWith('[')) {
+    const close = authority.indexOf(']');
+    if (close < 0) return undefined;
+    host = authority.slice(1, close);
+    const rest = authority.slice(close + 1);
+    if (rest !== '' && !rest.startsWith(':')) return undefined;
+    portText = rest === '' ? undefined : rest.slice(1);
+  } else {
+    const colon = authority.lastIndexOf(':');
+    host = colon < 0 ? authority : authority.slice(0, colon);
+    portText = colon < 0 ? undefined : authority.slice(colon + 1);
+  }
+  if (host === '' || /[\s/@]/.test(host)) return undefined;
+  let port: number | undefined;
+  if (portText !== undefined) {
+    if (!/^[0-9]{1,5}$/.test(portText)) return undefined;
+    port = Number(portText);
+    if (port < 1 || port > 65535) return undefined;
+  }
+  return { host: host.toLowerCase(), port };
+}
+
+export function requestTarget(url: string, hostHeader: string | undefined): RequestTarget | undefined {
+  if (url.charCodeAt(0) === 47 /* "/" */) {
+    if (hostHeader === undefined) return undefined;
+    const parsed = parseAuthority(hostHeader);
+    return parsed && { ...parsed, authority: hostHeader, path: url, absoluteForm: false };
+  }
+  if (!url.toLowerCase().startsWith('http://')) return undefined;
+  const slash = url.indexOf('/', 7);
+  const authority = slash < 0 ? url.slice(7) : url.slice(7, slash);
+  const parsed = parseAuthority(authority);
+  return parsed && { ...parsed, authority, path: slash < 0 ? '/' : url.slice(slash), absoluteForm: true };
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '0.0.0.0', '::']);
+
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK.has(host) || host.startsWith('127.');
+}
+
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}

@@ -1,0 +1,180 @@
+// The sidecar process: config store, listeners, admin server and graceful shutdown wired together.
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { createAdminServer } from './admin/admin-server.ts';
+import { ConfigRejectedError, ConfigStore } from './config/config-store.ts';
+import { loadSnapshotFile } from './config/file-source.ts';
+import { createListener, DEFAULT_LIMITS, type ListenerLimits } from './listener/http-listener.ts';
+import type { ProxyContext } from './pipeline/context.ts';
+import { InboundPipeline } from './pipeline/inbound.ts';
+import { OutboundPipeline } from './pipeline/outbound.ts';
+import { SidecarMetrics } from './telemetry/metrics.ts';
+import { PoolRegistry } from './upstream/pool-registry.ts';
+
+export interface SidecarOptions {
+  service: string;
+  namespace: string;
+  /** host:port of the local app. */
+  app?: string;
+  inboundHost: string;
+  inboundPort: number;
+  outboundHost: string;
+  outboundPort: number;
+  adminHost: string;
+  adminPort: number;
+  /** A static snapshot file instead of a control plane. */
+  configFile?: string;
+  /** In-flight requests get this long to finish on shutdown. Default 30000 ms. */
+  drainGraceMs: number;
+  limits: ListenerLimits;
+  logLevel: string;
+  log?: Logger;
+}
+
+export const DEFAULT_SIDECAR_OPTIONS = {
+  namespace: 'default',
+  inboundHost: '0.0.0.0',
+  inboundPort: 15006,
+  outboundHost: '127.0.0.1',
+  outboundPort: 15001,
+  adminHost: '0.0.0.0',
+  adminPort: 15000,
+  drainGraceMs: 30_000,
+  limits: DEFAULT_LIMITS,
+  logLevel: 'info',
+} satisfies Partial<SidecarOptions>;
+
+export class Sidecar {
+  readonly options: SidecarOptions;
+  readonly log: Logger;
+  readonly pools = new PoolRegistry();
+  readonly metrics = new SidecarMetrics(() => this.pools.stats().connected);
+  readonly store: ConfigStore;
+  readonly ctx: ProxyContext;
+  #inbound: Server | undefined;
+  #outbound: Server | undefined;
+  #admin: Server | undefined;
+  #draining = false;
+  #stopped: Promise<void> | undefined;
+
+  constructor(options: SidecarOptions) {
+    this.options = options;
+    this.log = options.log ?? pino({ level: options.logLevel, base: { service: options.service } });
+    const self = { service: options.service, namespace: options.namespace };
+    this.store = new ConfigStore({ self, app: options.app, pools: this.pools, metrics: this.metrics });
+    this.ctx = {
+      self, store: this.store, pools: this.pools, metrics: this.metrics, log: this.log, app: options.app,
+      outboundPort: options.outboundPort, draining: () => this.#draining,
+    };
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  async start(): Promise<void> {
+    const { options } = this;
+    if (options.configFile !== undefined) {
+      const compiled = await loadSnapshotFile(this.store, options.configFile);
+      this.log.info({ version: compiled.version, file: options.configFile }, 'config loaded');
+    }
+    const inbound = new InboundPipeline(this.ctx);
+    const outbound = new OutboundPipeline(this.ctx);
+    const drop = (listener: string) => () => this.metrics.connectionsDropped.inc({ listener });
+    this.#inbound = createListener(options.limits, { request: inbound.handle, upgrade: inbound.upgrade, dropped: drop('inbound') });
+    this.#outbound = createListener(options.limits, {
+      request: outbound.handle, upgrade: outbound.upgrade, connect: outbound.connect, dropped: drop('outbound'),
+    });
+    this.#admin = createAdminServer(this.ctx, {
+      notReadyReason: () => (this.#draining ? 'draining' : this.store.current === undefined ? 'no config yet' : undefined),
+      drain: () => void this.drain(),
+      configDump: () => this.configDump(),
+    });
+    await Promise.all([
+      listen(this.#inbound, options.inboundHost, options.inboundPort),
+      listen(this.#outbound, options.outboundHost, options.outboundPort),
+      listen(this.#admin, options.adminHost, options.adminPort),
+    ]);
+    this.log.info({ inbound: this.address('inbound'), outbound: this.address('outbound'), admin: this.address('admin'), app: options.app }, 'sidecar listening');
+  }
+
+  /** Re-reads --config; a bad file is logged and the running snapshot stays. */
+  async reload(): Promise<void> {
+    if (this.options.configFile === undefined) return;
+    try {
+      const compiled = await loadSnapshotFile(this.store, this.options.configFile);
+      this.log.info({ version: compiled.version }, 'config reloaded');
+    } catch (err) {
+      if (!(err instanceof ConfigRejectedError)) throw err;
+      this.log.error({ issues: err.issues, version: this.store.current?.version }, err.message);
+    }
+  }
+
+  address(which: 'inbound' | 'outbound' | 'admin'): string {
+    const server = which === 'inbound' ? this.#inbound : which === 'outbound' ? this.#outbound : this.#admin;
+    const a = server?.address() as AddressInfo | null | undefined;
+    return a ? `${a.address}:${a.port}` : '';
+  }
+
+  configDump(): unknown {
+    const current = this.store.current;
+    return {
+      service: this.options.service,
+      namespace: this.options.namespace,
+      draining: this.#draining,
+      version: current?.version ?? null,
+      snapshot: current?.source ?? null,
+      services: current?.services.map((s) => ({
+        id: s.id,
+        policy: s.policy,
+        endpoints: s.endpoints.map((e) => ({ address: e.address, name: e.name, inflight: e.inflight })),
+      })) ?? [],
+      upstream: this.pools.stats(),
+    };
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish within the grace period, then closes upstream
+   * pools. /ready answers 503 from the first moment.
+   */
+  drain(): Promise<void> {
+    if (this.#stopped) return this.#stopped;
+    this.#draining = true;
+    this.log.info({ graceMs: this.options.drainGraceMs }, 'draining');
+    const listeners = [this.#inbound, this.#outbound].filter((s): s is Server => s !== undefined);
+    const closed = Promise.all(listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    // Keep-alive connections between requests would hold close() open: shut each as it goes idle.
+    const sweep = setInterval(() => listeners.forEach((s) => s.closeIdleConnections()), 50);
+    listeners.forEach((s) => s.closeIdleConnections());
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<'grace'>((resolve) => { timer = setTimeout(() => resolve('grace'), this.options.drainGraceMs); });
+    this.#stopped = Promise.race([closed, grace]).then(async (outcome) => {
+      clearInterval(sweep);
+      clearTimeout(timer);
+      if (outcome === 'grace') {
+        this.log.warn('grace period over; closing remaining connections');
+        listeners.forEach((s) => s.closeAllConnections());
+      }
+      await this.pools.close();
+      this.log.info('drained');
+    });
+    return this.#stopped;
+  }
+
+  /** Drains, then closes the admin server too. */
+  async stop(): Promise<void> {
+    await this.drain();
+    const admin = this.#admin;
+    if (admin) {
+      admin.closeAllConnections();
+      await new Promise<void>((resolve) => admin.close(() => resolve()));
+    }
+  }
+}
+
+async function listen(server: Server, host: string, port: number): Promise<void> {
+  server.listen(port, host);
+  await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => { throw err; })]);
+}
