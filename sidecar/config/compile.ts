@@ -24,9 +24,15 @@ export interface CompileContext {
   metrics: SidecarMetrics;
 }
 
+const optionalDuration = (text: string | undefined): number | undefined => (text === undefined ? undefined : parseDuration(text));
+
 export function compilePolicy(spec: PolicySpec | undefined): ServicePolicy {
-  const connect = spec?.timeout?.connect;
-  return { connectTimeoutMs: connect === undefined ? DEFAULT_CONNECT_TIMEOUT_MS : parseDuration(connect) };
+  const t = spec?.timeout;
+  return {
+    connectTimeoutMs: optionalDuration(t?.connect) ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    perTryTimeoutMs: optionalDuration(t?.perTry),
+    totalTimeoutMs: optionalDuration(t?.total),
+  };
 }
 
 /** The authorities a service answers to, as seen from a sidecar in `selfNamespace`. */

@@ -9,6 +9,10 @@ import type { Endpoint } from '../upstream/endpoint.ts';
 /** Policy of one destination service, parsed into numbers once. */
 export interface ServicePolicy {
   readonly connectTimeoutMs: number;
+  /** Per attempt, until the response headers; undefined for none. */
+  readonly perTryTimeoutMs: number | undefined;
+  /** For the whole request until the response headers, all attempts included; undefined for none. */
+  readonly totalTimeoutMs: number | undefined;
 }
 
 export interface ServiceTarget {

@@ -29,8 +29,9 @@ export class InboundPipeline implements ExchangeObserver {
     exchange.requestId = up.requestId;
     exchange.metrics = ctx.metrics.stream('inbound', ctx.self.service, ctx.metrics.boundedPeer(up.peer), 'default');
     // route: everything inbound goes to the one local app
-    const app = ctx.store.current?.inbound.app;
-    if (app === undefined) {
+    const inbound = ctx.store.current?.inbound;
+    const app = inbound?.app;
+    if (inbound === undefined || app === undefined) {
       exchange.setFlag('NR');
       const why = ctx.app === undefined ? 'this sidecar has no local app (--app)' : 'the sidecar has no configuration yet';
       return localReply(res, 'NR', why, undefined, exchange.requestId);
@@ -39,6 +40,7 @@ export class InboundPipeline implements ExchangeObserver {
     const request: UpstreamRequest = {
       dispatcher: app.pool,
       path: req.url ?? '/', headers: up.headers, hasBody: up.hasBody, label: this.#appLabel,
+      perTryTimeoutMs: inbound.policy.perTryTimeoutMs, totalTimeoutMs: inbound.policy.totalTimeoutMs,
     };
     if (!up.hasBody) return forward(ctx, exchange, request);
     // See OutboundPipeline: a body malformed in the first packet never reaches the app.

@@ -49,6 +49,7 @@ export class OutboundPipeline implements ExchangeObserver {
     this.#send(exchange, {
       dispatcher: endpoint.pool, path: target.path, headers: up.headers, hasBody: up.hasBody,
       label: `${service.id} endpoint ${endpoint.name}`,
+      perTryTimeoutMs: service.policy.perTryTimeoutMs, totalTimeoutMs: service.policy.totalTimeoutMs,
     });
   };
 

@@ -23,6 +23,7 @@ export class Exchange {
   /** Aborts the upstream attempt in progress; set by the forwarder. */
   abortUpstream: ((reason: Error) => void) | undefined;
   readonly #observer: ExchangeObserver;
+  #cutByProxy = false;
 
   constructor(req: IncomingMessage, res: ServerResponse, observer: ExchangeObserver) {
     this.req = req;
@@ -35,6 +36,12 @@ export class Exchange {
     this.flags = this.flags === NO_FLAGS ? flag : `${this.flags},${flag}`;
   }
 
+  /** Ends a response that already started (its upstream failed): the client sees the stream cut. */
+  cut(): void {
+    this.#cutByProxy = true;
+    this.res.destroy();
+  }
+
   get durationSeconds(): number {
     return (performance.now() - this.startedAt) / 1000;
   }
@@ -45,7 +52,7 @@ export class Exchange {
   }
 
   readonly #onClose = (): void => {
-    if (!this.res.writableFinished) {
+    if (!this.res.writableFinished && !this.#cutByProxy) {
       this.setFlag('DC');
       this.abortUpstream?.(new Error('downstream closed'));
     }

@@ -1,0 +1,159 @@
+// Runs real Petrel processes for tests: picks free ports, writes the snapshot file, waits for
+// /ready, and kills every child when the test process ends, whatever happened.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { parseMetrics, sampleValue, type Labels } from './prometheus.ts';
+
+export const REPO = resolve(import.meta.dirname, '..', '..');
+export const PETREL = join(REPO, 'bin', 'petrel.ts');
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export function tempDir(prefix = 'petrel-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface SnapshotServiceInput {
+  name: string;
+  namespace?: string;
+  endpoints: string[];
+  policy?: Record<string, unknown>;
+}
+
+export function snapshot(version: number, services: SnapshotServiceInput[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    apiVersion: 'petrel.dev/v1alpha1',
+    kind: 'SidecarSnapshot',
+    version,
+    ...extra,
+    services: services.map((s) => ({
+      name: s.name,
+      namespace: s.namespace ?? 'default',
+      endpoints: s.endpoints.map((address) => ({ address })),
+      ...(s.policy ? { policy: s.policy } : {}),
+    })),
+  };
+}
+
+export interface SidecarHandle {
+  readonly proc: ChildProcess;
+  readonly pid: number;
+  readonly inboundPort: number;
+  readonly outboundPort: number;
+  readonly adminPort: number;
+  readonly configFile: string;
+  /** Everything the process wrote so far. */
+  output(): string;
+  admin(path: string, init?: RequestInit): Promise<Response>;
+  metrics(): Promise<string>;
+  metric(name: string, labels?: Labels): Promise<number>;
+  /** Resident set size in kB, from /proc. */
+  rssKb(): number;
+  /** Peak resident set size in kB (VmHWM). */
+  peakRssKb(): number;
+  /** Open file descriptors (sockets included). */
+  fdCount(): number;
+  /** Sends a signal and waits for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited(): Promise<number | null>;
+}
+
+export interface SidecarInput {
+  service: string;
+  app?: string;
+  config: Record<string, unknown> | string;
+  args?: string[];
+  env?: Record<string, string>;
+  /** Wait for /ready (default true). */
+  waitReady?: boolean;
+}
+
+function procStatusKb(pid: number, field: string): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
+  return Number(line?.split(/\s+/)[1] ?? 0);
+}
+
+export async function startSidecar(input: SidecarInput): Promise<SidecarHandle> {
+  const [inboundPort, outboundPort, adminPort] = [await freePort(), await freePort(), await freePort()];
+  const dir = tempDir();
+  const configFile = join(dir, 'snapshot.yaml');
+  writeFileSync(configFile, typeof input.config === 'string' ? input.config : stringify(input.config));
+  const args = [
+    PETREL, 'sidecar', '--service', input.service, '--config', configFile,
+    '--inbound-port', String(inboundPort), '--inbound-host', '127.0.0.1',
+    '--outbound-port', String(outboundPort), '--admin-port', String(adminPort), '--admin-host', '127.0.0.1',
+    ...(input.app ? ['--app', input.app] : []), ...(input.args ?? []),
+  ];
+  const proc = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...input.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(proc);
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  proc.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+  const exit = new Promise<number | null>((resolveExit) => proc.once('exit', (code) => { children.delete(proc); resolveExit(code); }));
+  const pid = proc.pid as number;
+  const adminBase = `http://127.0.0.1:${adminPort}`;
+  const handle: SidecarHandle = {
+    proc, pid, inboundPort, outboundPort, adminPort, configFile,
+    output: () => out,
+    admin: (path, init) => fetch(`${adminBase}${path}`, init),
+    metrics: async () => (await fetch(`${adminBase}/metrics`)).text(),
+    metric: async (name, labels = {}) => sampleValue(parseMetrics(await handle.metrics()), name, labels),
+    rssKb: () => procStatusKb(pid, 'VmRSS'),
+    peakRssKb: () => procStatusKb(pid, 'VmHWM'),
+    fdCount: () => readdirSync(`/proc/${pid}/fd`).length,
+    stop: (signal = 'SIGTERM') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exit;
+    },
+    exited: () => exit,
+  };
+  if (input.waitReady === false) return handle;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`sidecar exited with ${proc.exitCode}:\n${out}`);
+    try {
+      if ((await handle.admin('/ready')).status === 200) return handle;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`sidecar not ready after 20s:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Runs the CLI to completion and returns its exit code and output. */
+export async function runPetrel(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, [PETREL, ...args], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(proc);
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+  proc.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  proc.stdin.end(stdin ?? '');
+  const code = await new Promise<number | null>((r) => proc.once('exit', (c) => { children.delete(proc); r(c); }));
+  return { code, stdout, stderr };
+}
+
+export function writeConfig(handle: SidecarHandle, config: Record<string, unknown> | string): void {
+  writeFileSync(handle.configFile, typeof config === 'string' ? config : stringify(config));
+}
