@@ -64,6 +64,8 @@ describe('listener hardening', () => {
   });
 
   it('refuses a bad chunk size with 400, sending nothing upstream', async () => {
+    // A warm keep-alive connection to the app, so nothing waits on a connect that could hide a leak.
+    assert.equal((await call(sidecar.inboundPort, { headers: { host: 'payments' } })).status, 200);
     const before = app.received.length;
     const raw = await rawExchange(sidecar.inboundPort, 'POST /x HTTP/1.1\r\nHost: payments\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n');
     assert.match(raw, /^HTTP\/1\.1 400 /);
