@@ -1,5 +1,5 @@
 // A runtime endpoint: one upstream address of a mesh service and the pool that reaches it.
-import type { Pool } from 'undici';
+import type { Pool } from './undici.ts';
 import { parseAuthority } from '../routing/request-target.ts';
 
 export class Endpoint {

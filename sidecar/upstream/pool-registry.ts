@@ -1,7 +1,7 @@
 // One undici Pool per upstream origin, kept across config snapshots so keep-alive connections
 // survive a policy change. Pools that no snapshot uses any more are closed gracefully: requests
 // in flight on them finish first.
-import { Agent, Pool } from 'undici';
+import { Agent, Pool } from './undici.ts';
 
 /** Idle time after which a body stream is cut (Envoy's stream_idle_timeout); 5 minutes. */
 export const STREAM_IDLE_TIMEOUT_MS = 300_000;

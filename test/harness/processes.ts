@@ -9,7 +9,8 @@ import { stringify } from 'yaml';
 import { parseMetrics, sampleValue, type Labels } from './prometheus.ts';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
-export const PETREL = join(REPO, 'bin', 'petrel.ts');
+/** The built CLI: tests run what users run (`npm test` builds first). */
+export const PETREL = join(REPO, 'dist', 'bin', 'petrel.js');
 
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
