@@ -2,12 +2,15 @@
 // The one Petrel CLI. Subcommands live in their layers; this file only parses flags.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../api/duration.ts';
+import { reexecWithSidecarFlags } from '../sidecar/runtime-flags.ts';
 
 const [major] = process.versions.node.split('.').map(Number);
 if ((major ?? 0) < 24) {
   process.stderr.write(`petrel needs Node 24 or newer, this is ${process.version}; run it as "npx petrel" after "make install"\n`);
   process.exit(1);
 }
+
+if (process.argv[2] === 'sidecar') reexecWithSidecarFlags();
 
 function port(value: string): number {
   const n = Number(value);

@@ -81,10 +81,11 @@ export interface SidecarHandle {
 export interface SidecarInput {
   service: string;
   app?: string;
-  config: Record<string, unknown> | string;
+  /** The snapshot for --config; omitted, the sidecar starts with no config at all. */
+  config?: Record<string, unknown> | string;
   args?: string[];
   env?: Record<string, string>;
-  /** Wait for /ready (default true). */
+  /** Wait for /ready to answer 200 (default); false: only for the admin listener to answer at all. */
   waitReady?: boolean;
 }
 
@@ -97,9 +98,9 @@ export async function startSidecar(input: SidecarInput): Promise<SidecarHandle> 
   const [inboundPort, outboundPort, adminPort] = [await freePort(), await freePort(), await freePort()];
   const dir = tempDir();
   const configFile = join(dir, 'snapshot.yaml');
-  writeFileSync(configFile, typeof input.config === 'string' ? input.config : stringify(input.config));
+  if (input.config !== undefined) writeFileSync(configFile, typeof input.config === 'string' ? input.config : stringify(input.config));
   const args = [
-    PETREL, 'sidecar', '--service', input.service, '--config', configFile,
+    PETREL, 'sidecar', '--service', input.service, ...(input.config === undefined ? [] : ['--config', configFile]),
     '--inbound-port', String(inboundPort), '--inbound-host', '127.0.0.1',
     '--outbound-port', String(outboundPort), '--admin-port', String(adminPort), '--admin-host', '127.0.0.1',
     ...(input.app ? ['--app', input.app] : []), ...(input.args ?? []),
@@ -127,12 +128,12 @@ export async function startSidecar(input: SidecarInput): Promise<SidecarHandle> 
     },
     exited: () => exit,
   };
-  if (input.waitReady === false) return handle;
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`sidecar exited with ${proc.exitCode}:\n${out}`);
     try {
-      if ((await handle.admin('/ready')).status === 200) return handle;
+      const status = (await handle.admin('/ready')).status;
+      if (status === 200 || input.waitReady === false) return handle;
     } catch { /* not listening yet */ }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
