@@ -1,0 +1,22 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Endpoint } from '../upstream/endpoint.ts';
+import { RoundRobinBalancer } from './round-robin.ts';
+
+const ep = (name: string) => ({ name }) as Endpoint;
+
+describe('RoundRobinBalancer', () => {
+  it('cycles through endpoints', () => {
+    const [a, b, c] = [ep('a'), ep('b'), ep('c')];
+    const lb = new RoundRobinBalancer([a, b, c]);
+    assert.deepEqual([1, 2, 3, 4].map(() => lb.pick()?.name), ['a', 'b', 'c', 'a']);
+  });
+
+  it('avoids the endpoint it is asked to avoid when another exists', () => {
+    const [a, b] = [ep('a'), ep('b')];
+    const lb = new RoundRobinBalancer([a, b]);
+    assert.equal(lb.pick(a)?.name, 'b');
+    assert.equal(new RoundRobinBalancer([a]).pick(a)?.name, 'a');
+    assert.equal(new RoundRobinBalancer([]).pick(), undefined);
+  });
+});
