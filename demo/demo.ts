@@ -1,1 +1,148 @@
-export async function runDemo(_o: { requests: number }): Promise<number> { return 1; }
+// `petrel demo`: a local mesh on loopback, no Kubernetes. Two services, web and payments, each with
+// its own sidecar; load goes client -> web sidecar -> web app -> web sidecar (outbound) ->
+// payments sidecar (inbound) -> payments app. Payments then turns flaky and later dies, and the
+// demo shows what the mesh does about it, phase by phase. It ends by itself.
+import { Agent, request } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Snapshot } from '../api/types.ts';
+import { freePort, LocalMesh, waitForOk } from './local-mesh.ts';
+
+export interface DemoOptions {
+  /** Requests in all, spread over the phases. */
+  requests: number;
+  out?: (line: string) => void;
+}
+
+interface Outcome { status: number; flag: string | undefined; ms: number }
+
+interface Phase {
+  title: string;
+  explain: string;
+  before?: () => Promise<void>;
+  /** What the demo expects, checked after the phase: a failure makes the demo exit 1. */
+  expect: (o: Outcome[]) => string | undefined;
+}
+
+const CONCURRENCY = 16;
+/** No phase runs longer than this, whatever the request count. */
+const PHASE_LIMIT_MS = 30_000;
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+function summarize(outcomes: Outcome[]): string {
+  const ok = outcomes.filter((o) => o.status === 200).length;
+  const ms = outcomes.map((o) => o.ms).sort((a, b) => a - b);
+  const flags = new Map<string, number>();
+  for (const o of outcomes) if (o.status !== 200) flags.set(o.flag ?? `HTTP ${o.status}`, (flags.get(o.flag ?? `HTTP ${o.status}`) ?? 0) + 1);
+  const failures = [...flags].map(([f, n]) => `${f} x${n}`).join(', ') || 'none';
+  return `${outcomes.length} requests, ${((100 * ok) / Math.max(1, outcomes.length)).toFixed(1)}% ok, ` +
+    `p50 ${percentile(ms, 50).toFixed(1)} ms, p99 ${percentile(ms, 99).toFixed(1)} ms; failures: ${failures}`;
+}
+
+async function drive(port: number, count: number, agent: Agent, tick: (done: Outcome[]) => void): Promise<Outcome[]> {
+  const outcomes: Outcome[] = [];
+  const deadline = Date.now() + PHASE_LIMIT_MS;
+  let next = 0;
+  const one = (): Promise<void> => new Promise((resolve) => {
+    const started = performance.now();
+    const req = request({ host: '127.0.0.1', port, path: '/checkout', agent, headers: { host: 'web' } }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        const flag = res.headers['petrel-error'];
+        outcomes.push({ status: res.statusCode ?? 0, flag: typeof flag === 'string' ? flag : undefined, ms: performance.now() - started });
+        resolve();
+      });
+    });
+    req.on('error', () => { outcomes.push({ status: 0, flag: 'client error', ms: performance.now() - started }); resolve(); });
+    req.end();
+  });
+  const timer = setInterval(() => tick(outcomes), 1000);
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (next < count && Date.now() < deadline) {
+      next++;
+      await one();
+    }
+  }));
+  clearInterval(timer);
+  return outcomes;
+}
+
+export async function runDemo(options: DemoOptions): Promise<number> {
+  const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const mesh = new LocalMesh();
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  try {
+    const webPorts = await mesh.sidecarPorts();
+    const paymentsPorts = await mesh.sidecarPorts();
+    const webApp = await freePort();
+    const paymentsApp = await freePort();
+    const snapshot = (version: number, services: Snapshot['services']): Snapshot =>
+      ({ apiVersion: 'petrel.dev/v1alpha1', kind: 'SidecarSnapshot', version, services });
+    const webConfig = mesh.writeSnapshot('web', snapshot(1, [
+      { name: 'payments', namespace: 'default', endpoints: [{ address: `127.0.0.1:${paymentsPorts.inbound}`, name: 'payments-0' }],
+        policy: { timeout: { connect: '250ms', perTry: '1s' } } },
+    ]));
+    const paymentsConfig = mesh.writeSnapshot('payments', snapshot(1, []));
+
+    out('Petrel demo: a local mesh on loopback, from the embedded defaults (no Kubernetes).');
+    out(`  web app        127.0.0.1:${webApp}   behind its sidecar: inbound ${webPorts.inbound}, outbound ${webPorts.outbound}, admin ${webPorts.admin}`);
+    out(`  payments app   127.0.0.1:${paymentsApp}   behind its sidecar: inbound ${paymentsPorts.inbound}, admin ${paymentsPorts.admin}`);
+    out(`  path: client -> web sidecar -> web app -> web sidecar (outbound, Host: payments) -> payments sidecar -> payments app`);
+    out(`  logs and snapshots: ${mesh.dir}`);
+    out(`  metrics while it runs: http://127.0.0.1:${webPorts.admin}/metrics and http://127.0.0.1:${paymentsPorts.admin}/metrics`);
+    mesh.startApp('payments', ['payments', String(paymentsApp)]);
+    mesh.startApp('web', ['web', String(webApp), String(webPorts.outbound)]);
+    mesh.startSidecar('payments', paymentsPorts, paymentsConfig, `127.0.0.1:${paymentsApp}`);
+    mesh.startSidecar('web', webPorts, webConfig, `127.0.0.1:${webApp}`);
+    await Promise.all([waitForOk(`http://127.0.0.1:${webPorts.admin}/ready`), waitForOk(`http://127.0.0.1:${paymentsPorts.admin}/ready`)]);
+    await waitForOk(`http://127.0.0.1:${paymentsApp}/__chaos?fail=0`);
+    out('  all four processes are up; both sidecars are ready.\n');
+
+    const chaos = (rate: number) => async () => { await waitForOk(`http://127.0.0.1:${paymentsApp}/__chaos?fail=${rate}`); };
+    const okShare = (o: Outcome[]) => o.filter((x) => x.status === 200).length / Math.max(1, o.length);
+    const phases: Phase[] = [
+      { title: 'healthy', explain: 'payments answers every call; the mesh adds two hops and nothing else.', before: chaos(0),
+        expect: (o) => (okShare(o) >= 0.99 ? undefined : 'expected at least 99% success') },
+      { title: 'payments turns flaky (20% 503)', before: chaos(0.2),
+        explain: 'with no retry policy yet, each failure reaches the caller as the upstream 503 (no petrel-error flag: the app answered).',
+        expect: (o) => (okShare(o) < 0.95 && okShare(o) > 0.6 ? undefined : 'expected about 80% success') },
+      { title: 'payments app is down', before: () => mesh.stop('payments'),
+        explain: 'the payments sidecar cannot connect to its app and answers 503 with petrel-error: UF, fast, instead of hanging the caller.',
+        expect: (o) => (o.some((x) => x.flag === 'UF') && okShare(o) === 0 ? undefined : 'expected every request to fail with UF') },
+      { title: 'payments is back',
+        before: async () => { mesh.startApp('payments', ['payments', String(paymentsApp)]); await waitForOk(`http://127.0.0.1:${paymentsApp}/__chaos?fail=0`); },
+        explain: 'the sidecars reconnect on the next request; nothing had to be restarted.',
+        expect: (o) => (okShare(o) >= 0.99 ? undefined : 'expected at least 99% success') },
+    ];
+    const perPhase = Math.max(CONCURRENCY, Math.floor(options.requests / phases.length));
+    const problems: string[] = [];
+    for (const [i, phase] of phases.entries()) {
+      await phase.before?.();
+      out(`Phase ${i + 1}: ${phase.title}`);
+      out(`  ${phase.explain}`);
+      const outcomes = await drive(webPorts.inbound, perPhase, agent, (done) => out(`  ... ${summarize(done)}`));
+      out(`  => ${summarize(outcomes)}\n`);
+      const problem = phase.expect(outcomes);
+      if (problem !== undefined) problems.push(`phase ${i + 1} (${phase.title}): ${problem}`);
+    }
+
+    out('What the sidecars counted (petrel_requests_total):');
+    for (const [name, port] of [['web', webPorts.admin], ['payments', paymentsPorts.admin]] as const) {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      for (const line of text.split('\n').filter((l) => l.startsWith('petrel_requests_total{'))) out(`  [${name} sidecar] ${line}`);
+    }
+    out('\nNext: retries with backoff and budgets, circuit breakers and the control plane turn phase 2 into 100% success.');
+    if (problems.length > 0) {
+      out(`\nThe demo did not behave as expected:\n  ${problems.join('\n  ')}`);
+      return 1;
+    }
+    out('Demo finished.');
+    return 0;
+  } finally {
+    agent.destroy();
+    await mesh.stopAll();
+  }
+}
