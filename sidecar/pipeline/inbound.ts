@@ -11,10 +11,12 @@ import { localReply } from '../proxy/local-reply.ts';
 import type { ProxyContext } from './context.ts';
 import { forward, type UpstreamRequest } from './forward.ts';
 import { recordExchange } from './record.ts';
+import type { StreamMetrics } from '../telemetry/metrics.ts';
 
 export class InboundPipeline implements ExchangeObserver {
   readonly #ctx: ProxyContext;
   readonly #appLabel: string;
+  readonly #byPeer = new Map<string | undefined, StreamMetrics>();
 
   constructor(ctx: ProxyContext) {
     this.#ctx = ctx;
@@ -27,7 +29,7 @@ export class InboundPipeline implements ExchangeObserver {
     // accept
     const up = upstreamHeaders(req.rawHeaders, req.socket.remoteAddress);
     exchange.requestId = up.requestId;
-    exchange.metrics = ctx.metrics.stream('inbound', ctx.self.service, ctx.metrics.boundedPeer(up.peer), 'default');
+    exchange.metrics = this.#series(up.peer);
     // route: everything inbound goes to the one local app
     const inbound = ctx.store.current?.inbound;
     const app = inbound?.app;
@@ -54,7 +56,7 @@ export class InboundPipeline implements ExchangeObserver {
     const ctx = this.#ctx;
     const started = performance.now();
     const up = upstreamHeaders(req.rawHeaders, req.socket.remoteAddress, true);
-    const metrics = ctx.metrics.stream('inbound', ctx.self.service, ctx.metrics.boundedPeer(up.peer), 'default');
+    const metrics = this.#series(up.peer);
     const done = (flag: Flag | undefined) =>
       metrics.record(req.method ?? 'GET', flag === undefined ? 101 : FLAGS[flag].status, flag ?? NO_FLAGS, (performance.now() - started) / 1000);
     const inbound = ctx.store.current?.inbound;
@@ -65,6 +67,17 @@ export class InboundPipeline implements ExchangeObserver {
     const target = { host: inbound.app.host, port: inbound.app.port, connectTimeoutMs: inbound.policy.connectTimeoutMs, label: this.#appLabel };
     tunnelUpgrade(req, socket, head, target, req.url ?? '/', up.headers, up.requestId, done);
   };
+
+  /** Metric series by calling peer, looked up once per distinct peer header value. */
+  #series(peer: string | undefined): StreamMetrics {
+    let series = this.#byPeer.get(peer);
+    if (series === undefined) {
+      const ctx = this.#ctx;
+      series = ctx.metrics.stream('inbound', ctx.self.service, ctx.metrics.boundedPeer(peer), 'default');
+      if (this.#byPeer.size < 256) this.#byPeer.set(peer, series);
+    }
+    return series;
+  }
 
   onExchangeDone(exchange: Exchange): void {
     recordExchange(this.#ctx, exchange, 'inbound');

@@ -20,8 +20,8 @@ export class Exchange {
   /** The endpoint of the last attempt, for logs. */
   upstream = '';
   attempts = 0;
-  /** Aborts the upstream attempt in progress; set by the forwarder. */
-  abortUpstream: ((reason: Error) => void) | undefined;
+  /** The upstream attempt in progress, to cancel when the client goes away. */
+  attempt: { abort(reason: Error): void } | undefined;
   readonly #observer: ExchangeObserver;
   #cutByProxy = false;
 
@@ -29,7 +29,8 @@ export class Exchange {
     this.req = req;
     this.res = res;
     this.#observer = observer;
-    res.once('close', this.#onClose);
+    (res as ExchangeResponse)[EXCHANGE] = this;
+    res.on('close', onResponseClose);
   }
 
   setFlag(flag: Flag): void {
@@ -51,11 +52,19 @@ export class Exchange {
     return !this.res.writableFinished;
   }
 
-  readonly #onClose = (): void => {
+  /** Called once when the downstream response closes, finished or not. */
+  closed(): void {
     if (!this.res.writableFinished && !this.#cutByProxy) {
       this.setFlag('DC');
-      this.abortUpstream?.(new Error('downstream closed'));
+      this.attempt?.abort(new Error('downstream closed'));
     }
     this.#observer.onExchangeDone(this);
-  };
+  }
+}
+
+// One listener function for every response, rather than a closure per request.
+const EXCHANGE = Symbol('petrel.exchange');
+type ExchangeResponse = ServerResponse & { [EXCHANGE]?: Exchange };
+function onResponseClose(this: ExchangeResponse): void {
+  this[EXCHANGE]?.closed();
 }

@@ -1,0 +1,106 @@
+// Process helpers for the benchmark: start pinned processes, read their CPU time and peak RSS
+// from /proc, run wrk and parse what it prints.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
+
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+const started: ChildProcess[] = [];
+process.on('exit', () => started.forEach((c) => c.kill('SIGKILL')));
+
+/** Starts `command` pinned to `cpus` (taskset) with output discarded. */
+export function startPinned(cpus: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const child = spawn('taskset', ['-c', cpus, command, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  started.push(child);
+  return child;
+}
+
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await once(child, 'exit');
+  clearTimeout(timer);
+}
+
+/** The pid and its children's pids (nginx runs a master and a worker). */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    for (const c of children.split(/\s+/).filter(Boolean)) out.push(...processTree(Number(c)));
+  } catch { /* gone */ }
+  return out;
+}
+
+/** CPU seconds (user + system) used so far by these processes. */
+export function cpuSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / CLOCK_TICKS;
+}
+
+function statusKb(pid: number, field: string): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
+  return Number(line?.split(/\s+/)[1] ?? 0);
+}
+
+/** Largest peak RSS (VmHWM) among the processes, in MB. */
+export function peakRssMb(pids: number[]): number {
+  return Math.max(...pids.map((p) => statusKb(p, 'VmHWM'))) / 1024;
+}
+
+/** Current private (anonymous) RSS, largest among the processes, in MB. */
+export function anonRssMb(pids: number[]): number {
+  return Math.max(...pids.map((p) => statusKb(p, 'RssAnon'))) / 1024;
+}
+
+export async function waitForHttp(url: string, headers: Record<string, string> = {}, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await fetch(url, { headers }).then((r) => r.status < 500, () => false)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+}
+
+export interface WrkResult { requests: number; seconds: number; rps: number; p50ms: number; p99ms: number; errors: number }
+
+function toMs(value: string): number {
+  const m = /^([0-9.]+)(us|ms|s)$/.exec(value.trim());
+  if (!m) return Number.NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+}
+
+/** Runs wrk pinned to `cpus`; bounded by its own duration. */
+export function wrk(cpus: string, url: string, connections: number, seconds: number, headers: string[] = []): WrkResult {
+  const args = ['-c', cpus, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...headers.flatMap((h) => ['-H', h]), url];
+  const text = execFileSync('taskset', args, { timeout: (seconds + 30) * 1000 }).toString();
+  const requests = Number(/([0-9]+) requests in ([0-9.]+)(m?s)/.exec(text)?.[1] ?? 0);
+  const secondsMatch = /requests in ([0-9.]+)(ms|s|m)/.exec(text);
+  const took = secondsMatch ? Number(secondsMatch[1]) * (secondsMatch[2] === 'ms' ? 0.001 : secondsMatch[2] === 'm' ? 60 : 1) : seconds;
+  const errorsMatch = /Non-2xx or 3xx responses: ([0-9]+)/.exec(text);
+  const socketErrors = /Socket errors: connect ([0-9]+), read ([0-9]+), write ([0-9]+), timeout ([0-9]+)/.exec(text);
+  const errors = Number(errorsMatch?.[1] ?? 0) + (socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+  return {
+    requests, seconds: took, rps: Number(/Requests\/sec:\s+([0-9.]+)/.exec(text)?.[1] ?? 0),
+    p50ms: toMs(/\s50%\s+(\S+)/.exec(text)?.[1] ?? ''), p99ms: toMs(/\s99%\s+(\S+)/.exec(text)?.[1] ?? ''), errors,
+  };
+}

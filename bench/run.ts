@@ -1,0 +1,184 @@
+// `make bench`: Petrel against direct, nginx and a bare undici forwarder, in one run on loopback.
+// Proxies are pinned to CPU 0; wrk and the upstream (nginx returning a small body) to CPU 1.
+// Reports requests/s at 64 connections, p50/p99 at 1 connection, proxy CPU µs per request and
+// peak RSS, with ratios. Bounded: every wrk run has a fixed duration.
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { stringify } from 'yaml';
+import {
+  anonRssMb, cpuSeconds, freePort, peakRssMb, processTree, startPinned, stop, waitForHttp, wrk, type WrkResult,
+} from './processes.ts';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 5);
+const PROXY_CPU = '0';
+const LOAD_CPU = '1';
+const DIST = resolve(import.meta.dirname, '..');
+const PETREL = join(DIST, 'bin', 'petrel.js');
+const BARE_UNDICI = join(DIST, 'bench', 'bare-undici.js');
+const work = mkdtempSync(join(tmpdir(), 'petrel-bench-'));
+
+interface Scenario {
+  name: string;
+  /** Starts the proxies; returns the URL and Host header wrk uses, and the proxy processes. */
+  start(upstreamPort: number): Promise<{ url: string; host?: string; procs: ChildProcess[] }>;
+}
+
+interface Row extends WrkResult { name: string; cpuUsPerReq: number; peakRssMb: number; anonRssMb: number; lat: WrkResult }
+
+function nginxConf(dir: string, body: string): string {
+  mkdirSync(dir, { recursive: true });
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(conf, `worker_processes 1;\ndaemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\n` +
+    `events { worker_connections 4096; }\nhttp {\n  access_log off;\n  keepalive_requests 1000000;\n  keepalive_timeout 60s;\n${body}\n}\n`);
+  return conf;
+}
+
+function startNginx(cpus: string, name: string, body: string): ChildProcess {
+  const dir = join(work, name);
+  return startPinned(cpus, '/usr/sbin/nginx', ['-c', nginxConf(dir, body), '-p', dir, '-e', join(dir, 'error.log')]);
+}
+
+function nginxProxy(cpus: string, name: string, listen: number, target: number): ChildProcess {
+  return startNginx(cpus, name, `  upstream up { server 127.0.0.1:${target}; keepalive 128; }\n` +
+    `  server { listen 127.0.0.1:${listen}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`);
+}
+
+function petrelSidecar(service: string, ports: { inbound: number; outbound: number; admin: number }, snapshotServices: unknown[], app?: string, extraEnv: NodeJS.ProcessEnv = {}): ChildProcess {
+  const file = join(work, `${service}-${ports.inbound}.yaml`);
+  writeFileSync(file, stringify({ apiVersion: 'petrel.dev/v1alpha1', kind: 'SidecarSnapshot', version: 1, services: snapshotServices }));
+  return startPinned(PROXY_CPU, process.execPath, [
+    PETREL, 'sidecar', '--service', service, '--config', file, '--log-level', 'warn',
+    '--inbound-host', '127.0.0.1', '--inbound-port', String(ports.inbound), '--outbound-port', String(ports.outbound),
+    '--admin-host', '127.0.0.1', '--admin-port', String(ports.admin), ...(app ? ['--app', app] : []),
+  ], { ...process.env, ...extraEnv });
+}
+
+const ports = async () => ({ inbound: await freePort(), outbound: await freePort(), admin: await freePort() });
+
+function petrelScenarios(label: string, env: NodeJS.ProcessEnv): Scenario[] {
+  return [
+    {
+      name: `petrel 1 hop${label}`,
+      async start(up) {
+        const p = await ports();
+        const proc = petrelSidecar('upstream', p, [], `127.0.0.1:${up}`, env);
+        await waitForHttp(`http://127.0.0.1:${p.admin}/ready`);
+        return { url: `http://127.0.0.1:${p.inbound}/`, host: 'upstream', procs: [proc] };
+      },
+    },
+    {
+      name: `petrel pair${label}`,
+      async start(up) {
+        const server = await ports();
+        const client = await ports();
+        const a = petrelSidecar('upstream', server, [], `127.0.0.1:${up}`, env);
+        const b = petrelSidecar('client', client, [{ name: 'upstream', namespace: 'default', endpoints: [{ address: `127.0.0.1:${server.inbound}` }] }], undefined, env);
+        await waitForHttp(`http://127.0.0.1:${server.admin}/ready`);
+        await waitForHttp(`http://127.0.0.1:${client.admin}/ready`);
+        return { url: `http://127.0.0.1:${client.outbound}/`, host: 'upstream', procs: [b, a] };
+      },
+    },
+  ];
+}
+
+const scenarios: Scenario[] = [
+  { name: 'direct', async start(up) { return { url: `http://127.0.0.1:${up}/`, procs: [] }; } },
+  ...petrelScenarios('', {}),
+  {
+    name: 'nginx 1 hop',
+    async start(up) {
+      const port = await freePort();
+      const proc = nginxProxy(PROXY_CPU, `nginx-hop-${port}`, port, up);
+      await waitForHttp(`http://127.0.0.1:${port}/`);
+      return { url: `http://127.0.0.1:${port}/`, procs: [proc] };
+    },
+  },
+  {
+    name: 'nginx pair',
+    async start(up) {
+      const [a, b] = [await freePort(), await freePort()];
+      const inner = nginxProxy(PROXY_CPU, `nginx-in-${b}`, b, up);
+      const outer = nginxProxy(PROXY_CPU, `nginx-out-${a}`, a, b);
+      await waitForHttp(`http://127.0.0.1:${a}/`);
+      return { url: `http://127.0.0.1:${a}/`, procs: [outer, inner] };
+    },
+  },
+  {
+    name: 'bare undici pair',
+    async start(up) {
+      const [a, b] = [await freePort(), await freePort()];
+      const inner = startPinned(PROXY_CPU, process.execPath, [BARE_UNDICI, String(b), `http://127.0.0.1:${up}`]);
+      const outer = startPinned(PROXY_CPU, process.execPath, [BARE_UNDICI, String(a), `http://127.0.0.1:${b}`]);
+      await waitForHttp(`http://127.0.0.1:${a}/`);
+      return { url: `http://127.0.0.1:${a}/`, procs: [outer, inner] };
+    },
+  },
+  ...(process.env.BENCH_DEFAULT_V8 === '1' ? petrelScenarios(' (Node default V8 flags)', { PETREL_SIDECAR_NODE_FLAGS: '' }) : []),
+];
+
+function fmt(n: number, digits = 0): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : '-';
+}
+
+async function main(): Promise<void> {
+  const only = process.env.BENCH_ONLY;
+  const upstreamPort = await freePort();
+  const upstream = startNginx(LOAD_CPU, 'upstream', `  server { listen 127.0.0.1:${upstreamPort}; location / { return 200 "ok\\n"; } }`);
+  await waitForHttp(`http://127.0.0.1:${upstreamPort}/`);
+  const rows: Row[] = [];
+  try {
+    for (const scenario of scenarios) {
+      if (only && !scenario.name.includes(only)) continue;
+      process.stderr.write(`bench: ${scenario.name}...\n`);
+      const { url, host, procs } = await scenario.start(upstreamPort);
+      const headers = host ? [`Host: ${host}`] : [];
+      try {
+        wrk(LOAD_CPU, url, 64, 2, headers); // warm-up: JIT, pools, keep-alive
+        const pids = procs.flatMap((p) => processTree(p.pid as number));
+        const cpuBefore = pids.length ? cpuSeconds(pids) : 0;
+        const load = wrk(LOAD_CPU, url, 64, SECONDS, headers);
+        const cpu = pids.length ? cpuSeconds(pids) - cpuBefore : 0;
+        const anon = pids.length ? anonRssMb(pids) : 0;
+        const lat = wrk(LOAD_CPU, url, 1, LATENCY_SECONDS, headers);
+        rows.push({
+          name: scenario.name, ...load, lat, cpuUsPerReq: pids.length ? (cpu * 1e6) / load.requests : 0,
+          peakRssMb: pids.length ? peakRssMb(pids) : 0, anonRssMb: anon,
+        });
+      } finally {
+        await Promise.all(procs.map(stop));
+      }
+    }
+  } finally {
+    await stop(upstream);
+  }
+  const byName = (n: string) => rows.find((r) => r.name === n);
+  const direct = byName('direct');
+  const lines = [
+    `| scenario | req/s @64 | vs direct | p50 @1 (ms) | p99 @1 (ms) | proxy CPU µs/req | peak RSS per process (MB) | private RSS under load (MB) | errors |`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
+    ...rows.map((r) => `| ${r.name} | ${fmt(r.rps)} | ${direct ? fmt(r.rps / direct.rps, 2) : '-'} | ${fmt(r.lat.p50ms, 3)} | ${fmt(r.lat.p99ms, 3)} | ` +
+      `${r.cpuUsPerReq ? fmt(r.cpuUsPerReq, 1) : '-'} | ${r.peakRssMb ? fmt(r.peakRssMb, 1) : '-'} | ${r.anonRssMb ? fmt(r.anonRssMb, 1) : '-'} | ${r.errors + r.lat.errors} |`),
+  ];
+  const ratio = (a: string, b: string, f: (r: Row) => number) => {
+    const x = byName(a);
+    const y = byName(b);
+    return x && y ? fmt(f(x) / f(y), 2) : '-';
+  };
+  lines.push('', 'Ratios (same run):',
+    `- petrel 1 hop / nginx 1 hop: req/s ${ratio('petrel 1 hop', 'nginx 1 hop', (r) => r.rps)}, CPU per request ${ratio('petrel 1 hop', 'nginx 1 hop', (r) => r.cpuUsPerReq)}`,
+    `- petrel pair / nginx pair: req/s ${ratio('petrel pair', 'nginx pair', (r) => r.rps)}, CPU per request ${ratio('petrel pair', 'nginx pair', (r) => r.cpuUsPerReq)}`,
+    `- petrel pair / bare undici pair: req/s ${ratio('petrel pair', 'bare undici pair', (r) => r.rps)}, CPU per request ${ratio('petrel pair', 'bare undici pair', (r) => r.cpuUsPerReq)}`,
+    `- petrel pair / direct: req/s ${ratio('petrel pair', 'direct', (r) => r.rps)}`);
+  const cpuModel = execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).toString().trim();
+  const header = `Run ${new Date().toISOString()} on ${cpuModel}, Node ${process.version}; ${SECONDS}s at 64 connections, ${LATENCY_SECONDS}s at 1 connection; proxies pinned to CPU ${PROXY_CPU}, wrk and upstream nginx to CPU ${LOAD_CPU}.`;
+  const report = [header, '', ...lines].join('\n');
+  process.stdout.write(`${report}\n`);
+  const outDir = resolve(DIST, '..', '.bench');
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'latest.md'), `${report}\n`);
+}
+
+await main();
