@@ -2,7 +2,7 @@
 // on big servers (16 MB semi-spaces) and let the old generation grow lazily; a sidecar under
 // load then sits at 200+ MB of mostly garbage. These flags trade a little CPU for memory; the
 // bench (make bench) measures both. PETREL_SIDECAR_NODE_FLAGS replaces them ("" for Node's defaults).
-export const DEFAULT_SIDECAR_NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=96'];
+export const DEFAULT_SIDECAR_NODE_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=128'];
 
 /** A flag that marks a process as already tuned, so the re-exec happens once. */
 const MARK = '--petrel-tuned';

@@ -8,8 +8,12 @@ import { startUpstream, type Upstream } from './harness/upstream.ts';
 
 const GiB = 1024 ** 3;
 const CHUNK = Buffer.alloc(256 * 1024, 'p');
-/** Growth of a sidecar's RSS over its idle baseline that a 1 GiB transfer may cause. */
-const RSS_GROWTH_BOUND_KB = 96 * 1024;
+/**
+ * Growth of a sidecar's RSS over its idle baseline that a 1 GiB transfer may cause. Socket reads
+ * allocate 64 KiB buffers that V8 frees in batches, so ~70 MB of transient garbage is normal (measured);
+ * a proxy that buffered bodies would grow by the whole GiB.
+ */
+const RSS_GROWTH_BOUND_KB = 128 * 1024;
 
 /** Writes `total` bytes to a writable, honouring backpressure. */
 function pump(write: (b: Buffer) => boolean, once: (e: 'drain', f: () => void) => void, total: number, end: () => void): void {
