@@ -1,5 +1,5 @@
 // The admin listener (15000): /live, /ready and /metrics for anyone (kubelet, Prometheus);
-// /config_dump, /drain and /log-level only from loopback, since they reveal or change state.
+// /config_dump, /memory, /drain and /log-level only from loopback, since they reveal or change state.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isLoopbackAddress } from '../routing/request-target.ts';
 import type { ProxyContext } from '../pipeline/context.ts';
@@ -12,6 +12,13 @@ export interface AdminActions {
 }
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/** process.memoryUsage(), after a full GC when asked and the process runs with --expose-gc. */
+function memory(collect: boolean): Record<string, number | boolean> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (collect && gc) gc();
+  return { ...process.memoryUsage(), collected: collect && gc !== undefined };
+}
 
 function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2);
@@ -41,13 +48,16 @@ export function createAdminServer(ctx: ProxyContext, actions: AdminActions): Ser
         }, (err: Error) => json(res, 500, { error: err.message }));
         return;
     }
-    if (!local && ['/config_dump', '/drain', '/log-level'].includes(url.pathname)) {
+    if (!local && ['/config_dump', '/drain', '/log-level', '/memory'].includes(url.pathname)) {
       json(res, 403, { error: `${url.pathname} is served to loopback clients only` });
       return;
     }
     switch (route) {
       case 'GET /config_dump':
         json(res, 200, actions.configDump());
+        return;
+      case 'GET /memory':
+        json(res, 200, memory(url.searchParams.get('gc') === '1'));
         return;
       case 'POST /drain':
         actions.drain();
