@@ -123,44 +123,69 @@ function fmt(n: number, digits = 0): string {
   return Number.isFinite(n) ? n.toFixed(digits) : '-';
 }
 
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+async function measure(scenario: Scenario, upstreamPort: number): Promise<Row> {
+  const { url, host, procs } = await scenario.start(upstreamPort);
+  const headers = host ? [`Host: ${host}`] : [];
+  try {
+    wrk(LOAD_CPU, url, 64, 2, headers); // warm-up: JIT, pools, keep-alive
+    const pids = procs.flatMap((p) => processTree(p.pid as number));
+    const cpuBefore = pids.length ? cpuSeconds(pids) : 0;
+    const load = wrk(LOAD_CPU, url, 64, SECONDS, headers);
+    const cpu = pids.length ? cpuSeconds(pids) - cpuBefore : 0;
+    const anon = pids.length ? anonRssMb(pids) : 0;
+    const lat = wrk(LOAD_CPU, url, 1, LATENCY_SECONDS, headers);
+    return {
+      name: scenario.name, ...load, lat, cpuUsPerReq: pids.length ? (cpu * 1e6) / load.requests : 0,
+      peakRssMb: pids.length ? peakRssMb(pids) : 0, anonRssMb: anon,
+    };
+  } finally {
+    await Promise.all(procs.map(stop));
+  }
+}
+
+/** The median of each figure over the rounds (rounds interleave scenarios, so drift hits all alike). */
+function combine(runs: Row[]): Row {
+  const first = runs[0] as Row;
+  const m = (f: (r: Row) => number) => median(runs.map(f));
+  return {
+    ...first, rps: m((r) => r.rps), requests: m((r) => r.requests), errors: runs.reduce((a, r) => a + r.errors + r.lat.errors, 0),
+    cpuUsPerReq: m((r) => r.cpuUsPerReq), peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)), anonRssMb: Math.max(...runs.map((r) => r.anonRssMb)),
+    lat: { ...first.lat, p50ms: m((r) => r.lat.p50ms), p99ms: m((r) => r.lat.p99ms), errors: 0 },
+  };
+}
+
 async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY;
   const upstreamPort = await freePort();
   const upstream = startNginx(LOAD_CPU, 'upstream', `  server { listen 127.0.0.1:${upstreamPort}; location / { return 200 "ok\\n"; } }`);
   await waitForHttp(`http://127.0.0.1:${upstreamPort}/`);
-  const rows: Row[] = [];
+  const selected = scenarios.filter((s) => !only || s.name.includes(only));
+  const runs = new Map<string, Row[]>(selected.map((s) => [s.name, []]));
   try {
-    for (const scenario of scenarios) {
-      if (only && !scenario.name.includes(only)) continue;
-      process.stderr.write(`bench: ${scenario.name}...\n`);
-      const { url, host, procs } = await scenario.start(upstreamPort);
-      const headers = host ? [`Host: ${host}`] : [];
-      try {
-        wrk(LOAD_CPU, url, 64, 2, headers); // warm-up: JIT, pools, keep-alive
-        const pids = procs.flatMap((p) => processTree(p.pid as number));
-        const cpuBefore = pids.length ? cpuSeconds(pids) : 0;
-        const load = wrk(LOAD_CPU, url, 64, SECONDS, headers);
-        const cpu = pids.length ? cpuSeconds(pids) - cpuBefore : 0;
-        const anon = pids.length ? anonRssMb(pids) : 0;
-        const lat = wrk(LOAD_CPU, url, 1, LATENCY_SECONDS, headers);
-        rows.push({
-          name: scenario.name, ...load, lat, cpuUsPerReq: pids.length ? (cpu * 1e6) / load.requests : 0,
-          peakRssMb: pids.length ? peakRssMb(pids) : 0, anonRssMb: anon,
-        });
-      } finally {
-        await Promise.all(procs.map(stop));
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const scenario of selected) {
+        process.stderr.write(`bench: round ${round}/${ROUNDS}: ${scenario.name}...\n`);
+        runs.get(scenario.name)?.push(await measure(scenario, upstreamPort));
       }
     }
   } finally {
     await stop(upstream);
   }
+  const rows = selected.map((s) => combine(runs.get(s.name) as Row[]));
   const byName = (n: string) => rows.find((r) => r.name === n);
   const direct = byName('direct');
   const lines = [
     `| scenario | req/s @64 | vs direct | p50 @1 (ms) | p99 @1 (ms) | proxy CPU µs/req | peak RSS per process (MB) | private RSS under load (MB) | errors |`,
     `|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
     ...rows.map((r) => `| ${r.name} | ${fmt(r.rps)} | ${direct ? fmt(r.rps / direct.rps, 2) : '-'} | ${fmt(r.lat.p50ms, 3)} | ${fmt(r.lat.p99ms, 3)} | ` +
-      `${r.cpuUsPerReq ? fmt(r.cpuUsPerReq, 1) : '-'} | ${r.peakRssMb ? fmt(r.peakRssMb, 1) : '-'} | ${r.anonRssMb ? fmt(r.anonRssMb, 1) : '-'} | ${r.errors + r.lat.errors} |`),
+      `${r.cpuUsPerReq ? fmt(r.cpuUsPerReq, 1) : '-'} | ${r.peakRssMb ? fmt(r.peakRssMb, 1) : '-'} | ${r.anonRssMb ? fmt(r.anonRssMb, 1) : '-'} | ${r.errors} |`),
   ];
   const ratio = (a: string, b: string, f: (r: Row) => number) => {
     const x = byName(a);
@@ -173,7 +198,7 @@ async function main(): Promise<void> {
     `- petrel pair / bare undici pair: req/s ${ratio('petrel pair', 'bare undici pair', (r) => r.rps)}, CPU per request ${ratio('petrel pair', 'bare undici pair', (r) => r.cpuUsPerReq)}`,
     `- petrel pair / direct: req/s ${ratio('petrel pair', 'direct', (r) => r.rps)}`);
   const cpuModel = execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).toString().trim();
-  const header = `Run ${new Date().toISOString()} on ${cpuModel}, Node ${process.version}; ${SECONDS}s at 64 connections, ${LATENCY_SECONDS}s at 1 connection; proxies pinned to CPU ${PROXY_CPU}, wrk and upstream nginx to CPU ${LOAD_CPU}.`;
+  const header = `Run ${new Date().toISOString()} on ${cpuModel}, Node ${process.version}; medians of ${ROUNDS} interleaved rounds of ${SECONDS}s at 64 connections and ${LATENCY_SECONDS}s at 1 connection; proxies pinned to CPU ${PROXY_CPU}, wrk and upstream nginx to CPU ${LOAD_CPU}; peak and private RSS are the largest seen.`;
   const report = [header, '', ...lines].join('\n');
   process.stdout.write(`${report}\n`);
   const outDir = resolve(DIST, '..', '.bench');
