@@ -12,6 +12,8 @@ import { InboundPipeline } from './pipeline/inbound.ts';
 import { OutboundPipeline } from './pipeline/outbound.ts';
 import { SidecarMetrics } from './telemetry/metrics.ts';
 import { PoolRegistry } from './upstream/pool-registry.ts';
+import { EndpointStateRegistry } from './upstream/endpoint-state.ts';
+import { systemClock, systemRandom, type Clock, type Random } from './policy/clock.ts';
 
 export interface SidecarOptions {
   service: string;
@@ -31,6 +33,9 @@ export interface SidecarOptions {
   limits: ListenerLimits;
   logLevel: string;
   log?: Logger;
+  /** Injected time and randomness (tests); the system ones by default. */
+  clock?: Clock;
+  random?: Random;
 }
 
 export const DEFAULT_SIDECAR_OPTIONS = {
@@ -52,6 +57,7 @@ export class Sidecar {
   readonly pools = new PoolRegistry();
   readonly metrics = new SidecarMetrics(() => this.pools.stats().connected);
   readonly store: ConfigStore;
+  readonly endpointStates: EndpointStateRegistry;
   readonly ctx: ProxyContext;
   #inbound: Server | undefined;
   #outbound: Server | undefined;
@@ -63,10 +69,21 @@ export class Sidecar {
     this.options = options;
     this.log = options.log ?? pino({ level: options.logLevel, base: { service: options.service } });
     const self = { service: options.service, namespace: options.namespace };
-    this.store = new ConfigStore({ self, app: options.app, pools: this.pools, metrics: this.metrics });
+    const clock = options.clock ?? systemClock;
+    const random = options.random ?? systemRandom;
+    const metrics = this.metrics;
+    const peer = (serviceId: string) => serviceId.slice(0, serviceId.indexOf('.'));
+    this.endpointStates = new EndpointStateRegistry(clock, random, {
+      onCreated: (service, endpoint) => metrics.circuitCreated(peer(service), endpoint),
+      onTransition: (service, endpoint, to) => {
+        metrics.circuitTransition(peer(service), endpoint, to);
+        this.log.info({ service, endpoint, to }, 'circuit breaker transition');
+      },
+    });
+    this.store = new ConfigStore({ self, app: options.app, pools: this.pools, endpointStates: this.endpointStates, metrics, clock, random });
     this.ctx = {
-      self, store: this.store, pools: this.pools, metrics: this.metrics, log: this.log, app: options.app,
-      outboundPort: options.outboundPort, draining: () => this.#draining,
+      self, store: this.store, pools: this.pools, metrics, log: this.log, app: options.app,
+      outboundPort: options.outboundPort, draining: () => this.#draining, clock, random,
     };
   }
 
@@ -128,8 +145,12 @@ export class Sidecar {
       snapshot: current?.source ?? null,
       services: current?.services.map((s) => ({
         id: s.id,
-        policy: s.policy,
-        endpoints: s.endpoints.map((e) => ({ address: e.address, name: e.name, inflight: e.inflight })),
+        routes: [...s.routes.map((r) => r.policy), s.defaultRoute].map((r) => ({ name: r.name, timeouts: r.timeouts, attempts: r.retry.attempts })),
+        endpoints: s.endpoints.map((e) => ({
+          address: e.address, name: e.name, inflight: e.stats.inflight, ewmaMs: Math.round(e.stats.ewmaMs * 1000) / 1000,
+          circuit: e.breaker?.state ?? 'none',
+        })),
+        concurrency: { inFlight: s.concurrency.inFlight, pending: s.concurrency.pending },
       })) ?? [],
       upstream: this.pools.stats(),
     };

@@ -92,9 +92,12 @@ describe('forwarding through a sidecar pair', () => {
   });
 
   it('streams chunked request bodies and response trailers', async () => {
-    const up = await call(client.outboundPort, { method: 'POST', path: '/upload', headers: { host: 'payments' }, chunks: ['a'.repeat(1000), 'b'.repeat(5000), 'c'], chunkGapMs: 30 });
-    assert.equal(JSON.parse(up.body).bytes, 6001);
-    assert.equal(JSON.parse(up.body).headers['transfer-encoding'], 'chunked', 'a body still streaming is forwarded chunked');
+    // Bodies up to 64 KiB are buffered so that a retry could resend them; a larger one streams.
+    const up = await call(client.outboundPort, { method: 'POST', path: '/upload', headers: { host: 'payments' }, chunks: ['a'.repeat(1000), 'b'.repeat(70_000), 'c'], chunkGapMs: 30 });
+    assert.equal(JSON.parse(up.body).bytes, 71_001);
+    assert.equal(JSON.parse(up.body).headers['transfer-encoding'], 'chunked', 'a large body still streaming is forwarded chunked');
+    const small = await call(client.outboundPort, { method: 'POST', path: '/upload', headers: { host: 'payments' }, chunks: ['x'.repeat(10), 'y'], chunkGapMs: 30 });
+    assert.equal(JSON.parse(small.body).bytes, 11);
     const down = await call(client.outboundPort, { path: '/trailers', headers: { host: 'payments' } });
     assert.equal(down.body, 'part one;part two');
     assert.equal(down.trailers['x-checksum'], 'abc123');

@@ -1,7 +1,8 @@
-// The balancer contract: pick one endpoint for an attempt. Balancers are built once per snapshot.
+// The balancer contract: pick one endpoint for an attempt, skipping endpoints whose circuit is
+// open. Balancers are built once per snapshot.
 import type { Endpoint } from '../upstream/endpoint.ts';
 
 export interface Balancer {
-  /** An endpoint for the next attempt, avoiding `avoid` when another is available; undefined when none. */
+  /** An available endpoint, not `avoid` when another is available; undefined when none is. */
   pick(avoid?: Endpoint): Endpoint | undefined;
 }

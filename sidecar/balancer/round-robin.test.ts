@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import { RoundRobinBalancer } from './round-robin.ts';
 
-const ep = (name: string) => ({ name }) as Endpoint;
+const ep = (name: string, up = true) => ({ name, available: () => up }) as Endpoint;
 
 describe('RoundRobinBalancer', () => {
   it('cycles through endpoints', () => {
@@ -18,5 +18,11 @@ describe('RoundRobinBalancer', () => {
     assert.equal(lb.pick(a)?.name, 'b');
     assert.equal(new RoundRobinBalancer([a]).pick(a)?.name, 'a');
     assert.equal(new RoundRobinBalancer([]).pick(), undefined);
+  });
+
+  it('skips endpoints whose circuit is open', () => {
+    const lb = new RoundRobinBalancer([ep('a', false), ep('b'), ep('c', false)]);
+    assert.deepEqual([1, 2, 3].map(() => lb.pick()?.name), ['b', 'b', 'b']);
+    assert.equal(new RoundRobinBalancer([ep('a', false)]).pick(), undefined);
   });
 });

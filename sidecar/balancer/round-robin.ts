@@ -1,4 +1,4 @@
-// Round-robin over a fixed endpoint list.
+// Round-robin over the endpoints that are available.
 import type { Endpoint } from '../upstream/endpoint.ts';
 import type { Balancer } from './balancer.ts';
 
@@ -12,13 +12,17 @@ export class RoundRobinBalancer implements Balancer {
 
   pick(avoid?: Endpoint): Endpoint | undefined {
     const n = this.#endpoints.length;
-    if (n === 0) return undefined;
-    let chosen = this.#endpoints[this.#next % n] as Endpoint;
-    this.#next = (this.#next + 1) % n;
-    if (chosen === avoid && n > 1) {
-      chosen = this.#endpoints[this.#next % n] as Endpoint;
-      this.#next = (this.#next + 1) % n;
+    let fallback: Endpoint | undefined;
+    for (let i = 0; i < n; i++) {
+      const candidate = this.#endpoints[(this.#next + i) % n] as Endpoint;
+      if (!candidate.available()) continue;
+      if (candidate === avoid && n > 1) {
+        fallback = candidate;
+        continue;
+      }
+      this.#next = (this.#next + i + 1) % n;
+      return candidate;
     }
-    return chosen;
+    return fallback;
   }
 }

@@ -1,18 +1,48 @@
 // Runtime configuration: what a snapshot compiles into. Immutable once built; a new snapshot builds
 // a new CompiledSnapshot and the store swaps the reference, so a request that started on the old
-// one finishes on it.
+// one finishes on it. Policy objects with state (token buckets, retry budgets, concurrency
+// limiters) belong to their snapshot; endpoint state (breakers, latency) outlives snapshots.
 import type { Snapshot } from '../../api/types.ts';
 import type { Balancer } from '../balancer/balancer.ts';
-import type { StreamMetrics } from '../telemetry/metrics.ts';
+import type { ConcurrencyLimiter } from '../policy/concurrency-limiter.ts';
+import type { FaultInjector } from '../policy/fault.ts';
+import type { RetryPolicy } from '../policy/retry-policy.ts';
+import type { TokenBucket } from '../policy/token-bucket.ts';
+import type { RouteCounters, StreamMetrics } from '../telemetry/metrics.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
+import type { CallTarget } from '../pipeline/proxy-call.ts';
 
-/** Policy of one destination service, parsed into numbers once. */
-export interface ServicePolicy {
-  readonly connectTimeoutMs: number;
-  /** Per attempt, until the response headers; undefined for none. */
-  readonly perTryTimeoutMs: number | undefined;
-  /** For the whole request until the response headers, all attempts included; undefined for none. */
-  readonly totalTimeoutMs: number | undefined;
+/** Timeouts of one route, in milliseconds; undefined for none. */
+export interface Timeouts {
+  readonly connectMs: number;
+  /** Per attempt, until the response headers. */
+  readonly perTryMs: number | undefined;
+  /** For the whole request until the response headers, attempts and backoff included. */
+  readonly totalMs: number | undefined;
+}
+
+/** Everything the pipeline applies to a request on one route. */
+export interface RoutePolicy {
+  /** The `route` metric label: a route name or "default". */
+  readonly name: string;
+  readonly timeouts: Timeouts;
+  readonly retry: RetryPolicy;
+  /** The route's own bucket, on top of the service's. */
+  readonly rateLimit: TokenBucket | undefined;
+  readonly fault: FaultInjector | undefined;
+  readonly metrics: StreamMetrics;
+  readonly counters: RouteCounters;
+}
+
+export interface RouteMatch {
+  readonly path: string | undefined;
+  readonly pathPrefix: string | undefined;
+  readonly methods: ReadonlySet<string> | undefined;
+}
+
+export interface CompiledRoute {
+  readonly match: RouteMatch;
+  readonly policy: RoutePolicy;
 }
 
 export interface ServiceTarget {
@@ -22,15 +52,23 @@ export interface ServiceTarget {
   readonly namespace: string;
   readonly endpoints: readonly Endpoint[];
   readonly balancer: Balancer;
-  readonly policy: ServicePolicy;
-  readonly metrics: StreamMetrics;
+  /** Routes in order; the first match wins, else `defaultRoute`. */
+  readonly routes: readonly CompiledRoute[];
+  readonly defaultRoute: RoutePolicy;
+  readonly rateLimit: TokenBucket | undefined;
+  readonly concurrency: ConcurrencyLimiter;
+  /** Where the retry loop sends attempts: balancer plus breakers. */
+  readonly callTarget: CallTarget;
 }
 
 /** The local app behind the inbound listener. */
 export interface InboundTarget {
-  readonly policy: ServicePolicy;
+  readonly timeouts: Timeouts;
   /** undefined when the sidecar runs without --app. */
   readonly app: Endpoint | undefined;
+  readonly callTarget: CallTarget | undefined;
+  /** Inbound rate limit (the inbound policy's rateLimit), undefined for none. */
+  readonly rateLimit: TokenBucket | undefined;
 }
 
 export interface CompiledSnapshot {
@@ -43,4 +81,23 @@ export interface CompiledSnapshot {
   readonly inbound: InboundTarget;
   /** Pool keys this snapshot uses; the registry closes the others after a swap. */
   readonly poolKeys: ReadonlySet<string>;
+  /** Endpoint-state keys this snapshot uses; the rest are dropped after a swap. */
+  readonly endpointKeys: ReadonlySet<string>;
+}
+
+/** The route policy for a request: the first matching route, else the service default. */
+export function matchRoute(service: ServiceTarget, method: string, path: string): RoutePolicy {
+  const routes = service.routes;
+  for (let i = 0; i < routes.length; i++) {
+    const { match, policy } = routes[i] as CompiledRoute;
+    if (match.methods !== undefined && !match.methods.has(method)) continue;
+    if (match.path !== undefined || match.pathPrefix !== undefined) {
+      const q = path.indexOf('?');
+      const p = q < 0 ? path : path.slice(0, q);
+      if (match.path !== undefined && p !== match.path) continue;
+      if (match.pathPrefix !== undefined && !p.startsWith(match.pathPrefix)) continue;
+    }
+    return policy;
+  }
+  return service.defaultRoute;
 }

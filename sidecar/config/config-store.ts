@@ -55,6 +55,7 @@ export class ConfigStore extends EventEmitter {
     const previous = this.#current;
     this.#current = compiled;
     this.#context.pools.retain(compiled.poolKeys);
+    this.#context.endpointStates.retain(compiled.endpointKeys);
     this.#context.metrics.configVersion.set(compiled.version);
     this.emit('applied', compiled, previous);
     return compiled;

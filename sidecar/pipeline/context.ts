@@ -4,6 +4,7 @@ import type { SelfIdentity } from '../config/compile.ts';
 import type { ConfigStore } from '../config/config-store.ts';
 import type { SidecarMetrics } from '../telemetry/metrics.ts';
 import type { PoolRegistry } from '../upstream/pool-registry.ts';
+import type { Clock, Random } from '../policy/clock.ts';
 
 export interface ProxyContext {
   readonly self: SelfIdentity;
@@ -17,4 +18,6 @@ export interface ProxyContext {
   readonly outboundPort: number;
   /** True once the sidecar is draining: responses close their connections. */
   readonly draining: () => boolean;
+  readonly clock: Clock;
+  readonly random: Random;
 }

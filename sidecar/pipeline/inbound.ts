@@ -9,7 +9,8 @@ import { Exchange, type ExchangeObserver } from '../proxy/exchange.ts';
 import { upstreamHeaders } from '../proxy/headers.ts';
 import { localReply } from '../proxy/local-reply.ts';
 import type { ProxyContext } from './context.ts';
-import { forward, type UpstreamRequest } from './forward.ts';
+import { NO_BODY } from '../proxy/request-body.ts';
+import { ProxyCall } from './proxy-call.ts';
 import { recordExchange } from './record.ts';
 import type { StreamMetrics } from '../telemetry/metrics.ts';
 
@@ -32,24 +33,38 @@ export class InboundPipeline implements ExchangeObserver {
     exchange.metrics = this.#series(up.peer);
     // route: everything inbound goes to the one local app
     const inbound = ctx.store.current?.inbound;
-    const app = inbound?.app;
-    if (inbound === undefined || app === undefined) {
-      exchange.setFlag('NR');
+    if (inbound?.callTarget === undefined) {
       const why = ctx.app === undefined ? 'this sidecar has no local app (--app)' : 'the sidecar has no configuration yet';
-      return localReply(res, 'NR', why, undefined, exchange.requestId);
+      return this.#reply(exchange, 'NR', why);
+    }
+    // policy: the inbound rate limit, and the caller's deadline as a total timeout
+    if (inbound.rateLimit !== undefined && !inbound.rateLimit.tryTake()) {
+      exchange.setFlag('RL');
+      return localReply(res, 'RL', `inbound rate limit of ${inbound.rateLimit.ratePerSecond}/s reached`, undefined, exchange.requestId,
+        { 'retry-after': String(inbound.rateLimit.retryAfterSeconds()) });
+    }
+    let timeouts = inbound.timeouts;
+    if (up.deadlineMs !== undefined) {
+      if (up.deadlineMs <= 0) return this.#reply(exchange, 'UT', 'the caller\'s deadline has already passed');
+      if (timeouts.totalMs === undefined || up.deadlineMs < timeouts.totalMs) timeouts = { ...timeouts, totalMs: up.deadlineMs };
     }
     // upstream
-    const request: UpstreamRequest = {
-      dispatcher: app.pool,
-      path: req.url ?? '/', headers: up.headers, hasBody: up.hasBody, label: this.#appLabel,
-      perTryTimeoutMs: inbound.policy.perTryTimeoutMs, totalTimeoutMs: inbound.policy.totalTimeoutMs,
-    };
-    if (!up.hasBody) return forward(ctx, exchange, request);
-    // See OutboundPipeline: a body malformed in the first packet never reaches the app.
+    const call = new ProxyCall(ctx, exchange, {
+      target: inbound.callTarget, path: req.url ?? '/', headers: up.headers,
+      body: up.hasBody ? { kind: 'stream', stream: req } : NO_BODY, timeouts, retry: undefined, counters: undefined,
+    });
+    if (!up.hasBody) return call.start();
+    // Let the parser finish this packet first: a malformed body (bad chunk size) that arrived with
+    // the headers destroys the request before anything reaches the app.
     queueMicrotask(() => {
-      if (!req.destroyed) forward(ctx, exchange, request);
+      if (!req.destroyed) call.start();
     });
   };
+
+  #reply(exchange: Exchange, flag: 'NR' | 'UT', message: string): void {
+    exchange.setFlag(flag);
+    localReply(exchange.res, flag, message, undefined, exchange.requestId);
+  }
 
   /** HTTP Upgrade to the local app, tunnelled as bytes. */
   readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -64,7 +79,7 @@ export class InboundPipeline implements ExchangeObserver {
       rawLocalReply(socket, 'NR', 'this sidecar has no local app (--app) or no configuration yet', up.requestId);
       return done('NR');
     }
-    const target = { host: inbound.app.host, port: inbound.app.port, connectTimeoutMs: inbound.policy.connectTimeoutMs, label: this.#appLabel };
+    const target = { host: inbound.app.host, port: inbound.app.port, connectTimeoutMs: inbound.timeouts.connectMs, label: this.#appLabel };
     tunnelUpgrade(req, socket, head, target, req.url ?? '/', up.headers, up.requestId, done);
   };
 

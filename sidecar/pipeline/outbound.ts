@@ -11,11 +11,18 @@ import { isLoopbackHost, parseAuthority, requestTarget, type RequestTarget } fro
 import { performance } from 'node:perf_hooks';
 import { FLAGS, NO_FLAGS } from '../proxy/flags.ts';
 import type { ProxyContext } from './context.ts';
-import { forward, type UpstreamRequest } from './forward.ts';
+import { matchRoute, type Timeouts } from '../config/compiled.ts';
+import { NO_BODY } from '../proxy/request-body.ts';
+import { OutboundRequest } from './outbound-request.ts';
+import { ProxyCall } from './proxy-call.ts';
+import { SingleCallTarget } from './targets.ts';
 import { recordExchange } from './record.ts';
 import { rawLocalReply, tunnelConnect, tunnelUpgrade, type TunnelTarget } from '../listener/tunnel.ts';
 import type { Flag } from '../proxy/flags.ts';
 import type { StreamMetrics } from '../telemetry/metrics.ts';
+
+/** Passthrough traffic has no policy: the built-in connect timeout, nothing else. */
+const PASSTHROUGH_TIMEOUTS: Timeouts = { connectMs: DEFAULT_CONNECT_TIMEOUT_MS, perTryMs: undefined, totalMs: undefined };
 
 export class OutboundPipeline implements ExchangeObserver {
   readonly #ctx: ProxyContext;
@@ -32,7 +39,7 @@ export class OutboundPipeline implements ExchangeObserver {
     // accept
     const up = upstreamHeaders(req.rawHeaders, req.socket.remoteAddress);
     exchange.requestId = up.requestId;
-    // route
+    // route: host -> service (or passthrough), then path and method -> route policy
     const target = requestTarget(req.url ?? '/', req.headers.host);
     if (target === undefined) return this.#reply(exchange, 'NR', 'the request names no valid host (Host header or absolute URI)');
     const snapshot = ctx.store.current;
@@ -40,27 +47,12 @@ export class OutboundPipeline implements ExchangeObserver {
     if (target.absoluteForm) setHost(up, target.authority);
     const service = snapshot.hosts.get(target.host);
     if (service === undefined) return this.#passthrough(exchange, target, up, snapshot.passthrough);
-    // balancer
-    exchange.metrics = service.metrics;
-    const endpoint = service.balancer.pick();
-    if (endpoint === undefined) return this.#reply(exchange, 'UH', `service ${service.id} has no endpoints`);
-    // upstream
+    const route = matchRoute(service, req.method ?? 'GET', target.path);
+    exchange.metrics = route.metrics;
     up.headers.push(PEER_HEADER, ctx.self.service);
-    this.#send(exchange, {
-      dispatcher: endpoint.pool, path: target.path, headers: up.headers, hasBody: up.hasBody,
-      label: `${service.id} endpoint ${endpoint.name}`,
-      perTryTimeoutMs: service.policy.perTryTimeoutMs, totalTimeoutMs: service.policy.totalTimeoutMs,
-    });
+    // policy chain -> balancer -> upstream (outbound-request.ts, proxy-call.ts)
+    new OutboundRequest(ctx, exchange, service, route, target.path, up).run();
   };
-
-  #send(exchange: Exchange, request: UpstreamRequest): void {
-    if (!request.hasBody) return forward(this.#ctx, exchange, request);
-    // Let the parser finish this packet first: a malformed body (bad chunk size) that arrived with
-    // the headers destroys the request before anything is sent upstream.
-    queueMicrotask(() => {
-      if (!exchange.req.destroyed) forward(this.#ctx, exchange, request);
-    });
-  }
 
   #passthrough(exchange: Exchange, target: RequestTarget, up: UpstreamHeaders, allowed: boolean): void {
     exchange.metrics = this.#passthroughMetrics;
@@ -68,10 +60,16 @@ export class OutboundPipeline implements ExchangeObserver {
     if (refusal !== undefined) return this.#reply(exchange, 'NR', refusal);
     const port = target.port ?? 80;
     const host = target.host.includes(':') ? `[${target.host}]` : target.host;
-    this.#send(exchange, {
-      dispatcher: this.#ctx.pools.agent(this.#ctx.store.current?.inbound.policy.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
-      origin: `http://${host}:${port}`, path: target.path, headers: up.headers, hasBody: up.hasBody,
-      label: `passthrough ${host}:${port}`,
+    const timeouts = this.#ctx.store.current?.inbound.timeouts ?? PASSTHROUGH_TIMEOUTS;
+    const call = new ProxyCall(this.#ctx, exchange, {
+      target: new SingleCallTarget({ dispatcher: this.#ctx.pools.agent(timeouts.connectMs), origin: `http://${host}:${port}`, label: `passthrough ${host}:${port}` }),
+      path: target.path, headers: up.headers, body: up.hasBody ? { kind: 'stream', stream: exchange.req } : NO_BODY,
+      timeouts: PASSTHROUGH_TIMEOUTS, retry: undefined, counters: undefined,
+    });
+    if (!up.hasBody) return call.start();
+    // See OutboundRequest: a body malformed in the first packet never leaves.
+    queueMicrotask(() => {
+      if (!exchange.req.destroyed) call.start();
     });
   }
 
@@ -110,15 +108,15 @@ export class OutboundPipeline implements ExchangeObserver {
     const service = snapshot.hosts.get(target.host);
     let tunnel: TunnelTarget;
     if (service !== undefined) {
-      metrics = service.metrics;
+      metrics = service.defaultRoute.metrics;
       const endpoint = service.balancer.pick();
-      if (endpoint === undefined) return fail('UH', `service ${service.id} has no endpoints`);
+      if (endpoint === undefined) return fail(service.endpoints.length === 0 ? 'UH' : 'UO', `service ${service.id} has no available endpoint`);
       up.headers.push(PEER_HEADER, ctx.self.service);
-      tunnel = { host: endpoint.host, port: endpoint.port, connectTimeoutMs: service.policy.connectTimeoutMs, label: `${service.id} endpoint ${endpoint.name}` };
+      tunnel = { host: endpoint.host, port: endpoint.port, connectTimeoutMs: service.defaultRoute.timeouts.connectMs, label: endpoint.destination.label };
     } else {
       const refusal = this.#passthroughRefusal(target, snapshot.passthrough);
       if (refusal !== undefined) return fail('NR', refusal);
-      tunnel = { host: target.host, port: target.port ?? 80, connectTimeoutMs: snapshot.inbound.policy.connectTimeoutMs, label: `passthrough ${target.authority}` };
+      tunnel = { host: target.host, port: target.port ?? 80, connectTimeoutMs: snapshot.inbound.timeouts.connectMs, label: `passthrough ${target.authority}` };
     }
     tunnelUpgrade(req, socket, head, tunnel, target.path, up.headers, up.requestId, done);
   };
@@ -141,7 +139,7 @@ export class OutboundPipeline implements ExchangeObserver {
       rawLocalReply(socket, 'NR', refusal);
       return done('NR');
     }
-    const connectTimeoutMs = snapshot?.inbound.policy.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const connectTimeoutMs = snapshot?.inbound.timeouts.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     tunnelConnect(socket, head, { host: target.host, port: target.port, connectTimeoutMs, label: `passthrough ${req.url ?? ''}` }, done);
   };
 

@@ -24,6 +24,8 @@ export class Exchange {
   attempt: { abort(reason: Error): void } | undefined;
   readonly #observer: ExchangeObserver;
   #cutByProxy = false;
+  #onDone: ((arg: never) => void) | undefined;
+  #onDoneArg: unknown;
 
   constructor(req: IncomingMessage, res: ServerResponse, observer: ExchangeObserver) {
     this.req = req;
@@ -33,8 +35,16 @@ export class Exchange {
     res.on('close', onResponseClose);
   }
 
+  /** Adds a flag once (a retried request can fail the same way twice). */
   setFlag(flag: Flag): void {
-    this.flags = this.flags === NO_FLAGS ? flag : `${this.flags},${flag}`;
+    if (this.flags === NO_FLAGS) this.flags = flag;
+    else if (!this.flags.split(',').includes(flag)) this.flags = `${this.flags},${flag}`;
+  }
+
+  /** Runs `callback(arg)` once the exchange is over (one callback; used to release a concurrency slot). */
+  onDone<T>(callback: (arg: T) => void, arg: T): void {
+    this.#onDone = callback as (arg: never) => void;
+    this.#onDoneArg = arg;
   }
 
   /** Ends a response that already started (its upstream failed): the client sees the stream cut. */
@@ -58,6 +68,7 @@ export class Exchange {
       this.setFlag('DC');
       this.attempt?.abort(new Error('downstream closed'));
     }
+    if (this.#onDone !== undefined) (this.#onDone as (arg: unknown) => void)(this.#onDoneArg);
     this.#observer.onExchangeDone(this);
   }
 }

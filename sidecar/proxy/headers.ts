@@ -11,6 +11,8 @@ const HOP_BY_HOP = new Set([
 
 /** Headers that only mean something between two Petrel sidecars; never passed to an app. */
 export const PEER_HEADER = 'x-petrel-peer';
+/** Milliseconds the caller will still wait: the remaining total timeout, carried to the next hop. */
+export const DEADLINE_HEADER = 'x-petrel-deadline-ms';
 
 export interface UpstreamHeaders {
   /** Flat [name, value, name, value, ...] for undici. */
@@ -20,6 +22,8 @@ export interface UpstreamHeaders {
   peer: string | undefined;
   /** True when the request carries a body (chunked, or a non-zero Content-Length). */
   hasBody: boolean;
+  /** The caller's remaining time budget (x-petrel-deadline-ms), if it sent one. */
+  deadlineMs: number | undefined;
 }
 
 function connectionTokens(value: string): Set<string> {
@@ -47,6 +51,7 @@ export function upstreamHeaders(raw: readonly string[], clientIp: string | undef
   const out: string[] = [];
   let requestId: string | undefined;
   let peer: string | undefined;
+  let deadlineMs: number | undefined;
   let forwardedFor: string | undefined;
   let hasProto = false;
   let hasBody = false;
@@ -68,6 +73,11 @@ export function upstreamHeaders(raw: readonly string[], clientIp: string | undef
       peer = value;
       continue;
     }
+    if (lower === DEADLINE_HEADER) {
+      const n = Number(value);
+      if (Number.isFinite(n)) deadlineMs = n;
+      continue;
+    }
     if (lower === 'x-request-id') requestId = value;
     else if (lower === 'x-forwarded-proto') hasProto = true;
     out.push(name, value);
@@ -80,7 +90,7 @@ export function upstreamHeaders(raw: readonly string[], clientIp: string | undef
     out.push('x-request-id', requestId);
   }
   if (keepUpgrade) out.push('connection', 'upgrade');
-  return { headers: out, requestId, peer, hasBody };
+  return { headers: out, requestId, peer, hasBody, deadlineMs };
 }
 
 /** Drops hop-by-hop response headers in place; returns the same object for writeHead. */

@@ -11,6 +11,16 @@ export type Direction = 'inbound' | 'outbound';
 /** What the request path records into: one per (direction, service, peer_service, route). */
 export type StreamMetrics = RequestSeries;
 
+/** Counters of the policy decisions on one route; children are resolved once per snapshot. */
+export interface RouteCounters {
+  retry(reason: string): void;
+  budgetExhausted(): void;
+  rateLimited(): void;
+  overflow(): void;
+}
+
+const CIRCUIT_STATE_VALUE = { closed: 0, open: 1, 'half-open': 2 } as const;
+
 export class SidecarMetrics {
   readonly registry = new Registry();
   readonly requests: RequestMetrics;
@@ -18,6 +28,12 @@ export class SidecarMetrics {
   readonly configRejected: Counter<'source'>;
   readonly upstreamConnections: Gauge;
   readonly connectionsDropped: Counter<'listener'>;
+  readonly retries: Counter<'service' | 'peer_service' | 'route' | 'reason'>;
+  readonly retryBudgetExhausted: Counter<'service' | 'peer_service' | 'route'>;
+  readonly rateLimited: Counter<'service' | 'peer_service' | 'route'>;
+  readonly overflow: Counter<'service' | 'peer_service' | 'route'>;
+  readonly circuitState: Gauge<'peer_service' | 'endpoint'>;
+  readonly circuitTransitions: Counter<'peer_service' | 'endpoint' | 'to'>;
   readonly #peersSeen = new Set<string>();
 
   constructor(upstreamConnections: () => number) {
@@ -33,10 +49,61 @@ export class SidecarMetrics {
       name: 'petrel_upstream_connections', help: 'Open connections to upstream endpoints.', registers,
       collect() { this.set(upstreamConnections()); },
     });
+    const routeLabels = ['service', 'peer_service', 'route'] as const;
+    this.retries = new Counter({
+      name: 'petrel_retries_total', help: 'Retries sent, by the reason of the failed attempt.', registers,
+      labelNames: [...routeLabels, 'reason'],
+    });
+    this.retryBudgetExhausted = new Counter({
+      name: 'petrel_retry_budget_exhausted_total', help: 'Retries not sent because the retry budget was spent.', registers, labelNames: routeLabels,
+    });
+    this.rateLimited = new Counter({
+      name: 'petrel_rate_limited_total', help: 'Requests refused by a rate limit (429 RL).', registers, labelNames: routeLabels,
+    });
+    this.overflow = new Counter({
+      name: 'petrel_overflow_total', help: 'Requests refused by the concurrency limit (503 UO).', registers, labelNames: routeLabels,
+    });
+    this.circuitState = new Gauge({
+      name: 'petrel_circuit_state', help: 'Circuit breaker state per endpoint: 0 closed, 1 open, 2 half-open.', registers,
+      labelNames: ['peer_service', 'endpoint'],
+    });
+    this.circuitTransitions = new Counter({
+      name: 'petrel_circuit_transitions_total', help: 'Circuit breaker transitions per endpoint, by the state entered.', registers,
+      labelNames: ['peer_service', 'endpoint', 'to'],
+    });
     this.connectionsDropped = new Counter({
       name: 'petrel_listener_connections_dropped_total', help: 'Connections refused by the connection limit.', registers,
       labelNames: ['listener'],
     });
+  }
+
+  routeCounters(service: string, peer: string, route: string): RouteCounters {
+    const labels = { service, peer_service: peer, route };
+    const byReason = new Map<string, Counter.Internal>();
+    const exhausted = this.retryBudgetExhausted.labels(labels);
+    const limited = this.rateLimited.labels(labels);
+    const overflow = this.overflow.labels(labels);
+    return {
+      retry: (reason) => {
+        let child = byReason.get(reason);
+        if (child === undefined) byReason.set(reason, (child = this.retries.labels({ ...labels, reason })));
+        child.inc();
+      },
+      budgetExhausted: () => exhausted.inc(),
+      rateLimited: () => limited.inc(),
+      overflow: () => overflow.inc(),
+    };
+  }
+
+  /** Records a breaker transition: the state gauge and the transitions counter. */
+  circuitTransition(peer: string, endpoint: string, to: keyof typeof CIRCUIT_STATE_VALUE): void {
+    this.circuitState.set({ peer_service: peer, endpoint }, CIRCUIT_STATE_VALUE[to]);
+    this.circuitTransitions.inc({ peer_service: peer, endpoint, to });
+  }
+
+  /** A new breaker starts closed; the gauge shows it from the start. */
+  circuitCreated(peer: string, endpoint: string): void {
+    this.circuitState.set({ peer_service: peer, endpoint }, 0);
   }
 
   /** The series for one stream family; cached for the life of the process (labels are bounded). */

@@ -1,6 +1,10 @@
-// A runtime endpoint: one upstream address of a mesh service and the pool that reaches it.
-import type { Pool } from './undici.ts';
+// A runtime endpoint: one upstream address of a mesh service, the pool that reaches it, and its
+// resilience state (load signals and circuit breaker), which outlives config snapshots.
 import { parseAuthority } from '../routing/request-target.ts';
+import type { EndpointStats } from '../balancer/endpoint-stats.ts';
+import type { CircuitBreaker } from '../policy/circuit-breaker.ts';
+import type { Destination } from './destination.ts';
+import type { Pool } from './undici.ts';
 
 export class Endpoint {
   readonly address: string;
@@ -11,10 +15,16 @@ export class Endpoint {
   readonly port: number;
   readonly pool: Pool;
   readonly poolKey: string;
-  /** Requests currently in flight to this endpoint (for least-request and EWMA balancing). */
-  inflight = 0;
+  readonly stats: EndpointStats;
+  /** undefined when the service has no circuit breaker configured. */
+  readonly breaker: CircuitBreaker | undefined;
+  /** Built once: every attempt to this endpoint reuses it. */
+  readonly destination: Destination;
 
-  constructor(address: string, name: string | undefined, pool: Pool, poolKey: string) {
+  constructor(
+    address: string, name: string | undefined, pool: Pool, poolKey: string, stats: EndpointStats,
+    breaker: CircuitBreaker | undefined, label: string,
+  ) {
     this.address = address;
     this.name = name ?? address;
     this.origin = `http://${address}`;
@@ -24,5 +34,13 @@ export class Endpoint {
     this.port = parsed.port;
     this.pool = pool;
     this.poolKey = poolKey;
+    this.stats = stats;
+    this.breaker = breaker;
+    this.destination = { dispatcher: pool, endpoint: this, label };
+  }
+
+  /** Whether the balancer may choose it now (its breaker, if any, would admit a request). */
+  available(): boolean {
+    return this.breaker === undefined || this.breaker.available();
   }
 }

@@ -1,0 +1,42 @@
+// Time and randomness, injected into every policy so tests are exact: a fake clock advances by hand
+// and a seeded random source repeats its sequence. Production uses the system ones.
+import { performance } from 'node:perf_hooks';
+
+export type TimerHandle = unknown;
+
+export interface Clock {
+  /** Milliseconds on a monotonic scale. */
+  now(): number;
+  setTimeout(callback: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+}
+
+export interface Random {
+  /** Uniform in [0, 1). */
+  next(): number;
+}
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export const systemRandom: Random = { next: Math.random };
+
+/** mulberry32: a small seeded generator, for tests and reproducible runs. */
+export class SeededRandom implements Random {
+  #state: number;
+
+  constructor(seed: number) {
+    this.#state = seed >>> 0;
+  }
+
+  next(): number {
+    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
+    let t = this.#state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+}

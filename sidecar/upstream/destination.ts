@@ -1,0 +1,13 @@
+// Where one attempt goes: a dispatcher (an endpoint's pool, or the passthrough agent with an
+// origin) and the label that names it in errors and logs.
+import type { Dispatcher } from 'undici';
+import type { Endpoint } from './endpoint.ts';
+
+export interface Destination {
+  readonly dispatcher: Dispatcher;
+  /** Required for an Agent (passthrough); pools know their origin. */
+  readonly origin?: string;
+  /** The mesh endpoint, whose load and breaker the attempt updates; undefined outside the mesh. */
+  readonly endpoint?: Endpoint;
+  readonly label: string;
+}
