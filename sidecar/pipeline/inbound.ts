@@ -51,7 +51,7 @@ export class InboundPipeline implements ExchangeObserver {
     // upstream
     const call = new ProxyCall(ctx, exchange, {
       target: inbound.callTarget, path: req.url ?? '/', headers: up.headers,
-      body: up.hasBody ? { kind: 'stream', stream: req } : NO_BODY, timeouts, retry: undefined, counters: undefined,
+      body: up.hasBody ? { kind: 'stream', stream: req } : NO_BODY, timeouts, retry: undefined, counters: undefined, propagateDeadline: false,
     });
     if (!up.hasBody) return call.start();
     // Let the parser finish this packet first: a malformed body (bad chunk size) that arrived with

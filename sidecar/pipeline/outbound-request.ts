@@ -111,6 +111,7 @@ export class OutboundRequest implements Waiter {
       timeouts: route.timeouts,
       retry: route.retry,
       counters: route.counters,
+      propagateDeadline: true,
     }).start();
   }
 

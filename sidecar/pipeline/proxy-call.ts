@@ -42,6 +42,8 @@ export interface CallPlan {
   /** undefined: one attempt, no retries. */
   retry: RetryPolicy | undefined;
   counters: RouteCounters | undefined;
+  /** Send the remaining total time to the next hop (x-petrel-deadline-ms): sidecar to sidecar only. */
+  propagateDeadline: boolean;
 }
 
 const KIND_OF: Partial<Record<Flag, FailureKind>> = { UF: 'connect-failure', UC: 'reset', UT: 'timeout' };
@@ -105,7 +107,7 @@ export class ProxyCall implements AttemptOwner {
     const attempt = new UpstreamAttempt(this, endpoint, destination.label, clock.now());
     this.#attempt = attempt;
     let headers = plan.headers;
-    if (this.#deadline !== Infinity) headers = [...headers, DEADLINE_HEADER, String(Math.max(0, Math.round(this.#deadline - clock.now())))];
+    if (plan.propagateDeadline && this.#deadline !== Infinity) headers = [...headers, DEADLINE_HEADER, String(Math.max(0, Math.round(this.#deadline - clock.now())))];
     const body = plan.body;
     const options: Dispatcher.DispatchOptions = {
       method: exchange.req.method as Dispatcher.HttpMethod,
