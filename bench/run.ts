@@ -84,6 +84,36 @@ function petrelScenarios(label: string, env: NodeJS.ProcessEnv): Scenario[] {
   ];
 }
 
+/** Each policy alone, and all of them, with limits set high so that none of them refuses anything. */
+const POLICIES: Record<string, Record<string, unknown>> = {
+  timeouts: { timeout: { connect: '1s', perTry: '2s', total: '5s' } },
+  retries: { retry: { attempts: 3, on: ['connect-failure', 'reset', 'gateway-error'], budget: { ratio: 0.2, minPerSecond: 10 } } },
+  'circuit breaker': { circuitBreaker: { consecutiveFailures: 5, failureRate: { threshold: 0.5, window: '10s', minRequests: 20 }, openFor: '30s' } },
+  'rate limit': { rateLimit: { requestsPerSecond: 1_000_000, burst: 1_000_000 } },
+  concurrency: { concurrency: { maxRequests: 100_000, maxPending: 100_000 } },
+  'round-robin': { loadBalancer: { policy: 'round-robin' } },
+};
+const FULL_POLICY = Object.assign({}, ...Object.values(POLICIES).filter((p) => !('loadBalancer' in p))) as Record<string, unknown>;
+
+/** The outbound sidecar alone, straight to the upstream: where the policy chain runs. */
+function outboundScenario(label: string, policy: Record<string, unknown> | undefined): Scenario {
+  return {
+    name: `petrel outbound, ${label}`,
+    async start(up) {
+      const p = await ports();
+      const proc = petrelSidecar('client', p, [{ name: 'upstream', namespace: 'default', endpoints: [{ address: `127.0.0.1:${up}` }], ...(policy ? { policy } : {}) }]);
+      await waitForHttp(`http://127.0.0.1:${p.admin}/ready`);
+      return { url: `http://127.0.0.1:${p.outbound}/`, host: 'upstream', procs: [proc] };
+    },
+  };
+}
+
+const policyScenarios: Scenario[] = [
+  outboundScenario('no policy', undefined),
+  ...Object.entries(POLICIES).map(([name, policy]) => outboundScenario(name, policy)),
+  outboundScenario('full policy', FULL_POLICY),
+];
+
 const scenarios: Scenario[] = [
   { name: 'direct', async start(up) { return { url: `http://127.0.0.1:${up}/`, procs: [] }; } },
   ...petrelScenarios('', {}),
@@ -117,6 +147,7 @@ const scenarios: Scenario[] = [
     },
   },
   ...(process.env.BENCH_DEFAULT_V8 === '1' ? petrelScenarios(' (Node default V8 flags)', { PETREL_SIDECAR_NODE_FLAGS: '' }) : []),
+  ...policyScenarios,
 ];
 
 function fmt(n: number, digits = 0): string {
@@ -197,6 +228,13 @@ async function main(): Promise<void> {
     `- petrel pair / nginx pair: req/s ${ratio('petrel pair', 'nginx pair', (r) => r.rps)}, CPU per request ${ratio('petrel pair', 'nginx pair', (r) => r.cpuUsPerReq)}`,
     `- petrel pair / bare undici pair: req/s ${ratio('petrel pair', 'bare undici pair', (r) => r.rps)}, CPU per request ${ratio('petrel pair', 'bare undici pair', (r) => r.cpuUsPerReq)}`,
     `- petrel pair / direct: req/s ${ratio('petrel pair', 'direct', (r) => r.rps)}`);
+  const base = byName('petrel outbound, no policy');
+  if (base) {
+    lines.push('', 'Policy cost on the outbound sidecar (vs no policy, same run):');
+    for (const r of rows.filter((x) => x.name.startsWith('petrel outbound, ') && x !== base)) {
+      lines.push(`- ${r.name.slice('petrel outbound, '.length)}: req/s ${fmt(r.rps / base.rps, 3)}, CPU ${fmt(r.cpuUsPerReq - base.cpuUsPerReq, 1)} µs/req more`);
+    }
+  }
   const cpuModel = execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).toString().trim();
   const header = `Run ${new Date().toISOString()} on ${cpuModel}, Node ${process.version}; medians of ${ROUNDS} interleaved rounds of ${SECONDS}s at 64 connections and ${LATENCY_SECONDS}s at 1 connection; proxies pinned to CPU ${PROXY_CPU}, wrk and upstream nginx to CPU ${LOAD_CPU}; peak and private RSS are the largest seen.`;
   const report = [header, '', ...lines].join('\n');

@@ -80,9 +80,12 @@ export class OutboundRequest implements Waiter {
       return;
     }
     this.#exchange.setFlag('DI');
-    this.#ctx.clock.setTimeout(() => {
-      if (!this.#exchange.res.destroyed) this.#prepareBody();
-    }, fault.ms);
+    this.#ctx.clock.setTimeout(afterFaultDelay, fault.ms, this);
+  }
+
+  /** A fault delay is over: carry on unless the client left meanwhile. */
+  delayed(): void {
+    if (!this.#exchange.res.destroyed) this.#prepareBody();
   }
 
   /** Step 4: a body that a retry may need to resend is buffered, up to 64 KiB. */
@@ -124,4 +127,8 @@ export class OutboundRequest implements Waiter {
 
 function releaseSlot(request: OutboundRequest): void {
   request.release();
+}
+
+function afterFaultDelay(request: OutboundRequest): void {
+  request.delayed();
 }

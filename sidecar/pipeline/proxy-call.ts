@@ -61,6 +61,8 @@ export class ProxyCall implements AttemptOwner {
   #notBefore = 0;
   #retried = false;
   #done = false;
+  /** Index of the deadline header's value in the plan's headers, once added. */
+  #deadlineSlot = -1;
 
   constructor(env: CallEnvironment, exchange: Exchange, plan: CallPlan) {
     this.#env = env;
@@ -74,7 +76,7 @@ export class ProxyCall implements AttemptOwner {
     retry?.budget.recordRequest();
     if (timeouts.totalMs !== undefined) {
       this.#deadline = this.#env.clock.now() + timeouts.totalMs;
-      this.#totalTimer = this.#env.clock.setTimeout(() => this.#onTotalTimeout(), timeouts.totalMs);
+      this.#totalTimer = this.#env.clock.setTimeout(onTotalTimeout, timeouts.totalMs, this);
     }
     this.#send();
   }
@@ -106,8 +108,13 @@ export class ProxyCall implements AttemptOwner {
     this.#lastEndpoint = endpoint;
     const attempt = new UpstreamAttempt(this, endpoint, destination.label, clock.now());
     this.#attempt = attempt;
-    let headers = plan.headers;
-    if (plan.propagateDeadline && this.#deadline !== Infinity) headers = [...headers, DEADLINE_HEADER, String(Math.max(0, Math.round(this.#deadline - clock.now())))];
+    const headers = plan.headers;
+    if (plan.propagateDeadline && this.#deadline !== Infinity) {
+      const remaining = String(Math.max(0, Math.round(this.#deadline - clock.now())));
+      // The header array is this request's own: set the value in place, once per attempt.
+      if (this.#deadlineSlot < 0) this.#deadlineSlot = headers.push(DEADLINE_HEADER, remaining) - 1;
+      else headers[this.#deadlineSlot] = remaining;
+    }
     const body = plan.body;
     const options: Dispatcher.DispatchOptions = {
       method: exchange.req.method as Dispatcher.HttpMethod,
@@ -208,13 +215,16 @@ export class ProxyCall implements AttemptOwner {
       this.#send();
       return;
     }
-    this.#backoffTimer = clock.setTimeout(() => {
-      this.#backoffTimer = undefined;
-      this.#send();
-    }, Math.min(delay, Math.max(0, this.#deadline - clock.now())));
+    this.#backoffTimer = clock.setTimeout(onBackoffDone, Math.min(delay, Math.max(0, this.#deadline - clock.now())), this);
   }
 
-  #onTotalTimeout(): void {
+  /** The backoff wait is over: the next attempt. */
+  backoffDone(): void {
+    this.#backoffTimer = undefined;
+    this.#send();
+  }
+
+  totalTimeout(): void {
     this.#totalTimer = undefined;
     const message = `no response within the total timeout of ${this.#plan.timeouts.totalMs}ms`;
     const waiting = this.#backoffTimer !== undefined;
@@ -241,4 +251,12 @@ export class ProxyCall implements AttemptOwner {
     if (this.#backoffTimer !== undefined) this.#env.clock.clearTimeout(this.#backoffTimer);
     this.#totalTimer = this.#backoffTimer = undefined;
   }
+}
+
+function onTotalTimeout(call: ProxyCall): void {
+  call.totalTimeout();
+}
+
+function onBackoffDone(call: ProxyCall): void {
+  call.backoffDone();
 }

@@ -7,7 +7,8 @@ export type TimerHandle = unknown;
 export interface Clock {
   /** Milliseconds on a monotonic scale. */
   now(): number;
-  setTimeout(callback: () => void, ms: number): TimerHandle;
+  /** Calls `callback(arg)` after `ms`; passing `arg` spares the caller a closure per timer. */
+  setTimeout<T>(callback: (arg: T) => void, ms: number, arg: T): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
 }
 
@@ -18,7 +19,7 @@ export interface Random {
 
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  setTimeout: (callback, ms, arg) => setTimeout(callback, ms, arg),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 

@@ -16,8 +16,8 @@ export class FakeClock implements Clock {
     return this.#now;
   }
 
-  setTimeout(callback: () => void, ms: number): TimerHandle {
-    const timer = { at: this.#now + Math.max(0, ms), seq: this.#seq++, callback };
+  setTimeout<T>(callback: (arg: T) => void, ms: number, arg: T): TimerHandle {
+    const timer = { at: this.#now + Math.max(0, ms), seq: this.#seq++, callback: () => callback(arg) };
     this.#timers.add(timer);
     return timer;
   }
