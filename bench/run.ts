@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { stringify } from 'yaml';
+import { policyMicrobench } from './policy-micro.ts';
 import {
   anonRssMb, cpuSeconds, freePort, peakRssMb, processTree, startPinned, stop, waitForHttp, wrk, type WrkResult,
 } from './processes.ts';
@@ -235,6 +236,8 @@ async function main(): Promise<void> {
       lines.push(`- ${r.name.slice('petrel outbound, '.length)}: req/s ${fmt(r.rps / base.rps, 3)}, CPU ${fmt(r.cpuUsPerReq - base.cpuUsPerReq, 1)} µs/req more`);
     }
   }
+  lines.push('', 'Policy steps measured in-process on the real objects (ns of CPU per request):');
+  for (const [name, ns] of policyMicrobench()) lines.push(`- ${name}: ${fmt(ns)} ns`);
   const cpuModel = execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).toString().trim();
   const header = `Run ${new Date().toISOString()} on ${cpuModel}, Node ${process.version}; medians of ${ROUNDS} interleaved rounds of ${SECONDS}s at 64 connections and ${LATENCY_SECONDS}s at 1 connection; proxies pinned to CPU ${PROXY_CPU}, wrk and upstream nginx to CPU ${LOAD_CPU}; peak and private RSS are the largest seen.`;
   const report = [header, '', ...lines].join('\n');

@@ -1,10 +1,11 @@
 // `petrel demo`: a local mesh on loopback, no Kubernetes. Two services, web and payments, each with
 // its own sidecar; load goes client -> web sidecar -> web app -> web sidecar (outbound) ->
-// payments sidecar (inbound) -> payments app. Payments then turns flaky and later dies, and the
-// demo shows what the mesh does about it, phase by phase. It ends by itself.
+// payments sidecar (inbound) -> payments app. Payments turns flaky, a resilience policy is applied
+// live, payments dies and comes back; the demo shows what the mesh does, phase by phase, and ends
+// by itself.
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { Snapshot } from '../api/types.ts';
+import type { PolicySpec, Snapshot } from '../api/types.ts';
 import { freePort, LocalMesh, waitForOk } from './local-mesh.ts';
 
 export interface DemoOptions {
@@ -24,6 +25,18 @@ interface Phase {
 }
 
 const CONCURRENCY = 16;
+
+/** What phase 3 applies to the web sidecar's view of payments. */
+const RESILIENT_POLICY: PolicySpec = {
+  timeout: { connect: '250ms', perTry: '1s', total: '3s' },
+  // The web app calls POST /v1/charge, which Petrel never resends unless told: payments
+  // deduplicates charges by x-request-id, so this policy says nonIdempotent: true.
+  retry: {
+    attempts: 4, on: ['gateway-error'], nonIdempotent: true,
+    backoff: { strategy: 'exponential-jitter', base: '10ms', max: '100ms' }, budget: { ratio: 0.5, minPerSecond: 50 },
+  },
+  circuitBreaker: { consecutiveFailures: 10, openFor: '2s', maxOpenFor: '10s' },
+};
 /** No phase runs longer than this, whatever the request count. */
 const PHASE_LIMIT_MS = 30_000;
 
@@ -81,10 +94,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const paymentsApp = await freePort();
     const snapshot = (version: number, services: Snapshot['services']): Snapshot =>
       ({ apiVersion: 'petrel.dev/v1alpha1', kind: 'SidecarSnapshot', version, services });
-    const webConfig = mesh.writeSnapshot('web', snapshot(1, [
-      { name: 'payments', namespace: 'default', endpoints: [{ address: `127.0.0.1:${paymentsPorts.inbound}`, name: 'payments-0' }],
-        policy: { timeout: { connect: '250ms', perTry: '1s' } } },
-    ]));
+    const paymentsService = { name: 'payments', namespace: 'default', endpoints: [{ address: `127.0.0.1:${paymentsPorts.inbound}`, name: 'payments-0' }] };
+    const webConfig = mesh.writeSnapshot('web', snapshot(1, [{ ...paymentsService, policy: { timeout: { connect: '250ms', perTry: '1s' } } }]));
     const paymentsConfig = mesh.writeSnapshot('payments', snapshot(1, []));
 
     out('Petrel demo: a local mesh on loopback, from the embedded defaults (no Kubernetes).');
@@ -103,19 +114,50 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 
     const chaos = (rate: number) => async () => { await waitForOk(`http://127.0.0.1:${paymentsApp}/__chaos?fail=${rate}`); };
     const okShare = (o: Outcome[]) => o.filter((x) => x.status === 200).length / Math.max(1, o.length);
+    const metric = async (port: number, name: string, labels: Record<string, string> = {}) => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      let sum = 0;
+      for (const line of text.split('\n')) {
+        if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+        if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+      return sum;
+    };
+    const applyPolicy = async () => {
+      mesh.writeSnapshot('web', snapshot(2, [{ ...paymentsService, policy: RESILIENT_POLICY }]));
+      mesh.signal('web-sidecar', 'SIGHUP');
+      const deadline = Date.now() + 10_000;
+      while ((await metric(webPorts.admin, 'petrel_config_version')) !== 2) {
+        if (Date.now() > deadline) throw new Error('the web sidecar did not apply the new policy');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      out(`  applied to the running web sidecar (SIGHUP; petrel_config_version is now 2):\n    ${JSON.stringify(RESILIENT_POLICY)}`);
+    };
     const phases: Phase[] = [
       { title: 'healthy', explain: 'payments answers every call; the mesh adds two hops and nothing else.', before: chaos(0),
         expect: (o) => (okShare(o) >= 0.99 ? undefined : 'expected at least 99% success') },
       { title: 'payments turns flaky (20% 503)', before: chaos(0.2),
         explain: 'with no retry policy yet, each failure reaches the caller as the upstream 503 (no petrel-error flag: the app answered).',
         expect: (o) => (okShare(o) < 0.95 && okShare(o) > 0.6 ? undefined : 'expected about 80% success') },
+      { title: 'a resilience policy, applied live', before: applyPolicy,
+        explain: 'retries with jittered backoff absorb the 503s (POST is retried only because the policy says nonIdempotent: true); the budget caps them at 50% extra load; nothing restarted.',
+        // Four attempts at 20% failure leave 0.16% of requests failing: allow a few.
+        expect: (o) => (okShare(o) >= 0.97 ? undefined : 'expected at least 97% success with retries') },
       { title: 'payments app is down', before: () => mesh.stop('payments'),
-        explain: 'the payments sidecar cannot connect to its app and answers 503 with petrel-error: UF, fast, instead of hanging the caller.',
-        expect: (o) => (o.some((x) => x.flag === 'UF') && okShare(o) === 0 ? undefined : 'expected every request to fail with UF') },
+        explain: 'the payments sidecar answers 503 UF; retries cannot help, so the breaker opens and the web sidecar fails fast with UO.',
+        expect: (o) => (o.some((x) => x.flag === 'UO') && okShare(o) === 0 ? undefined : 'expected every request to fail, fast, with UO') },
       { title: 'payments is back',
-        before: async () => { mesh.startApp('payments', ['payments', String(paymentsApp)]); await waitForOk(`http://127.0.0.1:${paymentsApp}/__chaos?fail=0`); },
-        explain: 'the sidecars reconnect on the next request; nothing had to be restarted.',
-        expect: (o) => (okShare(o) >= 0.99 ? undefined : 'expected at least 99% success') },
+        before: async () => {
+          mesh.startApp('payments', ['payments', String(paymentsApp)]);
+          await waitForOk(`http://127.0.0.1:${paymentsApp}/__chaos?fail=0`);
+          out('  (waiting 2.2 s: the breaker stays open for openFor = 2s before it lets a probe through)');
+          await new Promise((r) => setTimeout(r, 2200));
+          const [probe] = await drive(webPorts.inbound, 1, agent, () => {});
+          const state = await metric(webPorts.admin, 'petrel_circuit_state', { endpoint: 'payments-0' });
+          out(`  one request goes first as the half-open probe: ${probe?.status}; petrel_circuit_state{endpoint="payments-0"} is now ${state} (0 = closed)`);
+        },
+        explain: 'the probe found payments healthy and closed the breaker; traffic flows again without a restart.',
+        expect: (o) => (okShare(o) >= 0.99 ? undefined : 'expected at least 99% success once the probe closed the breaker') },
     ];
     const perPhase = Math.max(CONCURRENCY, Math.floor(options.requests / phases.length));
     const problems: string[] = [];
@@ -129,12 +171,16 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       if (problem !== undefined) problems.push(`phase ${i + 1} (${phase.title}): ${problem}`);
     }
 
+    const retries = await metric(webPorts.admin, 'petrel_retries_total');
+    const trips = await metric(webPorts.admin, 'petrel_circuit_transitions_total', { to: 'open' });
+    const closes = await metric(webPorts.admin, 'petrel_circuit_transitions_total', { to: 'closed' });
+    out(`The web sidecar retried ${retries} times; the payments-0 breaker opened ${trips} time(s) and closed ${closes} time(s).`);
     out('What the sidecars counted (petrel_requests_total):');
     for (const [name, port] of [['web', webPorts.admin], ['payments', paymentsPorts.admin]] as const) {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       for (const line of text.split('\n').filter((l) => l.startsWith('petrel_requests_total{'))) out(`  [${name} sidecar] ${line}`);
     }
-    out('\nNext: retries with backoff and budgets, circuit breakers and the control plane turn phase 2 into 100% success.');
+    out('\nNext: the control plane will push such policy edits to every sidecar from kubectl-applied resources.');
     if (problems.length > 0) {
       out(`\nThe demo did not behave as expected:\n  ${problems.join('\n  ')}`);
       return 1;

@@ -62,6 +62,10 @@ export class LocalMesh {
     return this.start(name, [DEMO_APP, ...args]);
   }
 
+  signal(name: string, signal: NodeJS.Signals): void {
+    this.#children.get(name)?.kill(signal);
+  }
+
   async stop(name: string): Promise<void> {
     const child = this.#children.get(name);
     if (!child || child.exitCode !== null) return;
