@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { call, type Reply } from './harness/client.ts';
 import { freePort, snapshot, startSidecar, type SidecarHandle } from './harness/processes.ts';
@@ -78,6 +79,7 @@ describe('resilience policies end to end', () => {
         { name: 'post-connect', endpoints: [`127.0.0.1:${deadPort}`, ok.address], policy: { loadBalancer: { policy: 'round-robin' } } },
         { name: 'breaker', endpoints: [`127.0.0.1:${deadPort}`, ok.address],
           policy: { loadBalancer: { policy: 'round-robin' }, circuitBreaker: { consecutiveFailures: 3, openFor: '1s', maxOpenFor: '1s' }, retry: { attempts: 2, on: ['connect-failure'], budget: generousBudget } } },
+        { name: 'abandoned', endpoints: [sleepy.address], policy: { circuitBreaker: { consecutiveFailures: 2, openFor: '1m' } } },
         { name: 'all-open', endpoints: [`127.0.0.1:${deadPort}`], policy: { circuitBreaker: { consecutiveFailures: 2, openFor: '1m' } } },
         { name: 'balanced', endpoints: [ok.address, slow.address], policy: { loadBalancer: { policy: 'ewma' } } },
         { name: 'ratelimited', endpoints: [ok.address], policy: { rateLimit: { requestsPerSecond: 5, burst: 5 } } },
@@ -133,6 +135,17 @@ describe('resilience policies end to end', () => {
     assert.equal(retried.headers['petrel-error'], 'URX', 'retries exhausted: the last upstream status, flagged URX');
   });
 
+  it('never resends a body larger than 64 KiB, even for an idempotent method', async () => {
+    const before = down.received.length;
+    const big = 'z'.repeat(100 * 1024);
+    const reply = await call(sidecar.outboundPort, { method: 'PUT', path: '/blob', headers: { host: 'post-down-allowed' }, body: big });
+    assert.equal(reply.status, 503);
+    assert.equal(down.received.length - before, 1, 'the 100 KiB body was streamed once and not replayed');
+    const small = await call(sidecar.outboundPort, { method: 'PUT', path: '/blob', headers: { host: 'post-down-allowed' }, body: 'z'.repeat(1024) });
+    assert.equal(small.status, 503);
+    assert.equal(down.received.length - before, 4, 'a 1 KiB body was buffered and resent twice');
+  });
+
   it('retries a POST whose connection failed, since nothing was sent', async () => {
     const before = ok.received.length;
     const replies = await many(4, 1, () => call(sidecar.outboundPort, { method: 'POST', headers: { host: 'post-connect' }, body: 'x' }));
@@ -150,6 +163,9 @@ describe('resilience policies end to end', () => {
     assert.equal(await sidecar.metric('petrel_requests_total', { peer_service: 'breaker', code: '200' }), 20);
     const attemptsWhileTripping = await sidecar.metric('petrel_retries_total', { peer_service: 'breaker', reason: 'connect-failure' });
     assert.equal(attemptsWhileTripping, 3, 'after three failures the open endpoint got no more attempts');
+    const dump = await (await sidecar.admin('/config_dump')).json() as { services: { id: string; endpoints: { address: string; circuit: string }[] }[] };
+    const endpoints = dump.services.find((s) => s.id === 'breaker.default')?.endpoints ?? [];
+    assert.deepEqual(endpoints.map((e) => [e.address, e.circuit]), [[`127.0.0.1:${deadPort}`, 'open'], [ok.address, 'closed']]);
 
     // The endpoint comes back; after openFor a real request probes it and closes the breaker.
     const revived = createServer((_req, res) => res.end('revived'));
@@ -166,6 +182,21 @@ describe('resilience policies end to end', () => {
     } finally {
       revived.close();
     }
+  });
+
+  it('does not count requests abandoned by their clients against the endpoint', async () => {
+    const before = sleepy.received.length;
+    await Promise.all(Array.from({ length: 5 }, () => new Promise<void>((resolve) => {
+      const socket = connect(sidecar.outboundPort, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.write('GET / HTTP/1.1\r\nHost: abandoned\r\n\r\n');
+      const poll = setInterval(() => {
+        if (sleepy.received.length > before) { clearInterval(poll); socket.destroy(); resolve(); }
+      }, 5);
+    })));
+    await sleep(50);
+    assert.equal(await sidecar.metric('petrel_circuit_state', { peer_service: 'abandoned' }), 0, 'still closed');
+    assert.equal((await call(sidecar.outboundPort, { headers: { host: 'abandoned' } })).status, 200);
   });
 
   it('fails fast with UO when every endpoint\'s circuit is open', async () => {

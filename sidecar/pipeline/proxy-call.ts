@@ -46,6 +46,9 @@ export interface CallPlan {
   propagateDeadline: boolean;
 }
 
+/** The latency a failed attempt is charged with in the endpoint's EWMA. */
+export const FAILURE_LATENCY_MS = 1000;
+
 const KIND_OF: Partial<Record<Flag, FailureKind>> = { UF: 'connect-failure', UC: 'reset', UT: 'timeout' };
 
 export class ProxyCall implements AttemptOwner {
@@ -127,18 +130,28 @@ export class ProxyCall implements AttemptOwner {
     destination.dispatcher.dispatch(options, attempt);
   }
 
-  /** Ends an attempt's accounting on its endpoint: load, latency, breaker. */
-  #settle(attempt: UpstreamAttempt, failed: boolean): void {
+  /**
+   * Ends an attempt's accounting on its endpoint: load, latency, breaker. A failure counts as at
+   * least FAILURE_LATENCY_MS, so that an endpoint failing fast (connection refused) does not look
+   * like the fastest one to the EWMA balancer and draw traffic into a black hole.
+   */
+  #settle(attempt: UpstreamAttempt, outcome: 'succeeded' | 'failed' | 'cancelled'): void {
     const endpoint = attempt.endpoint;
     if (endpoint === undefined) return;
     endpoint.stats.inflight--;
-    endpoint.stats.observe(this.#env.clock.now() - attempt.startedAt);
-    if (failed) endpoint.breaker?.onFailure();
+    if (outcome === 'cancelled') {
+      // Neither a success nor a failure; a half-open probe slot must still be given back.
+      endpoint.breaker?.onCancelled();
+      return;
+    }
+    const latency = this.#env.clock.now() - attempt.startedAt;
+    endpoint.stats.observe(outcome === 'failed' ? Math.max(latency, FAILURE_LATENCY_MS) : latency);
+    if (outcome === 'failed') endpoint.breaker?.onFailure();
     else endpoint.breaker?.onSuccess();
   }
 
   onAttemptResponse(attempt: UpstreamAttempt, status: number, headers: IncomingHttpHeaders): boolean {
-    this.#settle(attempt, status >= 500);
+    this.#settle(attempt, status >= 500 ? 'failed' : 'succeeded');
     if (this.#done) return false;
     const retry = this.#plan.retry;
     if (retry !== undefined && retry.retriesStatus(status)) {
@@ -162,9 +175,13 @@ export class ProxyCall implements AttemptOwner {
   }
 
   onAttemptFailed(attempt: UpstreamAttempt, err: Error, relaying: boolean): void {
-    this.#settle(attempt, true);
     const exchange = this.exchange;
-    if (exchange.downstreamClosed && exchange.res.destroyed) return; // the client left first: DC, already counted
+    if (exchange.downstreamClosed && exchange.res.destroyed) {
+      // The client left first (DC, already counted): says nothing about the endpoint's health.
+      this.#settle(attempt, 'cancelled');
+      return;
+    }
+    this.#settle(attempt, 'failed');
     const failure = classifyUpstreamError(err, attempt.label);
     exchange.setFlag(failure.flag);
     this.#env.log.debug({ requestId: exchange.requestId, flag: failure.flag, upstream: attempt.label, err: failure.error.message }, 'upstream failure');

@@ -81,6 +81,21 @@ describe('CircuitBreaker', () => {
     assert.equal(breaker.openUntil - at, 1000);
   });
 
+  it('gives a cancelled probe\'s slot back without a verdict', () => {
+    const { clock, breaker } = setup();
+    for (let i = 0; i < 3; i++) breaker.onFailure();
+    clock.advance(1000);
+    assert.equal(breaker.acquire(), true);
+    assert.equal(breaker.acquire(), false);
+    breaker.onCancelled();
+    assert.equal(breaker.state, 'half-open');
+    assert.equal(breaker.acquire(), true, 'the slot is free again');
+    breaker.onSuccess();
+    assert.equal(breaker.state, 'closed');
+    breaker.onCancelled();
+    assert.equal(breaker.state, 'closed');
+  });
+
   it('jitters the open time by at most 10%, exactly per seed', () => {
     const { breaker } = setup({}, new SeededRandom(3));
     const durations = Array.from({ length: 5 }, () => breaker.nextOpenDuration());

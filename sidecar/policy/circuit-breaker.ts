@@ -100,6 +100,11 @@ export class CircuitBreaker {
     this.#successes[this.#bucket] = (this.#successes[this.#bucket] as number) + 1;
   }
 
+  /** A request was abandoned by its client: no verdict, but a half-open probe slot is freed. */
+  onCancelled(): void {
+    if (this.#state === 'half-open' && this.#probesAdmitted > this.#probesSucceeded) this.#probesAdmitted--;
+  }
+
   onFailure(): void {
     if (this.#state === 'half-open') {
       this.#open();
