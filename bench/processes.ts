@@ -2,20 +2,11 @@
 // from /proc, run wrk and parse what it prints.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { once } from 'node:events';
 
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+export { freePort } from '../demo/local-mesh.ts';
 
 const started: ChildProcess[] = [];
 process.on('exit', () => started.forEach((c) => c.kill('SIGKILL')));

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { call } from './harness/client.ts';
 import { runPetrel, snapshot, startSidecar, tempDir, writeConfig, type SidecarHandle } from './harness/processes.ts';
-import { echoHandler, startUpstream, type Upstream } from './harness/upstream.ts';
+import { startUpstream, type Upstream } from './harness/upstream.ts';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 

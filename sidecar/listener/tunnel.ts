@@ -4,7 +4,9 @@
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
-import { FLAGS, type Flag } from '../proxy/flags.ts';
+import { performance } from 'node:perf_hooks';
+import { FLAGS, NO_FLAGS, type Flag } from '../proxy/flags.ts';
+import type { StreamMetrics } from '../telemetry/metrics.ts';
 import { ERROR_HEADER } from '../proxy/local-reply.ts';
 import { classifyUpstreamError } from '../proxy/upstream-error.ts';
 
@@ -33,6 +35,29 @@ export interface TunnelTarget {
 export interface TunnelOutcome {
   /** Called once: with a flag when the tunnel failed before any upstream byte came back. */
   (flag: Flag | undefined): void;
+}
+
+/**
+ * Records a tunnel in the request metrics when its outcome is known: `okStatus` (101 for an
+ * Upgrade, 200 for CONNECT) when it opened, the flag's status when it did not. `metrics` may be
+ * re-pointed (routing picks the series) until the outcome arrives.
+ */
+export class TunnelRecord {
+  metrics: StreamMetrics;
+  readonly #method: string;
+  readonly #okStatus: number;
+  readonly #started = performance.now();
+
+  constructor(metrics: StreamMetrics, method: string, okStatus: number) {
+    this.metrics = metrics;
+    this.#method = method;
+    this.#okStatus = okStatus;
+  }
+
+  readonly done: TunnelOutcome = (flag) => {
+    const status = flag === undefined ? this.#okStatus : FLAGS[flag].status;
+    this.metrics.record(this.#method, status, flag ?? NO_FLAGS, (performance.now() - this.#started) / 1000);
+  };
 }
 
 /** Connects to the target; calls back with the connected socket or answers the client with a flag. */

@@ -1,10 +1,8 @@
 // The inbound request path: a call from another sidecar (or, in Kubernetes, any client redirected
 // to 15006) is checked, measured and forwarded to the local app.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { rawLocalReply, tunnelUpgrade } from '../listener/tunnel.ts';
-import { FLAGS, NO_FLAGS, type Flag } from '../proxy/flags.ts';
+import { rawLocalReply, TunnelRecord, tunnelUpgrade } from '../listener/tunnel.ts';
 import { Exchange, type ExchangeObserver } from '../proxy/exchange.ts';
 import { upstreamHeaders } from '../proxy/headers.ts';
 import { localReply } from '../proxy/local-reply.ts';
@@ -69,11 +67,8 @@ export class InboundPipeline implements ExchangeObserver {
   /** HTTP Upgrade to the local app, tunnelled as bytes. */
   readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const ctx = this.#ctx;
-    const started = performance.now();
     const up = upstreamHeaders(req.rawHeaders, req.socket.remoteAddress, true);
-    const metrics = this.#series(up.peer);
-    const done = (flag: Flag | undefined) =>
-      metrics.record(req.method ?? 'GET', flag === undefined ? 101 : FLAGS[flag].status, flag ?? NO_FLAGS, (performance.now() - started) / 1000);
+    const { done } = new TunnelRecord(this.#series(up.peer), req.method ?? 'GET', 101);
     const inbound = ctx.store.current?.inbound;
     if (inbound?.app === undefined) {
       rawLocalReply(socket, 'NR', 'this sidecar has no local app (--app) or no configuration yet', up.requestId);

@@ -1,25 +1,22 @@
-// The outbound request path, top to bottom: accept -> route -> (policy chain) -> balancer -> upstream.
+// The outbound request path, top to bottom: accept -> route -> policy chain -> balancer -> upstream.
 // An app's call to another service arrives here (as an HTTP proxy request, with a Host header, or
 // redirected by iptables) and leaves for one endpoint's inbound sidecar.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../config/compile.ts';
+import { matchRoute, type Timeouts } from '../config/compiled.ts';
+import { rawLocalReply, TunnelRecord, tunnelConnect, tunnelUpgrade, type TunnelTarget } from '../listener/tunnel.ts';
 import { Exchange, type ExchangeObserver } from '../proxy/exchange.ts';
+import type { Flag } from '../proxy/flags.ts';
 import { PEER_HEADER, upstreamHeaders, type UpstreamHeaders } from '../proxy/headers.ts';
 import { localReply } from '../proxy/local-reply.ts';
-import { isLoopbackHost, parseAuthority, requestTarget, type RequestTarget } from '../routing/request-target.ts';
-import { performance } from 'node:perf_hooks';
-import { FLAGS, NO_FLAGS } from '../proxy/flags.ts';
-import type { ProxyContext } from './context.ts';
-import { matchRoute, type Timeouts } from '../config/compiled.ts';
 import { NO_BODY } from '../proxy/request-body.ts';
+import { isLoopbackHost, parseAuthority, requestTarget, type RequestTarget } from '../routing/request-target.ts';
+import type { ProxyContext } from './context.ts';
 import { OutboundRequest } from './outbound-request.ts';
 import { ProxyCall } from './proxy-call.ts';
-import { SingleCallTarget } from './targets.ts';
 import { recordExchange } from './record.ts';
-import { rawLocalReply, tunnelConnect, tunnelUpgrade, type TunnelTarget } from '../listener/tunnel.ts';
-import type { Flag } from '../proxy/flags.ts';
-import type { StreamMetrics } from '../telemetry/metrics.ts';
+import { SingleCallTarget } from './targets.ts';
 
 /** Passthrough traffic has no policy: the built-in connect timeout, nothing else. */
 const PASSTHROUGH_TIMEOUTS: Timeouts = { connectMs: DEFAULT_CONNECT_TIMEOUT_MS, perTryMs: undefined, totalMs: undefined };
@@ -91,14 +88,11 @@ export class OutboundPipeline implements ExchangeObserver {
   /** HTTP Upgrade (WebSocket and others): routed like a request, then tunnelled as bytes. */
   readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const ctx = this.#ctx;
-    const started = performance.now();
     const up = upstreamHeaders(req.rawHeaders, req.socket.remoteAddress, true);
-    let metrics: StreamMetrics = this.#passthroughMetrics;
-    const done = (flag: Flag | undefined) =>
-      metrics.record(req.method ?? 'GET', flag === undefined ? 101 : FLAGS[flag].status, flag ?? NO_FLAGS, (performance.now() - started) / 1000);
+    const record = new TunnelRecord(this.#passthroughMetrics, req.method ?? 'GET', 101);
     const fail = (flag: Flag, message: string) => {
       rawLocalReply(socket, flag, message, up.requestId);
-      done(flag);
+      record.done(flag);
     };
     const target = requestTarget(req.url ?? '/', req.headers.host);
     const snapshot = ctx.store.current;
@@ -108,7 +102,7 @@ export class OutboundPipeline implements ExchangeObserver {
     const service = snapshot.hosts.get(target.host);
     let tunnel: TunnelTarget;
     if (service !== undefined) {
-      metrics = service.defaultRoute.metrics;
+      record.metrics = service.defaultRoute.metrics;
       const endpoint = service.balancer.pick();
       if (endpoint === undefined) return fail(service.endpoints.length === 0 ? 'UH' : 'UO', `service ${service.id} has no available endpoint`);
       up.headers.push(PEER_HEADER, ctx.self.service);
@@ -118,15 +112,12 @@ export class OutboundPipeline implements ExchangeObserver {
       if (refusal !== undefined) return fail('NR', refusal);
       tunnel = { host: target.host, port: target.port ?? 80, connectTimeoutMs: snapshot.inbound.timeouts.connectMs, label: `passthrough ${target.authority}` };
     }
-    tunnelUpgrade(req, socket, head, tunnel, target.path, up.headers, up.requestId, done);
+    tunnelUpgrade(req, socket, head, tunnel, target.path, up.headers, up.requestId, record.done);
   };
 
   /** CONNECT host:port (HTTPS through HTTP_PROXY, or any TCP): opaque passthrough. */
   readonly connect = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const started = performance.now();
-    const metrics = this.#passthroughMetrics;
-    const done = (flag: Flag | undefined) =>
-      metrics.record('CONNECT', flag === undefined ? 200 : FLAGS[flag].status, flag ?? NO_FLAGS, (performance.now() - started) / 1000);
+    const { done } = new TunnelRecord(this.#passthroughMetrics, 'CONNECT', 200);
     const target = parseAuthority(req.url ?? '');
     const snapshot = this.#ctx.store.current;
     if (target === undefined || target.port === undefined) {

@@ -4,6 +4,7 @@
 // probe, with ±10% jitter, capped at `maxOpenFor`. Then HALF_OPEN admits `halfOpenProbes` real
 // requests: all succeeding closes the breaker, any failure re-opens it.
 import type { Clock, Random } from './clock.ts';
+import { SlidingWindow } from './sliding-window.ts';
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
@@ -24,7 +25,6 @@ export const DEFAULT_BREAKER: BreakerConfig = {
   halfOpenProbes: 1,
 };
 
-const WINDOW_BUCKETS = 10;
 const JITTER = 0.1;
 
 export type TransitionListener = (to: CircuitState, from: CircuitState) => void;
@@ -41,17 +41,15 @@ export class CircuitBreaker {
   #openUntil = 0;
   #probesAdmitted = 0;
   #probesSucceeded = 0;
-  readonly #successes = new Float64Array(WINDOW_BUCKETS);
-  readonly #failures = new Float64Array(WINDOW_BUCKETS);
-  #bucket = 0;
-  #bucketStart: number;
+  /** A: successes; B: failures, over the failure-rate window. */
+  readonly #window: SlidingWindow;
 
   constructor(config: BreakerConfig, clock: Clock, random: Random, onTransition: TransitionListener = () => {}) {
     this.config = config;
     this.#clock = clock;
     this.#random = random;
     this.#onTransition = onTransition;
-    this.#bucketStart = clock.now();
+    this.#window = new SlidingWindow(config.failureRate?.windowMs ?? DEFAULT_BREAKER.failureRate!.windowMs, clock);
   }
 
   get state(): CircuitState {
@@ -96,8 +94,7 @@ export class CircuitBreaker {
     }
     if (this.#state !== 'closed') return;
     this.#consecutive = 0;
-    this.#rotate();
-    this.#successes[this.#bucket] = (this.#successes[this.#bucket] as number) + 1;
+    this.#window.addA();
   }
 
   /** A request was abandoned by its client: no verdict, but a half-open probe slot is freed. */
@@ -112,8 +109,7 @@ export class CircuitBreaker {
     }
     if (this.#state !== 'closed') return;
     this.#consecutive++;
-    this.#rotate();
-    this.#failures[this.#bucket] = (this.#failures[this.#bucket] as number) + 1;
+    this.#window.addB();
     if (this.#consecutive >= this.config.consecutiveFailures || this.#rateTripped()) this.#open();
   }
 
@@ -135,35 +131,14 @@ export class CircuitBreaker {
   #rateTripped(): boolean {
     const rate = this.config.failureRate;
     if (rate === undefined) return false;
-    let successes = 0;
-    let failures = 0;
-    for (let i = 0; i < WINDOW_BUCKETS; i++) {
-      successes += this.#successes[i] as number;
-      failures += this.#failures[i] as number;
-    }
-    const total = successes + failures;
+    const failures = this.#window.sumB();
+    const total = this.#window.sumA() + failures;
     return total >= rate.minRequests && failures / total >= rate.threshold;
   }
 
   #reset(): void {
     this.#consecutive = 0;
-    this.#successes.fill(0);
-    this.#failures.fill(0);
-  }
-
-  #rotate(): void {
-    const windowMs = this.config.failureRate?.windowMs ?? DEFAULT_BREAKER.failureRate!.windowMs;
-    const width = windowMs / WINDOW_BUCKETS;
-    const now = this.#clock.now();
-    let steps = Math.floor((now - this.#bucketStart) / width);
-    if (steps <= 0) return;
-    this.#bucketStart += steps * width;
-    if (steps > WINDOW_BUCKETS) steps = WINDOW_BUCKETS;
-    for (let i = 0; i < steps; i++) {
-      this.#bucket = (this.#bucket + 1) % WINDOW_BUCKETS;
-      this.#successes[this.#bucket] = 0;
-      this.#failures[this.#bucket] = 0;
-    }
+    this.#window.reset();
   }
 
   #transition(to: CircuitState): void {
