@@ -1,13 +1,15 @@
-// Compiles the JSON Schemas into standalone validator code (ajv's standalone mode), written to
-// api/generated/validators.ts. Run `npm run generate` after changing a schema; a test fails while
-// the generated file and the schema sources disagree.
+// Everything generated from the one schema: the standalone validator code (ajv's standalone mode)
+// in api/generated/validators.ts and the CRD in k8s/crd/. Run `npm run generate` after changing a
+// schema; tests fail while the generated files and the schema sources disagree.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import AjvModule from 'ajv';
 import standaloneModule from 'ajv/dist/standalone/index.js';
+import { crdYaml } from './crd.ts';
 import { VALIDATED_SCHEMAS } from './schemas.ts';
 
 export const GENERATED_FILE = join(import.meta.dirname, 'generated', 'validators.ts');
+export const CRD_FILE = join(import.meta.dirname, '..', 'k8s', 'crd', 'resiliencepolicies.yaml');
 
 export function generateValidators(): string {
   const ajv = new AjvModule.default({ allErrors: true, strict: true, strictTypes: false, code: { source: true, esm: true, lines: false } });
@@ -28,5 +30,6 @@ export function generateValidators(): string {
 
 if (process.argv[1] === import.meta.filename) {
   writeFileSync(GENERATED_FILE, generateValidators());
-  process.stdout.write(`wrote ${GENERATED_FILE}\n`);
+  writeFileSync(CRD_FILE, crdYaml());
+  process.stdout.write(`wrote ${GENERATED_FILE} and ${CRD_FILE}\n`);
 }

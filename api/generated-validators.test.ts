@@ -1,8 +1,31 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { it } from 'node:test';
-import { GENERATED_FILE, generateValidators } from './generate-validators.ts';
+import { parse } from 'yaml';
+import { crdYaml, resiliencePolicyCrd } from './crd.ts';
+import { CRD_FILE, GENERATED_FILE, generateValidators } from './generate-validators.ts';
 
 it('the precompiled validators match the schema sources (run `npm run generate` after a schema change)', () => {
   assert.ok(readFileSync(GENERATED_FILE, 'utf8') === generateValidators(), 'api/generated/validators.ts is stale');
+});
+
+it('the CRD in k8s/ matches the schema (run `npm run generate` after a schema change)', () => {
+  assert.ok(readFileSync(CRD_FILE, 'utf8') === crdYaml(), 'k8s/crd/resiliencepolicies.yaml is stale');
+});
+
+it('the CRD schema is structural: no additionalProperties beside properties, every node typed', () => {
+  const walk = (node: unknown, path: string): void => {
+    if (node === null || typeof node !== 'object' || Array.isArray(node)) return;
+    const n = node as Record<string, unknown>;
+    if ('properties' in n) {
+      assert.equal('additionalProperties' in n, false, `${path}: additionalProperties beside properties`);
+      assert.equal(n.type, 'object', `${path}: an object with properties must say type: object`);
+      for (const [k, v] of Object.entries(n.properties as Record<string, unknown>)) walk(v, `${path}.${k}`);
+    }
+    if ('items' in n) walk(n.items, `${path}[]`);
+    if (path !== '' && !('type' in n) && !('x-kubernetes-preserve-unknown-fields' in n)) assert.fail(`${path}: no type`);
+  };
+  const crd = parse(readFileSync(CRD_FILE, 'utf8')) as ReturnType<typeof resiliencePolicyCrd>;
+  const version = (crd.spec as { versions: { schema: { openAPIV3Schema: unknown } }[] }).versions[0]!;
+  walk(version.schema.openAPIV3Schema, 'openAPIV3Schema');
 });

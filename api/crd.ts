@@ -1,0 +1,85 @@
+// The ResiliencePolicy CustomResourceDefinition, generated from the one schema (api/policy-schema.ts).
+// Kubernetes wants a structural schema: `additionalProperties: false` cannot sit beside
+// `properties`, so it is dropped here; the API server prunes unknown fields, and the validating
+// webhook (same schema, unpruned) rejects them with a message.
+import { stringify } from 'yaml';
+import { resiliencePolicySpecSchema } from './policy-schema.ts';
+
+type Schema = Record<string, unknown>;
+
+/** JSON Schema -> structural OpenAPI v3 schema. */
+export function toStructural(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(toStructural);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Schema = {};
+  for (const [key, value] of Object.entries(schema as Schema)) {
+    if (key === 'additionalProperties' && value === false) continue;
+    if (key === 'properties') {
+      out.properties = Object.fromEntries(Object.entries(value as Schema).map(([k, v]) => [k, toStructural(v)]));
+      continue;
+    }
+    out[key] = toStructural(value);
+  }
+  return out;
+}
+
+export function resiliencePolicyCrd(): Schema {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: 'resiliencepolicies.petrel.dev', labels: { 'app.kubernetes.io/part-of': 'petrel' } },
+    spec: {
+      group: 'petrel.dev',
+      scope: 'Namespaced',
+      names: { kind: 'ResiliencePolicy', listKind: 'ResiliencePolicyList', plural: 'resiliencepolicies', singular: 'resiliencepolicy', shortNames: ['rp'] },
+      versions: [{
+        name: 'v1alpha1',
+        served: true,
+        storage: true,
+        subresources: { status: {} },
+        additionalPrinterColumns: [
+          { name: 'Target', type: 'string', jsonPath: '.spec.targetRef.name', description: 'The service protected; empty for the namespace default.' },
+          { name: 'Accepted', type: 'string', jsonPath: '.status.conditions[?(@.type=="Accepted")].status' },
+          { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+        ],
+        schema: {
+          openAPIV3Schema: {
+            type: 'object',
+            description: 'Resilience policy for a service (targetRef) or, without targetRef, the namespace default.',
+            properties: {
+              apiVersion: { type: 'string' },
+              kind: { type: 'string' },
+              metadata: { type: 'object' },
+              spec: toStructural(resiliencePolicySpecSchema),
+              status: {
+                type: 'object',
+                properties: {
+                  observedGeneration: { type: 'integer' },
+                  conditions: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      required: ['type', 'status'],
+                      properties: {
+                        type: { type: 'string' },
+                        status: { type: 'string', enum: ['True', 'False', 'Unknown'] },
+                        reason: { type: 'string' },
+                        message: { type: 'string' },
+                        lastTransitionTime: { type: 'string', format: 'date-time' },
+                        observedGeneration: { type: 'integer' },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      }],
+    },
+  };
+}
+
+export function crdYaml(): string {
+  return `# Generated from api/policy-schema.ts by \`npm run generate\`. Do not edit.\n${stringify(resiliencePolicyCrd(), { lineWidth: 0 })}`;
+}
