@@ -47,6 +47,11 @@ program.command('sidecar')
   .option('--namespace <ns>', 'the namespace of the service', 'default')
   .option('--app <host:port>', 'the local app behind the inbound listener', hostPort)
   .option('--config <file>', 'a static snapshot (YAML or JSON) instead of a control plane; SIGHUP reloads it')
+  .option('--control <url>', 'the control plane config stream, e.g. http://127.0.0.1:15010')
+  .option('--token-file <file>', 'a file holding the shared secret the control plane expects')
+  .option('--advertise <host:port>', 'the inbound address registered for this service (default 127.0.0.1:<inbound port>)', hostPort)
+  .option('--cache <file>', 'keep the last good snapshot here, to serve from it after a restart before the control plane answers')
+  .option('--name <name>', 'this sidecar\'s name in `petrel status` (default: the advertised address)')
   .option('--inbound-port <port>', 'inbound listener: calls from other sidecars', port, 15006)
   .option('--inbound-host <host>', 'inbound listener address', '0.0.0.0')
   .option('--outbound-port <port>', "outbound listener: the app's calls to other services", port, 15001)
@@ -60,13 +65,44 @@ program.command('sidecar')
   .option('--max-connections <n>', 'open downstream connections per listener', positiveInt, 10_000)
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
   .action(async (o) => {
+    if (o.config !== undefined && o.control !== undefined) program.error('petrel sidecar: give --config or --control, not both');
     const { runSidecar } = await import('../sidecar/main.ts');
     await runSidecar({
       service: o.service, namespace: o.namespace, app: o.app, configFile: o.config,
+      control: o.control === undefined ? undefined : {
+        url: o.control, token: o.tokenFile === undefined ? undefined : await readToken(o.tokenFile),
+        advertise: o.advertise, cacheFile: o.cache, name: o.name,
+      },
       inboundHost: o.inboundHost, inboundPort: o.inboundPort, outboundHost: o.outboundHost, outboundPort: o.outboundPort,
       adminHost: o.adminHost, adminPort: o.adminPort, drainGraceMs: o.drainGrace, logLevel: o.logLevel,
       limits: { maxHeaderSize: o.maxHeaderSize, headersTimeoutMs: o.headerTimeout, keepAliveTimeoutMs: o.keepAliveTimeout, maxConnections: o.maxConnections },
     });
+  });
+
+program.command('control')
+  .description('run the control plane: policies in, one snapshot per sidecar out')
+  .option('--policies <dir>', 'a directory of ResiliencePolicy YAML files, watched for changes')
+  .option('--token-file <file>', 'sidecars must present this shared secret')
+  .option('--host <host>', 'listen address', '127.0.0.1')
+  .option('--stream-port <port>', 'config stream for sidecars', port, 15010)
+  .option('--api-port <port>', 'HTTP API: /v1/status, /metrics, /ready', port, 15014)
+  .option('--registration-grace <duration>', 'how long a vanished sidecar\'s endpoint stays registered', duration, 3000)
+  .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
+  .action(async (o) => {
+    const { runControl } = await import('../control/main.ts');
+    await runControl({
+      policiesDir: o.policies, token: o.tokenFile === undefined ? undefined : await readToken(o.tokenFile),
+      host: o.host, streamPort: o.streamPort, apiPort: o.apiPort, debounceMs: 100, registrationGraceMs: o.registrationGrace,
+    }, o.logLevel);
+  });
+
+program.command('status')
+  .description('one row per sidecar: service, namespace, address, version, SYNCED|STALE|NACKED, error, last seen')
+  .option('--control <url>', 'the control plane API', 'http://127.0.0.1:15014')
+  .option('-o, --output <format>', 'table or json', 'table')
+  .action(async (o) => {
+    const { runStatus } = await import('../control/status-command.ts');
+    process.exitCode = await runStatus(o.control, o.output);
   });
 
 program.command('validate')
@@ -84,5 +120,12 @@ program.command('demo')
     const { runDemo } = await import('../demo/demo.ts');
     process.exitCode = await runDemo({ requests: o.requests });
   });
+
+async function readToken(file: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const token = (await readFile(file, 'utf8')).trim();
+  if (token === '') program.error(`petrel: ${file} is empty; a token file holds the shared secret`);
+  return token;
+}
 
 await program.parseAsync();

@@ -6,6 +6,7 @@ import { pino, type Logger } from 'pino';
 import { createAdminServer } from './admin/admin-server.ts';
 import { ConfigRejectedError, ConfigStore } from './config/config-store.ts';
 import { loadSnapshotFile } from './config/file-source.ts';
+import { ControlClient } from './config/control-client.ts';
 import { createListener, DEFAULT_LIMITS, type ListenerLimits } from './listener/http-listener.ts';
 import type { ProxyContext } from './pipeline/context.ts';
 import { InboundPipeline } from './pipeline/inbound.ts';
@@ -28,6 +29,8 @@ export interface SidecarOptions {
   adminPort: number;
   /** A static snapshot file instead of a control plane. */
   configFile?: string;
+  /** The control plane's config stream, http://HOST:15010. */
+  control?: { url: string; token: string | undefined; advertise: string | undefined; cacheFile: string | undefined; name: string | undefined };
   /** In-flight requests get this long to finish on shutdown. Default 30000 ms. */
   drainGraceMs: number;
   limits: ListenerLimits;
@@ -64,6 +67,7 @@ export class Sidecar {
   #admin: Server | undefined;
   #draining = false;
   #stopped: Promise<void> | undefined;
+  #controlClient: ControlClient | undefined;
 
   constructor(options: SidecarOptions) {
     this.options = options;
@@ -115,6 +119,16 @@ export class Sidecar {
       listen(this.#admin, options.adminHost, options.adminPort),
     ]);
     this.log.info({ inbound: this.address('inbound'), outbound: this.address('outbound'), admin: this.address('admin'), app: options.app }, 'sidecar listening');
+    if (options.control !== undefined) {
+      const inboundPort = (this.#inbound.address() as AddressInfo).port;
+      const advertise = options.control.advertise ?? `127.0.0.1:${inboundPort}`;
+      this.#controlClient = new ControlClient({
+        url: options.control.url, token: options.control.token, service: options.service, namespace: options.namespace,
+        advertise, name: options.control.name ?? advertise, cacheFile: options.control.cacheFile,
+        store: this.store, log: this.log, random: this.ctx.random,
+      });
+      await this.#controlClient.start();
+    }
   }
 
   /** Re-reads --config; a bad file is logged and the running snapshot stays. */
@@ -163,6 +177,7 @@ export class Sidecar {
   drain(): Promise<void> {
     if (this.#stopped) return this.#stopped;
     this.#draining = true;
+    this.#controlClient?.stop();
     this.log.info({ graceMs: this.options.drainGraceMs }, 'draining');
     const listeners = [this.#inbound, this.#outbound].filter((s): s is Server => s !== undefined);
     const closed = Promise.all(listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));

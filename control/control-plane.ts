@@ -1,0 +1,241 @@
+// The control plane: policy sources and the endpoint registry in, one snapshot per sidecar out.
+//   publish-subscribe  every sidecar subscribes (GET /v1/subscribe) to the part of the mesh config
+//                      that concerns it; a change is debounced (100 ms) and pushed only to sidecars
+//                      whose compiled snapshot changed.
+//   versioned stream   snapshots carry increasing versions; a sidecar that reconnects says what it
+//                      holds (version and content hash) and gets nothing when that is current.
+//   request-response   sidecars ACK or NACK each version (POST /v1/ack); GET /v1/status reports them.
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { compileFor, contentHash, PolicyIndex } from './compiler.ts';
+import { ControlMetrics } from './metrics.ts';
+import type { SourceState } from './policy.ts';
+import { Registry } from './registry.ts';
+import { PolicyDirectory } from './sources/policy-directory.ts';
+import { Subscription, type SidecarStatus } from './subscription.ts';
+
+export interface ControlPlaneOptions {
+  policiesDir: string | undefined;
+  /** Shared secret sidecars must present as `authorization: Bearer <token>`; undefined: no check. */
+  token: string | undefined;
+  host: string;
+  streamPort: number;
+  apiPort: number;
+  /** Config changes within this window are pushed together. Default 100 ms. */
+  debounceMs: number;
+  /** A vanished sidecar's endpoint stays registered this long. */
+  registrationGraceMs: number;
+  log?: Logger;
+}
+
+/** Disconnected sidecars stay in the status table this long. */
+const FORGET_AFTER_MS = 60_000;
+const NO_POLICIES: SourceState = { policies: [], errors: [] };
+
+export class ControlPlane {
+  readonly options: ControlPlaneOptions;
+  readonly log: Logger;
+  readonly registry: Registry;
+  readonly metrics: ControlMetrics;
+  readonly #source: PolicyDirectory | undefined;
+  readonly #subscriptions = new Map<string, Subscription>();
+  /** Versions increase across restarts too: they start from the clock. */
+  #generation = Date.now();
+  #timer: NodeJS.Timeout | undefined;
+  #stream: Server | undefined;
+  #api: Server | undefined;
+  #lastErrors = '';
+
+  constructor(options: ControlPlaneOptions) {
+    this.options = options;
+    this.log = options.log ?? pino({ base: { component: 'control' } });
+    this.registry = new Registry(options.registrationGraceMs);
+    this.#source = options.policiesDir === undefined ? undefined : new PolicyDirectory(options.policiesDir, options.debounceMs);
+    this.metrics = new ControlMetrics(
+      () => [...this.#subscriptions.values()].filter((s) => s.connected).length,
+      () => this.#policyState().errors.length,
+    );
+  }
+
+  async start(): Promise<void> {
+    if (this.#source) {
+      await this.#source.start();
+      this.#source.on('change', () => this.#schedule());
+      this.#source.on('error', (err: Error) => this.log.error({ err: err.message }, 'policy source error'));
+      this.#reportPolicyErrors();
+    }
+    this.registry.on('change', () => this.#schedule());
+    this.#stream = createServer({ requestTimeout: 0, keepAliveTimeout: 60_000 }, (req, res) => this.#onStreamRequest(req, res));
+    this.#api = createServer((req, res) => this.#onApiRequest(req, res));
+    await Promise.all([listen(this.#stream, this.options.host, this.options.streamPort), listen(this.#api, this.options.host, this.options.apiPort)]);
+    const policies = this.#policyState().policies.length;
+    this.log.info({ stream: this.address('stream'), api: this.address('api'), policies, dir: this.options.policiesDir }, 'control plane listening');
+  }
+
+  address(which: 'stream' | 'api'): string {
+    const a = (which === 'stream' ? this.#stream : this.#api)?.address() as AddressInfo | null | undefined;
+    return a ? `${a.address}:${a.port}` : '';
+  }
+
+  async stop(): Promise<void> {
+    this.#source?.stop();
+    if (this.#timer) clearTimeout(this.#timer);
+    for (const s of this.#subscriptions.values()) s.close();
+    for (const server of [this.#stream, this.#api]) {
+      if (!server) continue;
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+
+  status(): SidecarStatus[] {
+    return [...this.#subscriptions.values()].map((s) => s.status())
+      .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.service.localeCompare(b.service) || a.address.localeCompare(b.address));
+  }
+
+  #policyState(): SourceState {
+    return this.#source?.state() ?? NO_POLICIES;
+  }
+
+  #reportPolicyErrors(): void {
+    const { errors } = this.#policyState();
+    const text = JSON.stringify(errors);
+    if (text === this.#lastErrors) return;
+    this.#lastErrors = text;
+    for (const e of errors) this.log.error({ origin: e.origin, errors: e.errors }, `policy input rejected; its last good version stays in force:\n  ${e.errors.join('\n  ')}`);
+  }
+
+  #schedule(): void {
+    if (this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#reportPolicyErrors();
+      this.#pushAll();
+    }, this.options.debounceMs);
+  }
+
+  /** Compiles every connected sidecar's snapshot and pushes the ones that changed. */
+  #pushAll(): void {
+    const index = new PolicyIndex(this.#policyState().policies);
+    const services = this.registry.services();
+    for (const sub of this.#subscriptions.values()) if (sub.connected) this.#pushTo(sub, index, services);
+  }
+
+  #pushTo(sub: Subscription, index: PolicyIndex, services: ReturnType<Registry['services']>): void {
+    const content = compileFor(sub.node, services, index);
+    const hash = contentHash(content);
+    if (hash === sub.sentHash) return;
+    const version = ++this.#generation;
+    sub.push(version, hash, content);
+    this.metrics.pushes.inc();
+    this.log.debug({ sidecar: sub.id, service: sub.node.service, version }, 'pushed');
+  }
+
+  #authorized(req: IncomingMessage): boolean {
+    const token = this.options.token;
+    if (token === undefined) return true;
+    const given = Buffer.from(req.headers.authorization ?? '');
+    const expected = Buffer.from(`Bearer ${token}`);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  #onStreamRequest(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://control');
+    if (!this.#authorized(req)) return json(res, 401, { error: 'a valid bearer token is required (--token-file)' });
+    if (req.method === 'GET' && url.pathname === '/v1/subscribe') return this.#subscribe(url, res);
+    if (req.method === 'POST' && url.pathname === '/v1/ack') return this.#ack(req, res);
+    json(res, 404, { error: `no stream endpoint ${req.method} ${url.pathname}` });
+  }
+
+  #subscribe(url: URL, res: ServerResponse): void {
+    const q = url.searchParams;
+    const service = q.get('service') ?? '';
+    const namespace = q.get('namespace') ?? 'default';
+    const address = q.get('address') ?? '';
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(service) || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace)) {
+      return json(res, 400, { error: 'service and namespace must be DNS labels' });
+    }
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    res.flushHeaders();
+    const sub = new Subscription(randomUUID(), { service, namespace }, address, q.get('name') ?? address, res);
+    this.#subscriptions.set(sub.id, sub);
+    const release = address === '' ? undefined : this.registry.register(service, namespace, address, sub.name);
+    res.once('close', () => {
+      release?.();
+      this.log.info({ sidecar: sub.id, service, address }, 'sidecar stream closed');
+      setTimeout(() => { if (!sub.connected) this.#subscriptions.delete(sub.id); }, FORGET_AFTER_MS).unref();
+    });
+    // Resume: a sidecar that already holds the current content gets nothing new.
+    const index = new PolicyIndex(this.#policyState().policies);
+    const services = this.registry.services();
+    const heldVersion = Number(q.get('version'));
+    const heldHash = q.get('hash');
+    const hash = contentHash(compileFor(sub.node, services, index));
+    if (heldHash === hash && Number.isInteger(heldVersion) && heldVersion > 0) {
+      sub.resumed(heldVersion, hash);
+      this.#generation = Math.max(this.#generation, heldVersion);
+    } else this.#pushTo(sub, index, services);
+    this.log.info({ sidecar: sub.id, service, namespace, address, resumed: heldHash === hash }, 'sidecar subscribed');
+  }
+
+  #ack(req: IncomingMessage, res: ServerResponse): void {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => { body += c; if (body.length > 65_536) req.destroy(); });
+    req.on('end', () => {
+      let msg: { id?: unknown; version?: unknown; status?: unknown; error?: unknown };
+      try {
+        msg = JSON.parse(body) as typeof msg;
+      } catch {
+        return json(res, 400, { error: 'the body must be JSON: {id, version, status: "ACK"|"NACK", error?}' });
+      }
+      const sub = typeof msg.id === 'string' ? this.#subscriptions.get(msg.id) : undefined;
+      if (sub === undefined || typeof msg.version !== 'number' || (msg.status !== 'ACK' && msg.status !== 'NACK')) {
+        return json(res, 400, { error: 'unknown subscription, or missing version/status' });
+      }
+      const seconds = sub.acknowledge(msg.version, msg.status === 'ACK', typeof msg.error === 'string' ? msg.error : undefined);
+      if (seconds !== undefined) this.metrics.pushSeconds.observe(seconds);
+      if (msg.status === 'NACK') {
+        this.metrics.nacks.inc();
+        this.log.warn({ sidecar: sub.id, service: sub.node.service, version: msg.version, error: msg.error }, 'sidecar rejected a snapshot');
+      }
+      res.writeHead(204);
+      res.end();
+    });
+  }
+
+  #onApiRequest(req: IncomingMessage, res: ServerResponse): void {
+    const path = new URL(req.url ?? '/', 'http://control').pathname;
+    if (req.method !== 'GET') return json(res, 405, { error: 'GET only' });
+    switch (path) {
+      case '/v1/status':
+        return json(res, 200, { sidecars: this.status(), policies: { count: this.#policyState().policies.length, rejected: this.#policyState().errors } });
+      case '/metrics':
+        this.metrics.registry.metrics().then((text) => {
+          res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+          res.end(text);
+        }, (err: Error) => json(res, 500, { error: err.message }));
+        return;
+      case '/ready':
+      case '/live':
+        res.end('ok\n');
+        return;
+      default:
+        json(res, 404, { error: `no API endpoint ${path}` });
+    }
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function listen(server: Server, host: string, port: number): Promise<void> {
+  server.listen(port, host);
+  await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => { throw err; })]);
+}

@@ -1,0 +1,196 @@
+// The sidecar's end of the config stream. It subscribes to the control plane with its identity and
+// what it holds, applies each pushed snapshot through the ConfigStore (validation included) and
+// answers ACK, or NACK with the errors while keeping its last good config. When the stream breaks it
+// reconnects with exponential backoff and full jitter, serving on the last config all along; the
+// last good snapshot can be cached on disk so that a restart serves before the control plane answers.
+import { request, type IncomingMessage } from 'node:http';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { snapshotContentHash } from '../../api/snapshot-hash.ts';
+import { Backoff } from '../policy/backoff.ts';
+import type { Random } from '../policy/clock.ts';
+import { ConfigRejectedError, type ConfigStore } from './config-store.ts';
+
+export interface ControlClientOptions {
+  /** http://host:15010 */
+  url: string;
+  token: string | undefined;
+  service: string;
+  namespace: string;
+  /** The inbound address registered for this service. */
+  advertise: string;
+  name: string;
+  cacheFile: string | undefined;
+  store: ConfigStore;
+  log: Logger;
+  random: Random;
+}
+
+/** Reconnect backoff: full jitter from 250 ms up to 10 s. */
+const RECONNECT = { baseMs: 250, maxMs: 10_000 };
+/** A stream silent for this many heartbeats is considered dead. */
+const MISSED_HEARTBEATS = 3;
+
+interface StreamMessage { type: string; id?: string; heartbeatMs?: number; snapshot?: unknown }
+
+export class ControlClient {
+  readonly #o: ControlClientOptions;
+  readonly #backoff: Backoff;
+  #failures = 0;
+  #stopped = false;
+  #response: IncomingMessage | undefined;
+  #subscription = '';
+  #watchdog: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: ControlClientOptions) {
+    this.#o = options;
+    this.#backoff = new Backoff('exponential-jitter', RECONNECT.baseMs, RECONNECT.maxMs, options.random);
+  }
+
+  /** Loads the disk cache if there is one, then connects. */
+  async start(): Promise<void> {
+    if (this.#o.cacheFile !== undefined) await this.#loadCache(this.#o.cacheFile);
+    this.#connect();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#watchdog);
+    clearTimeout(this.#retryTimer);
+    this.#response?.destroy();
+  }
+
+  #headers(): Record<string, string> {
+    return this.#o.token === undefined ? {} : { authorization: `Bearer ${this.#o.token}` };
+  }
+
+  #connect(): void {
+    if (this.#stopped) return;
+    const o = this.#o;
+    const current = o.store.current;
+    const url = new URL('/v1/subscribe', o.url);
+    url.searchParams.set('service', o.service);
+    url.searchParams.set('namespace', o.namespace);
+    url.searchParams.set('address', o.advertise);
+    url.searchParams.set('name', o.name);
+    if (current !== undefined) {
+      url.searchParams.set('version', String(current.version));
+      url.searchParams.set('hash', snapshotContentHash(current.source));
+    }
+    const req = request(url, { headers: this.#headers() }, (res) => {
+      if (res.statusCode !== 200) {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => { body += c; });
+        res.on('end', () => this.#retry(`control plane answered ${res.statusCode}: ${body.trim()}`));
+        return;
+      }
+      this.#response = res;
+      this.#failures = 0;
+      o.log.info({ control: o.url }, 'config stream connected');
+      this.#read(res);
+    });
+    req.on('error', (err) => this.#retry(`cannot reach the control plane at ${o.url}: ${err.message}`));
+    req.end();
+  }
+
+  #read(res: IncomingMessage): void {
+    let buffered = '';
+    let heartbeatMs = 10_000;
+    const armWatchdog = (): void => {
+      clearTimeout(this.#watchdog);
+      this.#watchdog = setTimeout(() => res.destroy(new Error('the config stream went silent')), heartbeatMs * MISSED_HEARTBEATS);
+      this.#watchdog.unref();
+    };
+    armWatchdog();
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      armWatchdog();
+      buffered += chunk;
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (line.trim() === '') continue;
+        let message: StreamMessage;
+        try {
+          message = JSON.parse(line) as StreamMessage;
+        } catch {
+          this.#o.log.error({ line: line.slice(0, 200) }, 'unreadable line on the config stream');
+          continue;
+        }
+        if (message.type === 'hello') {
+          this.#subscription = message.id ?? '';
+          heartbeatMs = message.heartbeatMs ?? heartbeatMs;
+          armWatchdog();
+        } else if (message.type === 'snapshot') this.#apply(message.snapshot);
+      }
+    });
+    const ended = (why: string) => () => {
+      clearTimeout(this.#watchdog);
+      if (this.#response === res) this.#response = undefined;
+      this.#retry(why);
+    };
+    res.on('end', ended('the control plane closed the config stream'));
+    res.on('error', (err) => ended(`config stream error: ${err.message}`)());
+  }
+
+  #apply(doc: unknown): void {
+    const version = (doc as { version?: unknown } | null)?.version;
+    const v = typeof version === 'number' ? version : -1;
+    try {
+      const compiled = this.#o.store.apply(doc, { kind: 'control', name: `control plane ${this.#o.url}` });
+      this.#o.log.info({ version: compiled.version }, 'config applied');
+      this.#ack(v, 'ACK');
+      if (this.#o.cacheFile !== undefined) void this.#saveCache(this.#o.cacheFile, doc);
+    } catch (err) {
+      const issues = err instanceof ConfigRejectedError ? err.issues.join('; ') : (err as Error).message;
+      this.#o.log.error({ version: v, issues, inForce: this.#o.store.current?.version }, 'snapshot rejected (NACK); the last good config stays in force');
+      this.#ack(v, 'NACK', issues);
+    }
+  }
+
+  #ack(version: number, status: 'ACK' | 'NACK', error?: string): void {
+    const body = JSON.stringify({ id: this.#subscription, version, status, ...(error === undefined ? {} : { error }) });
+    const req = request(new URL('/v1/ack', this.#o.url), {
+      method: 'POST', headers: { ...this.#headers(), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    }, (res) => res.resume());
+    req.on('error', (err) => this.#o.log.warn({ err: err.message }, 'could not send ACK/NACK'));
+    req.end(body);
+  }
+
+  #retry(why: string): void {
+    if (this.#stopped || this.#retryTimer !== undefined) return;
+    this.#failures++;
+    const delay = this.#backoff.delay(this.#failures);
+    this.#o.log.warn({ why, retryInMs: delay, serving: this.#o.store.current?.version ?? null }, 'config stream down; serving the last config');
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#connect();
+    }, delay);
+  }
+
+  async #loadCache(file: string): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      return; // no cache yet
+    }
+    try {
+      const compiled = this.#o.store.apply(JSON.parse(text), { kind: 'file', name: file });
+      this.#o.log.info({ version: compiled.version, file }, 'serving the cached snapshot until the control plane answers');
+    } catch (err) {
+      this.#o.log.warn({ file, err: (err as Error).message }, 'ignoring an unusable snapshot cache');
+    }
+  }
+
+  async #saveCache(file: string, doc: unknown): Promise<void> {
+    try {
+      await writeFile(`${file}.tmp`, JSON.stringify(doc));
+      await rename(`${file}.tmp`, file);
+    } catch (err) {
+      this.#o.log.warn({ file, err: (err as Error).message }, 'could not write the snapshot cache');
+    }
+  }
+}
