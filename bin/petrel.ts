@@ -87,12 +87,14 @@ program.command('control')
   .option('--stream-port <port>', 'config stream for sidecars', port, 15010)
   .option('--api-port <port>', 'HTTP API: /v1/status, /metrics, /ready', port, 15014)
   .option('--registration-grace <duration>', 'how long a vanished sidecar\'s endpoint stays registered', duration, 3000)
+  .option('--startup-grace <duration>', 'after a start, sidecars holding a config get no push until this passes (the registry refills)', duration, 6000)
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
   .action(async (o) => {
     const { runControl } = await import('../control/main.ts');
     await runControl({
       policiesDir: o.policies, token: o.tokenFile === undefined ? undefined : await readToken(o.tokenFile),
       host: o.host, streamPort: o.streamPort, apiPort: o.apiPort, debounceMs: 100, registrationGraceMs: o.registrationGrace,
+      startupGraceMs: o.startupGrace,
     }, o.logLevel);
   });
 

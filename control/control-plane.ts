@@ -28,6 +28,12 @@ export interface ControlPlaneOptions {
   debounceMs: number;
   /** A vanished sidecar's endpoint stays registered this long. */
   registrationGraceMs: number;
+  /**
+   * After a start, sidecars that already hold a config get no push for this long: the registry
+   * fills as they reconnect (their reconnect backoff tops out at 5 s), and a push in between would
+   * drop the endpoints of sidecars that have not reconnected yet. Default 6 s.
+   */
+  startupGraceMs: number;
   log?: Logger;
 }
 
@@ -48,6 +54,7 @@ export class ControlPlane {
   #stream: Server | undefined;
   #api: Server | undefined;
   #lastErrors = '';
+  #warmUntil = 0;
 
   constructor(options: ControlPlaneOptions) {
     this.options = options;
@@ -68,6 +75,8 @@ export class ControlPlane {
       this.#reportPolicyErrors();
     }
     this.registry.on('change', () => this.#schedule());
+    this.#warmUntil = Date.now() + this.options.startupGraceMs;
+    if (this.options.startupGraceMs > 0) setTimeout(() => this.#schedule(), this.options.startupGraceMs).unref();
     this.#stream = createServer({ requestTimeout: 0, keepAliveTimeout: 60_000 }, (req, res) => this.#onStreamRequest(req, res));
     this.#api = createServer((req, res) => this.#onApiRequest(req, res));
     await Promise.all([listen(this.#stream, this.options.host, this.options.streamPort), listen(this.#api, this.options.host, this.options.apiPort)]);
@@ -125,9 +134,16 @@ export class ControlPlane {
   }
 
   #pushTo(sub: Subscription, index: PolicyIndex, services: ReturnType<Registry['services']>): void {
+    // Warming up after a start: a sidecar that came back holding a config keeps it until the
+    // registry has refilled.
+    if (sub.heldVersion !== null && Date.now() < this.#warmUntil) return;
     const content = compileFor(sub.node, services, index);
     const hash = contentHash(content);
-    if (hash === sub.sentHash) return;
+    if (hash === sub.sentHash) {
+      // What it holds (possibly since before a restart) is what it should hold.
+      sub.confirmHeld();
+      return;
+    }
     const version = ++this.#generation;
     sub.push(version, hash, content);
     this.metrics.pushes.inc();
@@ -174,9 +190,12 @@ export class ControlPlane {
     const heldVersion = Number(q.get('version'));
     const heldHash = q.get('hash');
     const hash = contentHash(compileFor(sub.node, services, index));
-    if (heldHash === hash && Number.isInteger(heldVersion) && heldVersion > 0) {
-      sub.resumed(heldVersion, hash);
+    if (Number.isInteger(heldVersion) && heldVersion > 0 && heldHash !== null) {
+      // It holds a config: current (nothing to send), or to be replaced by the next push. Until
+      // then it is STALE; it counts as acknowledged only when the content matches.
+      sub.resumed(heldVersion, heldHash, heldHash === hash);
       this.#generation = Math.max(this.#generation, heldVersion);
+      if (heldHash !== hash) this.#pushTo(sub, index, services);
     } else this.#pushTo(sub, index, services);
     this.log.info({ sidecar: sub.id, service, namespace, address, resumed: heldHash === hash }, 'sidecar subscribed');
   }

@@ -52,11 +52,20 @@ export class Subscription {
     });
   }
 
-  /** The sidecar resumed holding this content already: nothing to send. */
-  resumed(version: number, hash: string): void {
+  /** The version the sidecar said it held when it subscribed. */
+  heldVersion: number | null = null;
+
+  /** The sidecar subscribed holding `version`; `current` when that content is what it should hold. */
+  resumed(version: number, hash: string, current: boolean): void {
     this.sentVersion = version;
     this.sentHash = hash;
-    this.ackedVersion = version;
+    this.heldVersion = version;
+    if (current) this.ackedVersion = version;
+  }
+
+  /** The content it resumed with turned out current: it is in sync without a push. */
+  confirmHeld(): void {
+    if (this.ackedVersion === null && this.heldVersion !== null && this.sentVersion === this.heldVersion) this.ackedVersion = this.heldVersion;
   }
 
   push(version: number, hash: string, content: SnapshotContent): void {
@@ -85,7 +94,7 @@ export class Subscription {
     else if (this.sentVersion !== null && this.ackedVersion === this.sentVersion && this.connected) state = 'SYNCED';
     return {
       id: this.id, service: this.node.service, namespace: this.node.namespace, address: this.address, name: this.name,
-      version: this.ackedVersion, state, error: state === 'NACKED' ? (this.nack?.error ?? null) : null,
+      version: this.ackedVersion ?? this.heldVersion, state, error: state === 'NACKED' ? (this.nack?.error ?? null) : null,
       connected: this.connected, lastSeen: new Date(this.lastSeen).toISOString(),
     };
   }

@@ -26,8 +26,8 @@ export interface ControlClientOptions {
   random: Random;
 }
 
-/** Reconnect backoff: full jitter from 250 ms up to 10 s. */
-const RECONNECT = { baseMs: 250, maxMs: 10_000 };
+/** Reconnect backoff: full jitter from 250 ms up to 5 s (the control plane's startup grace is 6 s). */
+const RECONNECT = { baseMs: 250, maxMs: 5_000 };
 /** A stream silent for this many heartbeats is considered dead. */
 const MISSED_HEARTBEATS = 3;
 

@@ -159,3 +159,54 @@ export async function runPetrel(args: string[], stdin?: string): Promise<{ code:
 export function writeConfig(handle: SidecarHandle, config: Record<string, unknown> | string): void {
   writeFileSync(handle.configFile, typeof config === 'string' ? config : stringify(config));
 }
+
+export interface ControlHandle {
+  readonly proc: ChildProcess;
+  readonly streamPort: number;
+  readonly apiPort: number;
+  readonly streamUrl: string;
+  readonly apiUrl: string;
+  output(): string;
+  status(): Promise<{ sidecars: { service: string; address: string; version: number | null; state: string; error: string | null; connected: boolean }[]; policies: { count: number; rejected: { origin: string; errors: string[] }[] } }>;
+  metric(name: string, labels?: Labels): Promise<number>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface ControlInput {
+  policiesDir: string;
+  tokenFile?: string;
+  /** Reuse ports (a restart); fresh ones otherwise. */
+  ports?: { stream: number; api: number };
+  args?: string[];
+}
+
+export async function startControl(input: ControlInput): Promise<ControlHandle> {
+  const streamPort = input.ports?.stream ?? await freePort();
+  const apiPort = input.ports?.api ?? await freePort();
+  const args = [PETREL, 'control', '--policies', input.policiesDir, '--stream-port', String(streamPort), '--api-port', String(apiPort),
+    ...(input.tokenFile ? ['--token-file', input.tokenFile] : []), ...(input.args ?? [])];
+  const proc = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(proc);
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  proc.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+  const exit = new Promise<number | null>((resolveExit) => proc.once('exit', (code) => { children.delete(proc); resolveExit(code); }));
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const handle: ControlHandle = {
+    proc, streamPort, apiPort, streamUrl: `http://127.0.0.1:${streamPort}`, apiUrl,
+    output: () => out,
+    status: async () => (await fetch(`${apiUrl}/v1/status`)).json() as ReturnType<ControlHandle['status']>,
+    metric: async (name, labels = {}) => sampleValue(parseMetrics(await (await fetch(`${apiUrl}/metrics`)).text()), name, labels),
+    stop: (signal = 'SIGTERM') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exit;
+    },
+  };
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`control plane exited with ${proc.exitCode}:\n${out}`);
+    if (await fetch(`${apiUrl}/ready`).then((r) => r.ok, () => false)) return handle;
+    if (Date.now() > deadline) throw new Error(`control plane not ready after 20s:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
