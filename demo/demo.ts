@@ -5,7 +5,8 @@
 // by itself.
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { PolicySpec, Snapshot } from '../api/types.ts';
+import { stringify } from 'yaml';
+import type { PolicySpec } from '../api/types.ts';
 import { freePort, LocalMesh, waitForOk } from './local-mesh.ts';
 
 export interface DemoOptions {
@@ -25,6 +26,11 @@ interface Phase {
 }
 
 const CONCURRENCY = 16;
+
+/** A ResiliencePolicy for payments, as a file the control plane watches. */
+function policyYaml(spec: PolicySpec): string {
+  return stringify({ apiVersion: 'petrel.dev/v1alpha1', kind: 'ResiliencePolicy', metadata: { name: 'payments', namespace: 'default' }, spec: { targetRef: { kind: 'Service', name: 'payments' }, ...spec } });
+}
 
 /** What phase 3 applies to the web sidecar's view of payments. */
 const RESILIENT_POLICY: PolicySpec = {
@@ -92,25 +98,32 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const paymentsPorts = await mesh.sidecarPorts();
     const webApp = await freePort();
     const paymentsApp = await freePort();
-    const snapshot = (version: number, services: Snapshot['services']): Snapshot =>
-      ({ apiVersion: 'petrel.dev/v1alpha1', kind: 'SidecarSnapshot', version, services });
-    const paymentsService = { name: 'payments', namespace: 'default', endpoints: [{ address: `127.0.0.1:${paymentsPorts.inbound}`, name: 'payments-0' }] };
-    const webConfig = mesh.writeSnapshot('web', snapshot(1, [{ ...paymentsService, policy: { timeout: { connect: '250ms', perTry: '1s' } } }]));
-    const paymentsConfig = mesh.writeSnapshot('payments', snapshot(1, []));
+    const controlPorts = { stream: await freePort(), api: await freePort() };
+    const controlUrl = `http://127.0.0.1:${controlPorts.stream}`;
+    mesh.writePolicy(mesh.policiesDir, 'payments.yaml', policyYaml({ timeout: { connect: '250ms', perTry: '1s' } }));
 
     out('Petrel demo: a local mesh on loopback, from the embedded defaults (no Kubernetes).');
     out(`  web app        127.0.0.1:${webApp}   behind its sidecar: inbound ${webPorts.inbound}, outbound ${webPorts.outbound}, admin ${webPorts.admin}`);
     out(`  payments app   127.0.0.1:${paymentsApp}   behind its sidecar: inbound ${paymentsPorts.inbound}, admin ${paymentsPorts.admin}`);
     out(`  path: client -> web sidecar -> web app -> web sidecar (outbound, Host: payments) -> payments sidecar -> payments app`);
-    out(`  logs and snapshots: ${mesh.dir}`);
-    out(`  metrics while it runs: http://127.0.0.1:${webPorts.admin}/metrics and http://127.0.0.1:${paymentsPorts.admin}/metrics`);
+    out(`  control plane  stream ${controlPorts.stream}, API ${controlPorts.api}; it watches ${mesh.policiesDir}`);
+    out(`  logs: ${mesh.dir}`);
+    out(`  while it runs: npx petrel status --control http://127.0.0.1:${controlPorts.api}; metrics at http://127.0.0.1:${webPorts.admin}/metrics`);
+    mesh.startControl(mesh.policiesDir, controlPorts);
+    await waitForOk(`http://127.0.0.1:${controlPorts.api}/ready`);
     mesh.startApp('payments', ['payments', String(paymentsApp)]);
     mesh.startApp('web', ['web', String(webApp), String(webPorts.outbound)]);
-    mesh.startSidecar('payments', paymentsPorts, paymentsConfig, `127.0.0.1:${paymentsApp}`);
-    mesh.startSidecar('web', webPorts, webConfig, `127.0.0.1:${webApp}`);
+    mesh.startSidecar('payments', paymentsPorts, controlUrl, 'payments-0', `127.0.0.1:${paymentsApp}`);
+    mesh.startSidecar('web', webPorts, controlUrl, 'web-0', `127.0.0.1:${webApp}`);
     await Promise.all([waitForOk(`http://127.0.0.1:${webPorts.admin}/ready`), waitForOk(`http://127.0.0.1:${paymentsPorts.admin}/ready`)]);
     await waitForOk(`http://127.0.0.1:${paymentsApp}/__chaos?fail=0`);
-    out('  all four processes are up; both sidecars are ready.\n');
+    // The web sidecar learns payments' endpoint when the payments sidecar registers with the control plane.
+    const deadline = Date.now() + 10_000;
+    while (!(await fetch(`http://127.0.0.1:${webPorts.admin}/config_dump`).then((r) => r.text())).includes(`127.0.0.1:${paymentsPorts.inbound}`)) {
+      if (Date.now() > deadline) throw new Error('the web sidecar never learned the payments endpoint');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    out('  all five processes are up; both sidecars are ready and SYNCED with the control plane.\n');
 
     const chaos = (rate: number) => async () => { await waitForOk(`http://127.0.0.1:${paymentsApp}/__chaos?fail=${rate}`); };
     const okShare = (o: Outcome[]) => o.filter((x) => x.status === 200).length / Math.max(1, o.length);
@@ -124,14 +137,16 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       return sum;
     };
     const applyPolicy = async () => {
-      mesh.writeSnapshot('web', snapshot(2, [{ ...paymentsService, policy: RESILIENT_POLICY }]));
-      mesh.signal('web-sidecar', 'SIGHUP');
+      const before = await metric(webPorts.admin, 'petrel_config_version');
+      const started = Date.now();
+      mesh.writePolicy(mesh.policiesDir, 'payments.yaml', policyYaml(RESILIENT_POLICY));
       const deadline = Date.now() + 10_000;
-      while ((await metric(webPorts.admin, 'petrel_config_version')) !== 2) {
-        if (Date.now() > deadline) throw new Error('the web sidecar did not apply the new policy');
-        await new Promise((r) => setTimeout(r, 50));
+      while ((await metric(webPorts.admin, 'petrel_config_version')) === before) {
+        if (Date.now() > deadline) throw new Error('the web sidecar did not receive the new policy');
+        await new Promise((r) => setTimeout(r, 20));
       }
-      out(`  applied to the running web sidecar (SIGHUP; petrel_config_version is now 2):\n    ${JSON.stringify(RESILIENT_POLICY)}`);
+      out(`  edited policies/payments.yaml; the control plane pushed it and the web sidecar applied it ${Date.now() - started} ms later:`);
+      out(`    ${JSON.stringify(RESILIENT_POLICY)}`);
     };
     const phases: Phase[] = [
       { title: 'healthy', explain: 'payments answers every call; the mesh adds two hops and nothing else.', before: chaos(0),
@@ -180,7 +195,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       for (const line of text.split('\n').filter((l) => l.startsWith('petrel_requests_total{'))) out(`  [${name} sidecar] ${line}`);
     }
-    out('\nNext: the control plane will push such policy edits to every sidecar from kubectl-applied resources.');
+    out('\nIn Kubernetes the same policies are ResiliencePolicy resources applied with kubectl.');
     if (problems.length > 0) {
       out(`\nThe demo did not behave as expected:\n  ${problems.join('\n  ')}`);
       return 1;

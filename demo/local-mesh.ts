@@ -1,13 +1,11 @@
-// Starts and stops the processes of a local mesh: apps and their sidecars, each on free loopback
-// ports, with logs in a temporary directory. Used by `petrel demo`.
+// Starts and stops the processes of a local mesh: a control plane, apps and their sidecars, each on
+// free loopback ports, with logs and policies in a temporary directory. Used by `petrel demo`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { stringify } from 'yaml';
-import type { Snapshot } from '../api/types.ts';
 
 const DIST = resolve(import.meta.dirname, '..');
 export const PETREL_BIN = join(DIST, 'bin', 'petrel.js');
@@ -27,9 +25,11 @@ export interface SidecarPorts { inbound: number; outbound: number; admin: number
 
 export class LocalMesh {
   readonly dir = mkdtempSync(join(tmpdir(), 'petrel-demo-'));
+  readonly policiesDir = join(this.dir, 'policies');
   readonly #children = new Map<string, ChildProcess>();
 
   constructor() {
+    mkdirSync(this.policiesDir);
     process.once('exit', () => this.killAll());
   }
 
@@ -44,15 +44,20 @@ export class LocalMesh {
     return { inbound: await freePort(), outbound: await freePort(), admin: await freePort() };
   }
 
-  writeSnapshot(name: string, snapshot: Snapshot): string {
-    const file = join(this.dir, `${name}.snapshot.yaml`);
-    writeFileSync(file, stringify(snapshot));
-    return file;
+  /** Writes a file of policies into the control plane's watched directory. */
+  writePolicy(dir: string, file: string, text: string): void {
+    writeFileSync(join(dir, file), text);
   }
 
-  startSidecar(service: string, ports: SidecarPorts, configFile: string, app?: string): ChildProcess {
+  startControl(policiesDir: string, ports: { stream: number; api: number }): ChildProcess {
+    return this.start('control', [
+      PETREL_BIN, 'control', '--policies', policiesDir, '--stream-port', String(ports.stream), '--api-port', String(ports.api),
+    ]);
+  }
+
+  startSidecar(service: string, ports: SidecarPorts, control: string, name: string, app?: string): ChildProcess {
     return this.start(`${service}-sidecar`, [
-      PETREL_BIN, 'sidecar', '--service', service, '--config', configFile,
+      PETREL_BIN, 'sidecar', '--service', service, '--control', control, '--name', name,
       '--inbound-host', '127.0.0.1', '--inbound-port', String(ports.inbound), '--outbound-port', String(ports.outbound),
       '--admin-host', '127.0.0.1', '--admin-port', String(ports.admin), ...(app ? ['--app', app] : []),
     ]);
@@ -60,10 +65,6 @@ export class LocalMesh {
 
   startApp(name: string, args: string[]): ChildProcess {
     return this.start(name, [DEMO_APP, ...args]);
-  }
-
-  signal(name: string, signal: NodeJS.Signals): void {
-    this.#children.get(name)?.kill(signal);
   }
 
   async stop(name: string): Promise<void> {

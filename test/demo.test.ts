@@ -7,6 +7,8 @@ describe('petrel demo', () => {
   it('runs a local mesh through its phases and exits 0', async () => {
     const r = await runPetrel(['demo', '--requests', '500']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /both sidecars are ready and SYNCED with the control plane/);
+    assert.match(r.stdout, /edited policies\/payments\.yaml; the control plane pushed it and the web sidecar applied it \d+ ms later/);
     assert.match(r.stdout, /Phase 1: healthy\n.*\n  => 100 requests, 100\.0% ok/);
     assert.match(r.stdout, /Phase 2: payments turns flaky .*\n.*\n  => 100 requests, [6-9][0-9]\.[0-9]% ok/);
     assert.match(r.stdout, /Phase 3: a resilience policy, applied live\n.*\n  => 100 requests, (9[7-9]|100)\.[0-9]% ok/);
