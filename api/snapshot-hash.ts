@@ -4,5 +4,10 @@ import { createHash } from 'node:crypto';
 
 export function snapshotContentHash(snapshot: object): string {
   const { version: _version, ...content } = snapshot as { version?: unknown };
-  return createHash('sha256').update(JSON.stringify(content)).digest('hex').slice(0, 32);
+  return snapshotContentHashOfJson(JSON.stringify(content));
+}
+
+/** The same hash from JSON already serialized without the version. */
+export function snapshotContentHashOfJson(json: string): string {
+  return createHash('sha256').update(json).digest('hex').slice(0, 32);
 }

@@ -2,8 +2,8 @@
 // give the same JSON, so a content hash tells whether a sidecar needs a push. Precedence (DESIGN.md):
 // route > service policy > namespace default > built-in defaults; the sidecar applies routes and
 // built-in defaults, the control plane merges the namespace default under the service policy.
-import { snapshotContentHash } from '../api/snapshot-hash.ts';
-import type { PolicySpec, ResiliencePolicySpec, ServiceSpec, Snapshot } from '../api/types.ts';
+import { snapshotContentHashOfJson } from '../api/snapshot-hash.ts';
+import type { PolicySpec, ResiliencePolicySpec, ServiceSpec } from '../api/types.ts';
 import type { StoredPolicy } from './policy.ts';
 import type { ServiceRecord } from './registry.ts';
 
@@ -11,8 +11,6 @@ export interface NodeIdentity {
   service: string;
   namespace: string;
 }
-
-export type SnapshotContent = Omit<Snapshot, 'version'>;
 
 const merge = <T extends object>(under: T | undefined, over: T | undefined): T | undefined =>
   under === undefined ? over : over === undefined ? under : { ...under, ...over };
@@ -63,22 +61,32 @@ export class PolicyIndex {
   }
 }
 
-export function compileFor(node: NodeIdentity, services: readonly ServiceRecord[], policies: PolicyIndex): SnapshotContent {
-  const specs: ServiceSpec[] = services.map((s) => {
-    const policy = policies.policyFor(s.name, s.namespace);
-    return { name: s.name, namespace: s.namespace, endpoints: s.endpoints.map((e) => ({ address: e.address, name: e.name })), ...(policy ? { policy } : {}) };
-  });
-  const own = policies.policyFor(node.service, node.namespace);
-  return {
-    apiVersion: 'petrel.dev/v1alpha1',
-    kind: 'SidecarSnapshot',
-    node: { service: node.service, namespace: node.namespace },
-    ...(own?.timeout ? { inbound: { policy: { timeout: own.timeout } } } : {}),
-    services: specs,
-  };
+/**
+ * The part every sidecar shares, built once per push round: the services with their endpoints and
+ * merged policies, already serialized (1,000 sidecars must not serialize it 1,000 times).
+ */
+export class CompiledRound {
+  readonly policies: PolicyIndex;
+  readonly servicesJson: string;
+
+  constructor(services: readonly ServiceRecord[], policies: PolicyIndex) {
+    this.policies = policies;
+    const specs: ServiceSpec[] = services.map((s) => {
+      const policy = policies.policyFor(s.name, s.namespace);
+      return { name: s.name, namespace: s.namespace, endpoints: s.endpoints.map((e) => ({ address: e.address, name: e.name })), ...(policy ? { policy } : {}) };
+    });
+    this.servicesJson = JSON.stringify(specs);
+  }
 }
 
-/** sha256 of the canonical JSON of a snapshot without its version (api/snapshot-hash.ts). */
-export function contentHash(content: SnapshotContent): string {
-  return snapshotContentHash(content);
+/** Where a pushed snapshot's version goes: right after apiVersion and kind. */
+export const SNAPSHOT_JSON_HEAD = '{"apiVersion":"petrel.dev/v1alpha1","kind":"SidecarSnapshot",';
+
+/** One sidecar's snapshot without its version, as JSON, and its content hash. */
+export function compileFor(node: NodeIdentity, round: CompiledRound): { json: string; hash: string } {
+  const own = round.policies.policyFor(node.service, node.namespace);
+  const inbound = own?.timeout ? `,"inbound":${JSON.stringify({ policy: { timeout: own.timeout } })}` : '';
+  // The same key order as JSON.stringify of the parsed snapshot minus its version (api/snapshot-hash.ts).
+  const json = `${SNAPSHOT_JSON_HEAD}"node":${JSON.stringify({ service: node.service, namespace: node.namespace })}${inbound},"services":${round.servicesJson}}`;
+  return { json, hash: snapshotContentHashOfJson(json) };
 }

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import { compileFor, contentHash, PolicyIndex } from './compiler.ts';
+import { CompiledRound, compileFor, PolicyIndex } from './compiler.ts';
 import { ControlMetrics } from './metrics.ts';
 import type { SourceState } from './policy.ts';
 import { Registry } from './registry.ts';
@@ -128,24 +128,26 @@ export class ControlPlane {
 
   /** Compiles every connected sidecar's snapshot and pushes the ones that changed. */
   #pushAll(): void {
-    const index = new PolicyIndex(this.#policyState().policies);
-    const services = this.registry.services();
-    for (const sub of this.#subscriptions.values()) if (sub.connected) this.#pushTo(sub, index, services);
+    const round = this.#round();
+    for (const sub of this.#subscriptions.values()) if (sub.connected) this.#pushTo(sub, round);
   }
 
-  #pushTo(sub: Subscription, index: PolicyIndex, services: ReturnType<Registry['services']>): void {
+  #round(): CompiledRound {
+    return new CompiledRound(this.registry.services(), new PolicyIndex(this.#policyState().policies));
+  }
+
+  #pushTo(sub: Subscription, round: CompiledRound): void {
     // Warming up after a start: a sidecar that came back holding a config keeps it until the
     // registry has refilled.
     if (sub.heldVersion !== null && Date.now() < this.#warmUntil) return;
-    const content = compileFor(sub.node, services, index);
-    const hash = contentHash(content);
+    const { json, hash } = compileFor(sub.node, round);
     if (hash === sub.sentHash) {
       // What it holds (possibly since before a restart) is what it should hold.
       sub.confirmHeld();
       return;
     }
     const version = ++this.#generation;
-    sub.push(version, hash, content);
+    sub.push(version, hash, json);
     this.metrics.pushes.inc();
     this.log.debug({ sidecar: sub.id, service: sub.node.service, version }, 'pushed');
   }
@@ -185,18 +187,17 @@ export class ControlPlane {
       setTimeout(() => { if (!sub.connected) this.#subscriptions.delete(sub.id); }, FORGET_AFTER_MS).unref();
     });
     // Resume: a sidecar that already holds the current content gets nothing new.
-    const index = new PolicyIndex(this.#policyState().policies);
-    const services = this.registry.services();
+    const round = this.#round();
     const heldVersion = Number(q.get('version'));
     const heldHash = q.get('hash');
-    const hash = contentHash(compileFor(sub.node, services, index));
+    const { hash } = compileFor(sub.node, round);
     if (Number.isInteger(heldVersion) && heldVersion > 0 && heldHash !== null) {
       // It holds a config: current (nothing to send), or to be replaced by the next push. Until
       // then it is STALE; it counts as acknowledged only when the content matches.
       sub.resumed(heldVersion, heldHash, heldHash === hash);
       this.#generation = Math.max(this.#generation, heldVersion);
-      if (heldHash !== hash) this.#pushTo(sub, index, services);
-    } else this.#pushTo(sub, index, services);
+      if (heldHash !== hash) this.#pushTo(sub, round);
+    } else this.#pushTo(sub, round);
     this.log.info({ sidecar: sub.id, service, namespace, address, resumed: heldHash === hash }, 'sidecar subscribed');
   }
 

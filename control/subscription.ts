@@ -1,8 +1,7 @@
 // One sidecar's config stream: the snapshots pushed to it (NDJSON lines on a long-lived response),
 // what it acknowledged or rejected, and its status as `petrel status` shows it.
 import type { ServerResponse } from 'node:http';
-import type { Snapshot } from '../api/types.ts';
-import type { NodeIdentity, SnapshotContent } from './compiler.ts';
+import { SNAPSHOT_JSON_HEAD, type NodeIdentity } from './compiler.ts';
 
 export type SyncState = 'SYNCED' | 'STALE' | 'NACKED';
 
@@ -68,12 +67,14 @@ export class Subscription {
     if (this.ackedVersion === null && this.heldVersion !== null && this.sentVersion === this.heldVersion) this.ackedVersion = this.heldVersion;
   }
 
-  push(version: number, hash: string, content: SnapshotContent): void {
-    const snapshot: Snapshot = { ...content, version } as Snapshot;
+  /** Sends a snapshot given as JSON without its version; the version goes in after apiVersion and kind. */
+  push(version: number, hash: string, json: string): void {
     this.sentVersion = version;
     this.sentHash = hash;
     this.sentAt = performance.now();
-    this.#write({ type: 'snapshot', snapshot });
+    if (!this.#res.writableEnded) {
+      this.#res.write(`{"type":"snapshot","snapshot":${SNAPSHOT_JSON_HEAD}"version":${version},${json.slice(SNAPSHOT_JSON_HEAD.length)}}\n`);
+    }
   }
 
   /** Records an ACK or NACK; returns the seconds since the push for an ACK of the current version. */
