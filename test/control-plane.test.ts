@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { call, type Reply } from './harness/client.ts';
-import { runPetrel, startControl, startSidecar, tempDir, type ControlHandle, type SidecarHandle } from './harness/processes.ts';
+import { freePort, runPetrel, startControl, startSidecar, tempDir, type ControlHandle, type SidecarHandle } from './harness/processes.ts';
 import { startUpstream, type Upstream } from './harness/upstream.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -128,6 +128,23 @@ describe('control plane', () => {
     }, 'both sidecars SYNCED with the new control plane');
     assert.deepEqual([await web.metric('petrel_config_version'), await payments.metric('petrel_config_version')], versions, 'resumed: same content, nothing new pushed');
     for (let i = 0; i < 20; i++) assert.equal((await call(web.outboundPort, { headers: { host: 'payments' } })).status, 200);
+  });
+
+  it('serves from its disk cache after a restart, before any control plane answers', async () => {
+    const cache = join(tempDir(), 'snapshot.json');
+    const first = await startSidecar({ service: 'cached', args: ['--control', control.streamUrl, '--token-file', tokenFile, '--cache', cache] });
+    const version = await first.metric('petrel_config_version');
+    await first.stop('SIGKILL');
+    const nowhere = `http://127.0.0.1:${await freePort()}`;
+    const second = await startSidecar({ service: 'cached', args: ['--control', nowhere, '--cache', cache] });
+    try {
+      assert.equal((await second.admin('/ready')).status, 200, 'ready from the cache');
+      assert.equal(await second.metric('petrel_config_version'), version);
+      assert.equal((await call(second.outboundPort, { headers: { host: 'payments' } })).status, 200, 'routes with the cached endpoints and policy');
+      assert.match(second.output(), /serving the cached snapshot until the control plane answers/);
+    } finally {
+      await second.stop('SIGKILL');
+    }
   });
 
   it('gives nothing to a sidecar with a wrong token', async () => {

@@ -1,0 +1,28 @@
+// The validating admission webhook for ResiliencePolicy: AdmissionReview v1 in, AdmissionReview v1
+// out, judged by the same schema and semantic checks as `petrel validate` and the sidecar. The
+// message names every field path and what was expected, so `kubectl apply` prints it.
+import { validatePolicyDocument } from '../../api/validate.ts';
+
+export interface AdmissionReview {
+  apiVersion: 'admission.k8s.io/v1';
+  kind: 'AdmissionReview';
+  request?: { uid: string; operation?: string; object?: unknown; kind?: { kind?: string } };
+  response?: { uid: string; allowed: boolean; status?: { code: number; reason?: string; message: string } };
+}
+
+export function reviewPolicy(review: AdmissionReview): AdmissionReview {
+  const request = review.request;
+  if (request === undefined || typeof request.uid !== 'string') {
+    throw new Error('not an AdmissionReview request: request.uid is missing');
+  }
+  const allow = (): AdmissionReview => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: request.uid, allowed: true } });
+  if (request.operation === 'DELETE') return allow();
+  const issues = validatePolicyDocument(request.object);
+  if (issues.length === 0) return allow();
+  const message = `ResiliencePolicy rejected: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: { uid: request.uid, allowed: false, status: { code: 422, reason: 'Invalid', message } },
+  };
+}
