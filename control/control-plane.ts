@@ -12,13 +12,15 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { CompiledRound, compileFor, PolicyIndex } from './compiler.ts';
 import { ControlMetrics } from './metrics.ts';
-import type { SourceState } from './policy.ts';
+import type { PolicySource, SourceState } from './policy.ts';
 import { Registry } from './registry.ts';
 import { PolicyDirectory } from './sources/policy-directory.ts';
 import { Subscription, type SidecarStatus } from './subscription.ts';
 
 export interface ControlPlaneOptions {
   policiesDir: string | undefined;
+  /** Watch ResiliencePolicies and EndpointSlices in Kubernetes (kubeconfig: a file, or in-cluster/default). */
+  kubernetes?: { kubeconfig: string | undefined } | undefined;
   /** Shared secret sidecars must present as `authorization: Bearer <token>`; undefined: no check. */
   token: string | undefined;
   host: string;
@@ -39,14 +41,13 @@ export interface ControlPlaneOptions {
 
 /** Disconnected sidecars stay in the status table this long. */
 const FORGET_AFTER_MS = 60_000;
-const NO_POLICIES: SourceState = { policies: [], errors: [] };
 
 export class ControlPlane {
   readonly options: ControlPlaneOptions;
   readonly log: Logger;
   readonly registry: Registry;
   readonly metrics: ControlMetrics;
-  readonly #source: PolicyDirectory | undefined;
+  readonly #sources: PolicySource[] = [];
   readonly #subscriptions = new Map<string, Subscription>();
   /** Versions increase across restarts too: they start from the clock. */
   #generation = Date.now();
@@ -60,7 +61,8 @@ export class ControlPlane {
     this.options = options;
     this.log = options.log ?? pino({ base: { component: 'control' } });
     this.registry = new Registry(options.registrationGraceMs);
-    this.#source = options.policiesDir === undefined ? undefined : new PolicyDirectory(options.policiesDir, options.debounceMs);
+    if (options.policiesDir !== undefined) this.#sources.push(new PolicyDirectory(options.policiesDir, options.debounceMs));
+
     this.metrics = new ControlMetrics(
       () => [...this.#subscriptions.values()].filter((s) => s.connected).length,
       () => this.#policyState().errors.length,
@@ -68,12 +70,17 @@ export class ControlPlane {
   }
 
   async start(): Promise<void> {
-    if (this.#source) {
-      await this.#source.start();
-      this.#source.on('change', () => this.#schedule());
-      this.#source.on('error', (err: Error) => this.log.error({ err: err.message }, 'policy source error'));
-      this.#reportPolicyErrors();
+    if (this.options.kubernetes !== undefined) {
+      // Loaded only when asked for: the client library is large.
+      const { KubernetesSource } = await import('./sources/kubernetes.ts');
+      this.#sources.push(new KubernetesSource({ kubeconfig: this.options.kubernetes.kubeconfig, registry: this.registry, log: this.log }));
     }
+    for (const source of this.#sources) {
+      source.on('change', () => this.#schedule());
+      source.on('error', (err: Error) => this.log.error({ err: err.message }, 'policy source error'));
+      await source.start();
+    }
+    this.#reportPolicyErrors();
     this.registry.on('change', () => this.#schedule());
     this.#warmUntil = Date.now() + this.options.startupGraceMs;
     if (this.options.startupGraceMs > 0) setTimeout(() => this.#schedule(), this.options.startupGraceMs).unref();
@@ -90,7 +97,7 @@ export class ControlPlane {
   }
 
   async stop(): Promise<void> {
-    this.#source?.stop();
+    for (const source of this.#sources) source.stop();
     if (this.#timer) clearTimeout(this.#timer);
     for (const s of this.#subscriptions.values()) s.close();
     for (const server of [this.#stream, this.#api]) {
@@ -106,7 +113,9 @@ export class ControlPlane {
   }
 
   #policyState(): SourceState {
-    return this.#source?.state() ?? NO_POLICIES;
+    if (this.#sources.length === 1) return (this.#sources[0] as PolicySource).state();
+    const states = this.#sources.map((s) => s.state());
+    return { policies: states.flatMap((s) => s.policies), errors: states.flatMap((s) => s.errors) };
   }
 
   #reportPolicyErrors(): void {

@@ -17,3 +17,12 @@ export interface SourceState {
   /** One entry per rejected input (a file, a resource), with every error line. */
   errors: readonly { origin: string; errors: readonly string[] }[];
 }
+
+/** Where policies come from: a watched directory, the Kubernetes API. Emits 'change' and 'error'. */
+export interface PolicySource {
+  start(): Promise<void>;
+  stop(): void;
+  state(): SourceState;
+  on(event: 'change', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}

@@ -63,10 +63,28 @@ export class Registry extends EventEmitter {
     };
   }
 
+  readonly #external = new Map<string, readonly ServiceRecord[]>();
+
+  /** Replaces everything a source (Kubernetes EndpointSlices) says about endpoints. */
+  setExternal(source: string, services: readonly ServiceRecord[]): void {
+    const before = JSON.stringify(this.#external.get(source) ?? []);
+    this.#external.set(source, services);
+    if (JSON.stringify(services) !== before) this.emit('change');
+  }
+
   /** Every service with its endpoints, sorted, so that compiled snapshots are deterministic. */
   services(): ServiceRecord[] {
-    return [...this.#services.values()]
-      .map((s) => ({ name: s.name, namespace: s.namespace, endpoints: [...s.endpoints.values()].map((h) => h.record).sort((a, b) => a.address.localeCompare(b.address)) }))
+    const merged = new Map<string, { name: string; namespace: string; endpoints: Map<string, EndpointRecord> }>();
+    const add = (name: string, namespace: string, endpoints: Iterable<EndpointRecord>) => {
+      const id = `${name}.${namespace}`;
+      let entry = merged.get(id);
+      if (entry === undefined) merged.set(id, (entry = { name, namespace, endpoints: new Map() }));
+      for (const e of endpoints) if (!entry.endpoints.has(e.address)) entry.endpoints.set(e.address, e);
+    };
+    for (const s of this.#services.values()) add(s.name, s.namespace, [...s.endpoints.values()].map((h) => h.record));
+    for (const list of this.#external.values()) for (const s of list) add(s.name, s.namespace, s.endpoints);
+    return [...merged.values()]
+      .map((s) => ({ name: s.name, namespace: s.namespace, endpoints: [...s.endpoints.values()].sort((a, b) => a.address.localeCompare(b.address)) }))
       .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
   }
 }

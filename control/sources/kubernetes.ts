@@ -1,0 +1,168 @@
+// `--kubernetes`: ResiliencePolicy resources and EndpointSlices through @kubernetes/client-node
+// informers. The library relists on 410 Gone but stops for good after any other error, so each
+// informer is restarted here with backoff. Every policy gets an Accepted condition written back to
+// its status subresource: True, or False with the field paths that failed validation. An invalid
+// edit of a policy leaves its last good version in force.
+import { EventEmitter } from 'node:events';
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { ResiliencePolicySpec } from '../../api/types.ts';
+import { validatePolicyDocument } from '../../api/validate.ts';
+import type { PolicySource, SourceState, StoredPolicy } from '../policy.ts';
+import type { Registry, ServiceRecord } from '../registry.ts';
+
+const GROUP = 'petrel.dev';
+const VERSION = 'v1alpha1';
+const PLURAL = 'resiliencepolicies';
+const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+/** Restart backoff for a failed informer: 500 ms doubling to 30 s. */
+const RESTART = { baseMs: 500, maxMs: 30_000 };
+
+interface PolicyObject extends k8s.KubernetesObject {
+  spec?: ResiliencePolicySpec;
+  status?: { conditions?: Condition[]; observedGeneration?: number };
+}
+
+interface Condition { type: string; status: 'True' | 'False'; reason: string; message: string; observedGeneration?: number; lastTransitionTime?: string }
+
+export interface KubernetesSourceOptions {
+  /** A kubeconfig file; in-cluster or ~/.kube/config when omitted. */
+  kubeconfig: string | undefined;
+  registry: Registry;
+  log: Logger;
+}
+
+export class KubernetesSource extends EventEmitter implements PolicySource {
+  readonly #o: KubernetesSourceOptions;
+  readonly #good = new Map<string, StoredPolicy>();
+  readonly #errors = new Map<string, string[]>();
+  readonly #informers: { stop(): Promise<void> }[] = [];
+  #stopped = false;
+
+  constructor(options: KubernetesSourceOptions) {
+    super();
+    this.#o = options;
+  }
+
+  async start(): Promise<void> {
+    const kc = new k8s.KubeConfig();
+    if (this.#o.kubeconfig !== undefined) kc.loadFromFile(this.#o.kubeconfig);
+    else kc.loadFromDefault();
+    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
+
+    const policies = k8s.makeInformer<PolicyObject>(kc, `/apis/${GROUP}/${VERSION}/${PLURAL}`,
+      () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) as Promise<k8s.KubernetesListObject<PolicyObject>>);
+    policies.on('add', (o) => this.#onPolicy(o, custom));
+    policies.on('update', (o) => this.#onPolicy(o, custom));
+    policies.on('delete', (o) => this.#onPolicyDeleted(o));
+
+    const slices = k8s.makeInformer<k8s.V1EndpointSlice>(kc, '/apis/discovery.k8s.io/v1/endpointslices',
+      () => discovery.listEndpointSliceForAllNamespaces());
+    const publishSlices = () => this.#o.registry.setExternal('kubernetes', servicesFromSlices(slices.list()));
+    for (const verb of ['add', 'update', 'delete'] as const) slices.on(verb, publishSlices);
+
+    for (const [name, informer] of [['ResiliencePolicy', policies], ['EndpointSlice', slices]] as const) {
+      this.#informers.push(informer);
+      this.#superviseInformer(name, informer);
+      await informer.start();
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    for (const i of this.#informers) void i.stop();
+  }
+
+  state(): SourceState {
+    return {
+      policies: [...this.#good.values()].sort((a, b) => a.key.localeCompare(b.key)),
+      errors: [...this.#errors].sort(([a], [b]) => a.localeCompare(b)).map(([origin, errors]) => ({ origin, errors })),
+    };
+  }
+
+  /** The library gives up after an error other than 410; start it again, with backoff. */
+  #superviseInformer(kind: string, informer: k8s.Informer<k8s.KubernetesObject>): void {
+    let delay = RESTART.baseMs;
+    let lastError = 0;
+    informer.on('error', (err: unknown) => {
+      if (this.#stopped) return;
+      // A failure long after the previous one starts the backoff afresh.
+      if (Date.now() - lastError > 2 * RESTART.maxMs) delay = RESTART.baseMs;
+      lastError = Date.now();
+      this.#o.log.warn({ kind, err: (err as Error)?.message ?? String(err), retryInMs: delay }, 'informer failed; restarting');
+      const wait = delay;
+      delay = Math.min(delay * 2, RESTART.maxMs);
+      setTimeout(() => {
+        if (!this.#stopped) informer.start().catch((e: Error) => this.#o.log.warn({ kind, err: e.message }, 'informer restart failed'));
+      }, wait).unref();
+    });
+  }
+
+  #onPolicy(object: PolicyObject, api: k8s.CustomObjectsApi): void {
+    const namespace = object.metadata?.namespace ?? 'default';
+    const name = object.metadata?.name ?? '';
+    const key = `${namespace}/${name}`;
+    const issues = validatePolicyDocument({ apiVersion: object.apiVersion, kind: object.kind, metadata: { name, namespace }, spec: object.spec });
+    const origin = `kubernetes ${key}`;
+    let condition: Condition;
+    if (issues.length === 0) {
+      this.#good.set(key, { key, namespace, name, spec: object.spec as ResiliencePolicySpec, origin });
+      this.#errors.delete(origin);
+      condition = { type: 'Accepted', status: 'True', reason: 'Valid', message: 'the policy is in force' };
+    } else {
+      const lines = issues.map((i) => `${i.path}: ${i.message}`);
+      this.#errors.set(origin, lines);
+      const kept = this.#good.has(key) ? ' The previous version stays in force.' : '';
+      condition = { type: 'Accepted', status: 'False', reason: 'Invalid', message: `${lines.join('; ')}.${kept}` };
+    }
+    this.emit('change');
+    void this.#writeStatus(object, condition, api);
+  }
+
+  #onPolicyDeleted(object: PolicyObject): void {
+    const key = `${object.metadata?.namespace ?? 'default'}/${object.metadata?.name ?? ''}`;
+    this.#good.delete(key);
+    this.#errors.delete(`kubernetes ${key}`);
+    this.emit('change');
+  }
+
+  /** Writes the Accepted condition unless the object already carries it for this generation. */
+  async #writeStatus(object: PolicyObject, condition: Condition, api: k8s.CustomObjectsApi): Promise<void> {
+    const generation = object.metadata?.generation;
+    const current = object.status?.conditions?.find((c) => c.type === 'Accepted');
+    if (current && current.status === condition.status && current.message === condition.message && current.observedGeneration === generation) return;
+    const lastTransitionTime = current?.status === condition.status && current.lastTransitionTime ? current.lastTransitionTime : new Date().toISOString();
+    const status = { observedGeneration: generation, conditions: [{ ...condition, observedGeneration: generation, lastTransitionTime }] };
+    try {
+      await api.patchNamespacedCustomObjectStatus({
+        group: GROUP, version: VERSION, plural: PLURAL, namespace: object.metadata?.namespace ?? 'default', name: object.metadata?.name ?? '',
+        body: [{ op: 'add', path: '/status', value: status }],
+      });
+    } catch (err) {
+      this.#o.log.warn({ policy: object.metadata?.name, err: (err as Error).message }, 'could not write the policy status');
+    }
+  }
+}
+
+/** EndpointSlices -> services: ready endpoints, address:port (the slice's first port). */
+export function servicesFromSlices(slices: readonly k8s.V1EndpointSlice[]): ServiceRecord[] {
+  const byService = new Map<string, ServiceRecord>();
+  for (const slice of slices) {
+    const name = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
+    const namespace = slice.metadata?.namespace ?? 'default';
+    if (name === undefined) continue;
+    const id = `${name}.${namespace}`;
+    let service = byService.get(id);
+    if (service === undefined) byService.set(id, (service = { name, namespace, endpoints: [] }));
+    const port = slice.ports?.[0]?.port ?? 80;
+    for (const endpoint of slice.endpoints ?? []) {
+      if (endpoint.conditions?.ready === false) continue;
+      for (const address of endpoint.addresses) {
+        const host = address.includes(':') ? `[${address}]` : address;
+        service.endpoints.push({ address: `${host}:${port}`, name: endpoint.targetRef?.name ?? address });
+      }
+    }
+  }
+  return [...byService.values()];
+}

@@ -1,0 +1,178 @@
+// A small Kubernetes API server for tests: list and watch with resourceVersion, bookmarks, 410 Gone
+// for a compacted history, status-subresource JSON patches, and a switch to break watches. The real
+// @kubernetes/client-node talks to it exactly as it would to a cluster.
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; resourceVersion?: string; generation?: number; uid?: string; labels?: Record<string, string> };
+  [key: string]: unknown;
+}
+
+interface Event { rv: number; type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: KubeObject }
+
+/** A collection served at a path, e.g. /apis/petrel.dev/v1alpha1/resiliencepolicies. */
+class Collection {
+  readonly objects = new Map<string, KubeObject>();
+  readonly events: Event[] = [];
+  readonly watchers = new Set<{ res: ServerResponse; from: number }>();
+  readonly listKind: string;
+  readonly apiVersion: string;
+  constructor(listKind: string, apiVersion: string) {
+    this.listKind = listKind;
+    this.apiVersion = apiVersion;
+  }
+}
+
+export class FakeKubeApi {
+  server: Server | undefined;
+  url = '';
+  #rv = 100;
+  /** Events at or below this resourceVersion are gone: watching from there answers 410. */
+  #compactedTo = 0;
+  readonly #collections = new Map<string, Collection>();
+  readonly patches: { path: string; body: unknown }[] = [];
+  failWatches = false;
+  /** Watches answered with 410 Gone. */
+  gone = 0;
+
+  constructor() {
+    this.#collections.set('/apis/petrel.dev/v1alpha1/resiliencepolicies', new Collection('ResiliencePolicyList', 'petrel.dev/v1alpha1'));
+    this.#collections.set('/apis/discovery.k8s.io/v1/endpointslices', new Collection('EndpointSliceList', 'discovery.k8s.io/v1'));
+  }
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => this.#handle(req, res));
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.#collections.values()) for (const w of c.watchers) w.res.destroy();
+    this.server?.closeAllConnections();
+    this.server?.close();
+  }
+
+  /** Creates or replaces an object; returns its new resourceVersion. */
+  apply(path: string, object: KubeObject): number {
+    const c = this.#collection(path);
+    const key = `${object.metadata.namespace}/${object.metadata.name}`;
+    const old = c.objects.get(key);
+    const rv = ++this.#rv;
+    const stored: KubeObject = {
+      ...object,
+      metadata: { ...object.metadata, resourceVersion: String(rv), uid: old?.metadata.uid ?? `uid-${rv}`, generation: (old?.metadata.generation ?? 0) + 1 },
+      ...(old && 'status' in old && !('status' in object) ? { status: old.status } : {}),
+    };
+    c.objects.set(key, stored);
+    this.#emit(c, { rv, type: old ? 'MODIFIED' : 'ADDED', object: stored });
+    return rv;
+  }
+
+  delete(path: string, namespace: string, name: string): void {
+    const c = this.#collection(path);
+    const old = c.objects.get(`${namespace}/${name}`);
+    if (!old) return;
+    c.objects.delete(`${namespace}/${name}`);
+    const rv = ++this.#rv;
+    this.#emit(c, { rv, type: 'DELETED', object: { ...old, metadata: { ...old.metadata, resourceVersion: String(rv) } } });
+  }
+
+  get(path: string, namespace: string, name: string): KubeObject | undefined {
+    return this.#collection(path).objects.get(`${namespace}/${name}`);
+  }
+
+  /** Forgets the event history: a watch resuming from before now gets 410 Gone. */
+  compact(): void {
+    this.#compactedTo = this.#rv;
+    for (const c of this.#collections.values()) c.events.length = 0;
+  }
+
+  /** Ends every open watch (as an API server restart or a load balancer would). */
+  dropWatches(): void {
+    for (const c of this.#collections.values()) {
+      for (const w of c.watchers) w.res.destroy();
+      c.watchers.clear();
+    }
+  }
+
+  /** Sends a BOOKMARK with the current resourceVersion on every watch. */
+  bookmark(): void {
+    for (const c of this.#collections.values()) {
+      for (const w of c.watchers) w.res.write(`${JSON.stringify({ type: 'BOOKMARK', object: { apiVersion: c.apiVersion, kind: c.listKind.replace(/List$/, ''), metadata: { resourceVersion: String(this.#rv) } } })}\n`);
+    }
+  }
+
+  #collection(path: string): Collection {
+    const c = this.#collections.get(path);
+    if (!c) throw new Error(`no collection ${path}`);
+    return c;
+  }
+
+  #emit(c: Collection, event: Event): void {
+    c.events.push(event);
+    for (const w of c.watchers) if (event.rv > w.from) w.res.write(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://kube');
+    const statusMatch = /^\/apis\/petrel\.dev\/v1alpha1\/namespaces\/([^/]+)\/resiliencepolicies\/([^/]+)\/status$/.exec(url.pathname);
+    if (req.method === 'PATCH' && statusMatch) return this.#patchStatus(req, res, statusMatch[1] as string, statusMatch[2] as string);
+    const c = this.#collections.get(url.pathname);
+    if (req.method !== 'GET' || c === undefined) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 404, reason: 'NotFound' }));
+      return;
+    }
+    if (url.searchParams.get('watch') !== 'true') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ apiVersion: c.apiVersion, kind: c.listKind, metadata: { resourceVersion: String(this.#rv) }, items: [...c.objects.values()] }));
+      return;
+    }
+    if (this.failWatches) {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 500, message: 'the fake API server fails watches on purpose' }));
+      return;
+    }
+    const from = Number(url.searchParams.get('resourceVersion') ?? '0');
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders(); // as the real API server does: the client's watch() resolves on the headers
+    if (from < this.#compactedTo) {
+      this.gone++;
+      res.end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'too old resource version', reason: 'Expired', code: 410 } })}\n`);
+      return;
+    }
+    for (const e of c.events) if (e.rv > from) res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`);
+    const watcher = { res, from };
+    c.watchers.add(watcher);
+    res.once('close', () => c.watchers.delete(watcher));
+  }
+
+  #patchStatus(req: IncomingMessage, res: ServerResponse, namespace: string, name: string): void {
+    let body = '';
+    req.on('data', (d: Buffer) => { body += d.toString(); });
+    req.on('end', () => {
+      const path = '/apis/petrel.dev/v1alpha1/resiliencepolicies';
+      const obj = this.get(path, namespace, name);
+      const patch = JSON.parse(body) as { op: string; path: string; value: unknown }[];
+      this.patches.push({ path: `${namespace}/${name}`, body: patch });
+      if (!obj) {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ kind: 'Status', code: 404 }));
+        return;
+      }
+      const status = patch.find((p) => p.path === '/status')?.value;
+      const c = this.#collection(path);
+      const rv = ++this.#rv;
+      const updated = { ...obj, status, metadata: { ...obj.metadata, resourceVersion: String(rv) } };
+      c.objects.set(`${namespace}/${name}`, updated);
+      this.#emit(c, { rv, type: 'MODIFIED', object: updated });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(updated));
+    });
+  }
+}

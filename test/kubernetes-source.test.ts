@@ -1,0 +1,105 @@
+// The Kubernetes policy source against a small API server that speaks list/watch with
+// resourceVersion, bookmarks and 410 Gone, with the real @kubernetes/client-node on top.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { FakeKubeApi } from './harness/fake-kube-api.ts';
+import { startControl, startSidecar, tempDir, type ControlHandle, type SidecarHandle } from './harness/processes.ts';
+
+const POLICIES = '/apis/petrel.dev/v1alpha1/resiliencepolicies';
+const SLICES = '/apis/discovery.k8s.io/v1/endpointslices';
+
+const policy = (name: string, spec: Record<string, unknown>) => ({
+  apiVersion: 'petrel.dev/v1alpha1', kind: 'ResiliencePolicy', metadata: { name, namespace: 'shop' }, spec,
+});
+
+const slice = (service: string, ips: string[], port: number) => ({
+  apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+  metadata: { name: `${service}-abcde`, namespace: 'shop', labels: { 'kubernetes.io/service-name': service } },
+  addressType: 'IPv4',
+  ports: [{ name: 'http', port, protocol: 'TCP' }],
+  endpoints: ips.map((ip, i) => ({ addresses: [ip], conditions: { ready: i !== 2 }, targetRef: { kind: 'Pod', name: `${service}-${i}`, namespace: 'shop' } })),
+});
+
+async function waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('Kubernetes source', () => {
+  const api = new FakeKubeApi();
+  let control: ControlHandle;
+  let web: SidecarHandle;
+
+  before(async () => {
+    await api.start();
+    const kubeconfig = join(tempDir(), 'kubeconfig');
+    writeFileSync(kubeconfig, [
+      'apiVersion: v1', 'kind: Config', 'current-context: test',
+      // client-node refuses plain HTTP unless told to skip TLS verification.
+      `clusters: [{ name: test, cluster: { server: "${api.url}", insecure-skip-tls-verify: true } }]`,
+      'users: [{ name: test, user: { token: test-token } }]',
+      'contexts: [{ name: test, context: { cluster: test, user: test, namespace: shop } }]', '',
+    ].join('\n'));
+    api.apply(POLICIES, policy('payments', { targetRef: { kind: 'Service', name: 'payments' }, retry: { attempts: 3 } }));
+    api.apply(SLICES, slice('payments', ['10.1.0.1', '10.1.0.2', '10.1.0.3'], 8080));
+    control = await startControl({ policiesDir: tempDir(), args: ['--kubernetes', '--kubeconfig', kubeconfig, '--startup-grace', '0s'] });
+    web = await startSidecar({ service: 'web', args: ['--control', control.streamUrl, '--namespace', 'shop'] });
+  });
+
+  after(async () => {
+    await Promise.all([web?.stop('SIGKILL'), control?.stop('SIGKILL')]);
+    await api.stop();
+  });
+
+  const dump = async () => (await web.admin('/config_dump')).json() as Promise<{ snapshot: { services: { name: string; endpoints: { address: string; name: string }[]; policy?: { retry?: { attempts?: number } } }[] } }>;
+
+  it('lists policies and EndpointSlices into the sidecar\'s snapshot (ready endpoints only)', async () => {
+    await waitFor(async () => (await dump()).snapshot.services.some((s) => s.name === 'payments'), 'payments in the snapshot');
+    const payments = (await dump()).snapshot.services.find((s) => s.name === 'payments');
+    assert.deepEqual(payments?.endpoints, [{ address: '10.1.0.1:8080', name: 'payments-0' }, { address: '10.1.0.2:8080', name: 'payments-1' }]);
+    assert.equal(payments?.policy?.retry?.attempts, 3);
+  });
+
+  it('writes an Accepted condition back to each policy\'s status', async () => {
+    await waitFor(() => (api.get(POLICIES, 'shop', 'payments')?.status as { conditions?: unknown[] } | undefined)?.conditions !== undefined, 'the status patch');
+    const status = api.get(POLICIES, 'shop', 'payments')?.status as { observedGeneration: number; conditions: { type: string; status: string; reason: string }[] };
+    assert.equal(status.observedGeneration, 1);
+    assert.deepEqual(status.conditions.map((c) => [c.type, c.status, c.reason]), [['Accepted', 'True', 'Valid']]);
+  });
+
+  it('rejects an invalid edit with the field path in the condition, keeping the last good version', async () => {
+    api.apply(POLICIES, policy('payments', { targetRef: { kind: 'Service', name: 'payments' }, retry: { attempts: 0 } }));
+    await waitFor(() => ((api.get(POLICIES, 'shop', 'payments')?.status as { conditions?: { status: string }[] } | undefined)?.conditions?.[0]?.status === 'False'), 'Accepted=False');
+    const condition = (api.get(POLICIES, 'shop', 'payments')?.status as { conditions: { message: string; reason: string }[] }).conditions[0]!;
+    assert.equal(condition.reason, 'Invalid');
+    assert.match(condition.message, /spec\.retry\.attempts: must be >= 1\. The previous version stays in force\./);
+    assert.equal((await dump()).snapshot.services.find((s) => s.name === 'payments')?.policy?.retry?.attempts, 3);
+    const status = await control.status();
+    assert.equal(status.policies.rejected[0]?.origin, 'kubernetes shop/payments');
+  });
+
+  it('relists after 410 Gone and keeps watching', async () => {
+    api.compact();
+    api.dropWatches();
+    api.apply(POLICIES, policy('payments', { targetRef: { kind: 'Service', name: 'payments' }, retry: { attempts: 4 } }));
+    await waitFor(async () => (await dump()).snapshot.services.find((s) => s.name === 'payments')?.policy?.retry?.attempts === 4, 'the policy applied after a relist');
+    assert.ok(api.gone >= 1, 'a watch resumed from a compacted resourceVersion and got 410 Gone');
+    api.bookmark();
+    api.apply(SLICES, slice('payments', ['10.1.0.1', '10.1.0.2', '10.1.0.3', '10.1.0.4'], 8080));
+    await waitFor(async () => (await dump()).snapshot.services.find((s) => s.name === 'payments')?.endpoints.length === 3, 'the new endpoint after a bookmark');
+  });
+
+  it('restarts an informer that failed (the library does not)', async () => {
+    api.failWatches = true;
+    api.dropWatches();
+    await waitFor(() => /informer failed; restarting/.test(control.output()), 'the restart in the log');
+    api.failWatches = false;
+    api.apply(POLICIES, policy('payments', { targetRef: { kind: 'Service', name: 'payments' }, retry: { attempts: 5 } }));
+    await waitFor(async () => (await dump()).snapshot.services.find((s) => s.name === 'payments')?.policy?.retry?.attempts === 5, 'the policy after the informer recovered', 20_000);
+  });
+});
