@@ -84,6 +84,7 @@ program.command('control')
   .option('--policies <dir>', 'a directory of ResiliencePolicy YAML files, watched for changes')
   .option('--kubernetes', 'watch ResiliencePolicies and EndpointSlices in Kubernetes')
   .option('--kubeconfig <file>', 'with --kubernetes: a kubeconfig file (default: in-cluster, then ~/.kube/config)')
+  .option('--token-review', 'with --kubernetes: accept sidecars\' projected ServiceAccount tokens (audience "petrel"), checked with TokenReview')
   .option('--token-file <file>', 'sidecars must present this shared secret')
   .option('--host <host>', 'listen address', '127.0.0.1')
   .option('--stream-port <port>', 'config stream for sidecars', port, 15010)
@@ -94,7 +95,7 @@ program.command('control')
   .action(async (o) => {
     const { runControl } = await import('../control/main.ts');
     await runControl({
-      policiesDir: o.policies, kubernetes: o.kubernetes ? { kubeconfig: o.kubeconfig } : undefined, token: o.tokenFile === undefined ? undefined : await readToken(o.tokenFile),
+      policiesDir: o.policies, kubernetes: o.kubernetes ? { kubeconfig: o.kubeconfig } : undefined, tokenReview: o.tokenReview === true, token: o.tokenFile === undefined ? undefined : await readToken(o.tokenFile),
       host: o.host, streamPort: o.streamPort, apiPort: o.apiPort, debounceMs: 100, registrationGraceMs: o.registrationGrace,
       startupGraceMs: o.startupGrace,
     }, o.logLevel);

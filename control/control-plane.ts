@@ -5,11 +5,12 @@
 //   versioned stream   snapshots carry increasing versions; a sidecar that reconnects says what it
 //                      holds (version and content hash) and gets nothing when that is current.
 //   request-response   sidecars ACK or NACK each version (POST /v1/ack); GET /v1/status reports them.
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
+import { allowAll, sharedSecret, tokenReview, type Authenticator } from './auth.ts';
 import { CompiledRound, compileFor, PolicyIndex } from './compiler.ts';
 import { ControlMetrics } from './metrics.ts';
 import type { PolicySource, SourceState } from './policy.ts';
@@ -23,6 +24,8 @@ export interface ControlPlaneOptions {
   kubernetes?: { kubeconfig: string | undefined } | undefined;
   /** Shared secret sidecars must present as `authorization: Bearer <token>`; undefined: no check. */
   token: string | undefined;
+  /** With kubernetes: check sidecars' ServiceAccount tokens with TokenReview instead of a shared secret. */
+  tokenReview?: boolean;
   host: string;
   streamPort: number;
   apiPort: number;
@@ -55,6 +58,7 @@ export class ControlPlane {
   #stream: Server | undefined;
   #api: Server | undefined;
   #lastErrors = '';
+  #auth: Authenticator = allowAll;
   #warmUntil = 0;
 
   constructor(options: ControlPlaneOptions) {
@@ -70,6 +74,8 @@ export class ControlPlane {
   }
 
   async start(): Promise<void> {
+    if (this.options.tokenReview) this.#auth = await tokenReview(this.options.kubernetes?.kubeconfig);
+    else if (this.options.token !== undefined) this.#auth = sharedSecret(this.options.token);
     if (this.options.kubernetes !== undefined) {
       // Loaded only when asked for: the client library is large.
       const { KubernetesSource } = await import('./sources/kubernetes.ts');
@@ -161,20 +167,14 @@ export class ControlPlane {
     this.log.debug({ sidecar: sub.id, service: sub.node.service, version }, 'pushed');
   }
 
-  #authorized(req: IncomingMessage): boolean {
-    const token = this.options.token;
-    if (token === undefined) return true;
-    const given = Buffer.from(req.headers.authorization ?? '');
-    const expected = Buffer.from(`Bearer ${token}`);
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  }
-
   #onStreamRequest(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://control');
-    if (!this.#authorized(req)) return json(res, 401, { error: 'a valid bearer token is required (--token-file)' });
-    if (req.method === 'GET' && url.pathname === '/v1/subscribe') return this.#subscribe(url, res);
-    if (req.method === 'POST' && url.pathname === '/v1/ack') return this.#ack(req, res);
-    json(res, 404, { error: `no stream endpoint ${req.method} ${url.pathname}` });
+    this.#auth.check(req).then((ok) => {
+      if (!ok) return json(res, 401, { error: 'a valid bearer token is required (--token-file, or a ServiceAccount token with audience "petrel")' });
+      if (req.method === 'GET' && url.pathname === '/v1/subscribe') return this.#subscribe(url, res);
+      if (req.method === 'POST' && url.pathname === '/v1/ack') return this.#ack(req, res);
+      json(res, 404, { error: `no stream endpoint ${req.method} ${url.pathname}` });
+    }, () => json(res, 500, { error: 'authentication failed' }));
   }
 
   #subscribe(url: URL, res: ServerResponse): void {

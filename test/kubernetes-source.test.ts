@@ -47,8 +47,12 @@ describe('Kubernetes source', () => {
     ].join('\n'));
     api.apply(POLICIES, policy('payments', { targetRef: { kind: 'Service', name: 'payments' }, retry: { attempts: 3 } }));
     api.apply(SLICES, slice('payments', ['10.1.0.1', '10.1.0.2', '10.1.0.3'], 8080));
-    control = await startControl({ policiesDir: tempDir(), args: ['--kubernetes', '--kubeconfig', kubeconfig, '--startup-grace', '0s'] });
-    web = await startSidecar({ service: 'web', args: ['--control', control.streamUrl, '--namespace', 'shop'] });
+    api.tokens.set('web-sa-token', ['petrel']);
+    api.tokens.set('wrong-audience-token', ['kubernetes']);
+    control = await startControl({ policiesDir: tempDir(), args: ['--kubernetes', '--kubeconfig', kubeconfig, '--token-review', '--startup-grace', '0s'] });
+    const token = join(tempDir(), 'token');
+    writeFileSync(token, 'web-sa-token');
+    web = await startSidecar({ service: 'web', args: ['--control', control.streamUrl, '--namespace', 'shop', '--token-file', token] });
   });
 
   after(async () => {
@@ -92,6 +96,15 @@ describe('Kubernetes source', () => {
     api.bookmark();
     api.apply(SLICES, slice('payments', ['10.1.0.1', '10.1.0.2', '10.1.0.3', '10.1.0.4'], 8080));
     await waitFor(async () => (await dump()).snapshot.services.find((s) => s.name === 'payments')?.endpoints.length === 3, 'the new endpoint after a bookmark');
+  });
+
+  it('authenticates sidecars with TokenReview for the petrel audience', async () => {
+    assert.ok(api.tokenReviews >= 1);
+    for (const token of ['wrong-audience-token', 'forged', '']) {
+      const res = await fetch(`${control.streamUrl}/v1/subscribe?service=x&namespace=shop`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+      assert.equal(res.status, 401, `token "${token}"`);
+      await res.body?.cancel();
+    }
   });
 
   it('restarts an informer that failed (the library does not)', async () => {

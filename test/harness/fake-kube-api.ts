@@ -122,6 +122,7 @@ export class FakeKubeApi {
     const url = new URL(req.url ?? '/', 'http://kube');
     const statusMatch = /^\/apis\/petrel\.dev\/v1alpha1\/namespaces\/([^/]+)\/resiliencepolicies\/([^/]+)\/status$/.exec(url.pathname);
     if (req.method === 'PATCH' && statusMatch) return this.#patchStatus(req, res, statusMatch[1] as string, statusMatch[2] as string);
+    if (req.method === 'POST' && url.pathname === '/apis/authentication.k8s.io/v1/tokenreviews') return this.#tokenReview(req, res);
     const c = this.#collections.get(url.pathname);
     if (req.method !== 'GET' || c === undefined) {
       res.writeHead(404, { 'content-type': 'application/json' });
@@ -150,6 +151,27 @@ export class FakeKubeApi {
     const watcher = { res, from };
     c.watchers.add(watcher);
     res.once('close', () => c.watchers.delete(watcher));
+  }
+
+  /** Tokens that TokenReview authenticates, with the audiences they were minted for. */
+  readonly tokens = new Map<string, string[]>();
+  tokenReviews = 0;
+
+  #tokenReview(req: IncomingMessage, res: ServerResponse): void {
+    let body = '';
+    req.on('data', (d: Buffer) => { body += d.toString(); });
+    req.on('end', () => {
+      this.tokenReviews++;
+      const review = JSON.parse(body) as { spec: { token: string; audiences?: string[] } };
+      const audiences = this.tokens.get(review.spec.token);
+      const wanted = review.spec.audiences ?? [];
+      const authenticated = audiences !== undefined && wanted.every((a) => audiences.includes(a));
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({
+        apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: review.spec,
+        status: authenticated ? { authenticated: true, audiences: wanted, user: { username: 'system:serviceaccount:shop:web' } } : { authenticated: false },
+      }));
+    });
   }
 
   #patchStatus(req: IncomingMessage, res: ServerResponse, namespace: string, name: string): void {
