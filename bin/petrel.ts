@@ -64,6 +64,7 @@ program.command('sidecar')
   .option('--keep-alive-timeout <duration>', 'idle downstream keep-alive connections close after this', duration, 60_000)
   .option('--max-connections <n>', 'open downstream connections per listener', positiveInt, 10_000)
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
+  .addOption(new Option('--access-log <mode>', 'one JSON line per request on stdout').choices(['off', 'errors', 'all']).default('errors'))
   .action(async (o) => {
     if (o.config !== undefined && o.control !== undefined) program.error('petrel sidecar: give --config or --control, not both');
     const { runSidecar } = await import('../sidecar/main.ts');
@@ -74,7 +75,7 @@ program.command('sidecar')
         advertise: o.advertise, cacheFile: o.cache, name: o.name,
       },
       inboundHost: o.inboundHost, inboundPort: o.inboundPort, outboundHost: o.outboundHost, outboundPort: o.outboundPort,
-      adminHost: o.adminHost, adminPort: o.adminPort, drainGraceMs: o.drainGrace, logLevel: o.logLevel,
+      adminHost: o.adminHost, adminPort: o.adminPort, drainGraceMs: o.drainGrace, logLevel: o.logLevel, accessLog: o.accessLog,
       limits: { maxHeaderSize: o.maxHeaderSize, headersTimeoutMs: o.headerTimeout, keepAliveTimeoutMs: o.keepAliveTimeout, maxConnections: o.maxConnections },
     });
   });

@@ -15,6 +15,7 @@ import { SidecarMetrics } from './telemetry/metrics.ts';
 import { PoolRegistry } from './upstream/pool-registry.ts';
 import { EndpointStateRegistry } from './upstream/endpoint-state.ts';
 import { systemClock, systemRandom, type Clock, type Random } from './policy/clock.ts';
+import { AccessLog, type AccessLogMode } from './telemetry/access-log.ts';
 
 export interface SidecarOptions {
   service: string;
@@ -36,6 +37,8 @@ export interface SidecarOptions {
   limits: ListenerLimits;
   logLevel: string;
   log?: Logger;
+  /** One JSON line per request on stdout: off, errors (default) or all. */
+  accessLog?: AccessLogMode;
   /** Injected time and randomness (tests); the system ones by default. */
   clock?: Clock;
   random?: Random;
@@ -88,6 +91,7 @@ export class Sidecar {
     this.ctx = {
       self, store: this.store, pools: this.pools, metrics, log: this.log, app: options.app,
       outboundPort: options.outboundPort, draining: () => this.#draining, clock, random,
+      accessLog: new AccessLog(options.accessLog ?? 'errors'),
     };
   }
 

@@ -5,6 +5,7 @@ import type { ConfigStore } from '../config/config-store.ts';
 import type { SidecarMetrics } from '../telemetry/metrics.ts';
 import type { PoolRegistry } from '../upstream/pool-registry.ts';
 import type { Clock, Random } from '../policy/clock.ts';
+import type { AccessLog } from '../telemetry/access-log.ts';
 
 export interface ProxyContext {
   readonly self: SelfIdentity;
@@ -20,4 +21,5 @@ export interface ProxyContext {
   readonly draining: () => boolean;
   readonly clock: Clock;
   readonly random: Random;
+  readonly accessLog: AccessLog;
 }

@@ -1,4 +1,5 @@
-// Bookkeeping done once per request when its downstream response closes: metrics and the log line.
+// Bookkeeping done once per request when its downstream response closes: metrics, the access log
+// and the debug log line.
 import type { Exchange } from '../proxy/exchange.ts';
 import type { ProxyContext } from './context.ts';
 
@@ -7,6 +8,7 @@ export function recordExchange(ctx: ProxyContext, exchange: Exchange, direction:
   const status = res.headersSent ? res.statusCode : 499;
   const seconds = exchange.durationSeconds;
   exchange.metrics?.record(req.method ?? 'OTHER', status, exchange.flags, seconds);
+  ctx.accessLog.record(exchange, direction, ctx.self.service, status, seconds);
   if (ctx.log.isLevelEnabled('debug')) {
     ctx.log.debug({
       direction, requestId: exchange.requestId, method: req.method, authority: req.headers.host, status,

@@ -1,0 +1,75 @@
+// The access log: one JSON line per request on stdout, written asynchronously (sonic-boom, via pino's
+// destination) so that a slow terminal or log shipper never blocks the request path. Modes: `off`,
+// `errors` (default: a 5xx, or any flag the sidecar set: RL, UO, URX, DC, ...) and `all`.
+import { pino } from 'pino';
+import type { Exchange } from '../proxy/exchange.ts';
+import { NO_FLAGS } from '../proxy/flags.ts';
+
+export type AccessLogMode = 'off' | 'errors' | 'all';
+export const ACCESS_LOG_MODES: readonly AccessLogMode[] = ['off', 'errors', 'all'];
+
+export interface AccessLogRecord {
+  time: string;
+  trace_id: string;
+  request_id: string;
+  direction: string;
+  service: string;
+  peer_service: string;
+  method: string;
+  authority: string;
+  path: string;
+  route: string;
+  status: number;
+  flags: string;
+  upstream: string;
+  attempts: number;
+  duration_ms: number;
+}
+
+/** The trace id of a W3C traceparent header ("00-<trace id>-<span id>-<flags>"), or "". */
+export function traceIdOf(traceparent: string | string[] | undefined): string {
+  if (typeof traceparent !== 'string' || traceparent.length < 55) return '';
+  const id = traceparent.slice(3, 35);
+  return /^[0-9a-f]{32}$/.test(id) && id !== '00000000000000000000000000000000' ? id : '';
+}
+
+export class AccessLog {
+  readonly mode: AccessLogMode;
+  readonly #write: (line: string) => void;
+
+  constructor(mode: AccessLogMode, write?: (line: string) => void) {
+    this.mode = mode;
+    if (write !== undefined) this.#write = write;
+    else {
+      const destination = mode === 'off' ? undefined : pino.destination({ dest: 1, sync: false });
+      this.#write = (line) => destination?.write(line);
+      if (destination) process.once('exit', () => destination.flushSync());
+    }
+  }
+
+  /** Writes the line for a finished exchange when the mode asks for it. */
+  record(exchange: Exchange, direction: string, service: string, status: number, seconds: number): void {
+    if (this.mode === 'off') return;
+    if (this.mode === 'errors' && status < 500 && exchange.flags === NO_FLAGS) return;
+    const { req } = exchange;
+    const labels = exchange.metrics?.labels;
+    const record: AccessLogRecord = {
+      time: new Date().toISOString(),
+      trace_id: traceIdOf(req.headers.traceparent),
+      request_id: exchange.requestId,
+      direction,
+      service,
+      peer_service: labels?.peer_service ?? '',
+      method: req.method ?? '',
+      authority: req.headers.host ?? '',
+      path: req.url ?? '',
+      route: labels?.route ?? '',
+      status,
+      flags: exchange.flags,
+      upstream: exchange.upstream,
+      attempts: exchange.attempts,
+      duration_ms: Math.round(seconds * 1e6) / 1e3,
+    };
+    this.#write(`${JSON.stringify(record)}\n`);
+  }
+}
