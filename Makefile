@@ -5,7 +5,7 @@
 #   make bench     the benchmark against direct, nginx and a bare undici forwarder (installs nginx and wrk)
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
-APT_TEST_PACKAGES := iproute2
+APT_TEST_PACKAGES := iproute2 prometheus
 APT_BENCH_PACKAGES := nginx wrk util-linux
 
 .PHONY: install deps build apt-test apt-bench demo test bench clean
@@ -24,7 +24,7 @@ build: deps
 
 apt-test:
 	@missing=""; for p in $(APT_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
 apt-bench:
 	@missing=""; for p in $(APT_BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -13,6 +13,7 @@ import { pino, type Logger } from 'pino';
 import { allowAll, sharedSecret, tokenReview, type Authenticator } from './auth.ts';
 import { CompiledRound, compileFor, PolicyIndex } from './compiler.ts';
 import { ControlMetrics } from './metrics.ts';
+import { serveMetrics } from '../sidecar/telemetry/exposition.ts';
 import type { PolicySource, SourceState } from './policy.ts';
 import { Registry } from './registry.ts';
 import { PolicyDirectory } from './sources/policy-directory.ts';
@@ -243,10 +244,7 @@ export class ControlPlane {
       case '/v1/status':
         return json(res, 200, { sidecars: this.status(), policies: { count: this.#policyState().policies.length, rejected: this.#policyState().errors } });
       case '/metrics':
-        this.metrics.registry.metrics().then((text) => {
-          res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
-          res.end(text);
-        }, (err: Error) => json(res, 500, { error: err.message }));
+        serveMetrics(this.metrics.registry, req, res);
         return;
       case '/ready':
       case '/live':

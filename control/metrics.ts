@@ -1,5 +1,6 @@
 // Control-plane metrics (names from DESIGN.md), on the API port's /metrics.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../sidecar/telemetry/process-metrics.ts';
 
 export class ControlMetrics {
   readonly registry = new Registry();
@@ -11,7 +12,7 @@ export class ControlMetrics {
 
   constructor(connected: () => number, rejected: () => number) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry });
+    collectProcessMetrics(this.registry);
     this.sidecars = new Gauge({ name: 'petrel_control_sidecars', help: 'Sidecars with an open config stream.', registers, collect() { this.set(connected()); } });
     this.pushes = new Counter({ name: 'petrel_control_pushes_total', help: 'Snapshots pushed to sidecars.', registers });
     this.pushSeconds = new Histogram({

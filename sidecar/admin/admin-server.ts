@@ -3,6 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isLoopbackAddress } from '../routing/request-target.ts';
 import type { ProxyContext } from '../pipeline/context.ts';
+import { serveMetrics } from '../telemetry/exposition.ts';
 
 export interface AdminActions {
   /** Why the sidecar is not ready, or undefined when it is. */
@@ -42,10 +43,7 @@ export function createAdminServer(ctx: ProxyContext, actions: AdminActions): Ser
         return;
       }
       case 'GET /metrics':
-        ctx.metrics.registry.metrics().then((text) => {
-          res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType });
-          res.end(text);
-        }, (err: Error) => json(res, 500, { error: err.message }));
+        serveMetrics(ctx.metrics.registry, req, res);
         return;
     }
     if (!local && ['/config_dump', '/drain', '/log-level', '/memory'].includes(url.pathname)) {

@@ -1,6 +1,7 @@
 // Prometheus metrics of one sidecar (names and labels are the contract in DESIGN.md). The request
 // path records into plain numbers (request-series.ts); everything else uses prom-client directly.
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { collectProcessMetrics } from './process-metrics.ts';
 import { RequestMetrics, type RequestSeries } from './request-series.ts';
 
 /** Distinct peer_service values before the rest count as "other". */
@@ -38,7 +39,7 @@ export class SidecarMetrics {
 
   constructor(upstreamConnections: () => number) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry });
+    collectProcessMetrics(this.registry);
     this.requests = new RequestMetrics(this.registry);
     this.configVersion = new Gauge({ name: 'petrel_config_version', help: 'Version of the snapshot in force.', registers });
     this.configRejected = new Counter({
