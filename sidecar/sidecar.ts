@@ -16,6 +16,7 @@ import { PoolRegistry } from './upstream/pool-registry.ts';
 import { EndpointStateRegistry } from './upstream/endpoint-state.ts';
 import { systemClock, systemRandom, type Clock, type Random } from './policy/clock.ts';
 import { AccessLog, type AccessLogMode } from './telemetry/access-log.ts';
+import { startTracing } from './telemetry/tracing.ts';
 
 export interface SidecarOptions {
   service: string;
@@ -91,7 +92,7 @@ export class Sidecar {
     this.ctx = {
       self, store: this.store, pools: this.pools, metrics, log: this.log, app: options.app,
       outboundPort: options.outboundPort, draining: () => this.#draining, clock, random,
-      accessLog: new AccessLog(options.accessLog ?? 'errors'),
+      accessLog: new AccessLog(options.accessLog ?? 'errors'), tracing: undefined,
     };
   }
 
@@ -105,6 +106,8 @@ export class Sidecar {
       const compiled = await loadSnapshotFile(this.store, options.configFile);
       this.log.info({ version: compiled.version, file: options.configFile }, 'config loaded');
     }
+    this.ctx.tracing = await startTracing(options.service, options.namespace);
+    if (this.ctx.tracing) this.log.info('tracing on: exporting spans over OTLP/HTTP');
     const inbound = new InboundPipeline(this.ctx);
     const outbound = new OutboundPipeline(this.ctx);
     const drop = (listener: string) => () => this.metrics.connectionsDropped.inc({ listener });
@@ -198,6 +201,7 @@ export class Sidecar {
         listeners.forEach((s) => s.closeAllConnections());
       }
       await this.pools.close();
+      await this.ctx.tracing?.shutdown().catch(() => {});
       this.log.info('drained');
     });
     return this.#stopped;

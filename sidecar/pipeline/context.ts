@@ -6,6 +6,7 @@ import type { SidecarMetrics } from '../telemetry/metrics.ts';
 import type { PoolRegistry } from '../upstream/pool-registry.ts';
 import type { Clock, Random } from '../policy/clock.ts';
 import type { AccessLog } from '../telemetry/access-log.ts';
+import type { Tracing } from '../telemetry/tracing.ts';
 
 export interface ProxyContext {
   readonly self: SelfIdentity;
@@ -22,4 +23,6 @@ export interface ProxyContext {
   readonly clock: Clock;
   readonly random: Random;
   readonly accessLog: AccessLog;
+  /** Set at start when tracing is on (an OTLP endpoint is configured); undefined otherwise. */
+  tracing: Tracing | undefined;
 }

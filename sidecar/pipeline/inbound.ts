@@ -41,6 +41,11 @@ export class InboundPipeline implements ExchangeObserver {
       return localReply(res, 'RL', `inbound rate limit of ${inbound.rateLimit.ratePerSecond}/s reached`, undefined, exchange.requestId,
         { 'retry-after': String(inbound.rateLimit.retryAfterSeconds()) });
     }
+    if (ctx.tracing !== undefined) {
+      const span = ctx.tracing.serverSpan({ parentHeaders: req.headers, method: req.method ?? 'GET', path: req.url ?? '/', serverAddress: ctx.self.service, serverPort: req.socket.localPort });
+      ctx.tracing.inject(span, up.headers);
+      exchange.span = span;
+    }
     let timeouts = inbound.timeouts;
     if (up.deadlineMs !== undefined) {
       if (up.deadlineMs <= 0) return this.#reply(exchange, 'UT', 'the caller\'s deadline has already passed');
@@ -49,7 +54,7 @@ export class InboundPipeline implements ExchangeObserver {
     // upstream
     const call = new ProxyCall(ctx, exchange, {
       target: inbound.callTarget, path: req.url ?? '/', headers: up.headers,
-      body: up.hasBody ? { kind: 'stream', stream: req } : NO_BODY, timeouts, retry: undefined, counters: undefined, propagateDeadline: false,
+      body: up.hasBody ? { kind: 'stream', stream: req } : NO_BODY, timeouts, retry: undefined, counters: undefined, propagateDeadline: false, traceAttempts: false,
     });
     if (!up.hasBody) return call.start();
     // Let the parser finish this packet first: a malformed body (bad chunk size) that arrived with

@@ -36,6 +36,7 @@ export class OutboundRequest implements Waiter {
       : this.#route.rateLimit?.tryTake() === false ? this.#route.rateLimit : undefined;
     if (bucket !== undefined) {
       this.#route.counters.rateLimited();
+      this.#trace('rate_limited', 'RL', 429);
       this.#exchange.setFlag('RL');
       localReply(this.#exchange.res, 'RL', `rate limit of ${bucket.ratePerSecond}/s for ${this.#service.id} reached`, undefined,
         this.#exchange.requestId, { 'retry-after': String(bucket.retryAfterSeconds()) });
@@ -50,6 +51,7 @@ export class OutboundRequest implements Waiter {
     const outcome = limiter.acquire(this);
     if (outcome === 'rejected') {
       this.#route.counters.overflow();
+      this.#trace('overflow', 'UO', 503);
       this.#exchange.setFlag('UO');
       localReply(this.#exchange.res, 'UO', `${this.#service.id} has ${limiter.maxRequests} requests in flight and ${limiter.maxPending} waiting`,
         undefined, this.#exchange.requestId);
@@ -75,6 +77,7 @@ export class OutboundRequest implements Waiter {
     const fault = this.#route.fault?.decide();
     if (fault === undefined || fault.kind === 'none') return this.#prepareBody();
     if (fault.kind === 'abort') {
+      this.#trace('fault_abort', 'FI', fault.status);
       this.#exchange.setFlag('FI');
       localReply(this.#exchange.res, 'FI', 'aborted by fault injection', fault.status, this.#exchange.requestId);
       return;
@@ -115,7 +118,16 @@ export class OutboundRequest implements Waiter {
       retry: route.retry,
       counters: route.counters,
       propagateDeadline: true,
+      traceAttempts: true,
     }).start();
+  }
+
+  /** A policy decision that answers the request without an attempt, as a span event. */
+  #trace(event: string, flag: string, status: number): void {
+    const tracing = this.#ctx.tracing;
+    if (tracing === undefined) return;
+    const req = this.#exchange.req;
+    tracing.decision({ parentHeaders: req.headers, method: req.method ?? 'GET', path: this.#path, serverAddress: this.#service.name, serverPort: undefined }, event, flag, status);
   }
 
   /** The request is over: free its slot, or leave the queue. */

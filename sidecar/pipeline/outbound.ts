@@ -61,7 +61,7 @@ export class OutboundPipeline implements ExchangeObserver {
     const call = new ProxyCall(this.#ctx, exchange, {
       target: new SingleCallTarget({ dispatcher: this.#ctx.pools.agent(timeouts.connectMs), origin: `http://${host}:${port}`, label: `passthrough ${host}:${port}` }),
       path: target.path, headers: up.headers, body: up.hasBody ? { kind: 'stream', stream: exchange.req } : NO_BODY,
-      timeouts: PASSTHROUGH_TIMEOUTS, retry: undefined, counters: undefined, propagateDeadline: false,
+      timeouts: PASSTHROUGH_TIMEOUTS, retry: undefined, counters: undefined, propagateDeadline: false, traceAttempts: true,
     });
     if (!up.hasBody) return call.start();
     // See OutboundRequest: a body malformed in the first packet never leaves.

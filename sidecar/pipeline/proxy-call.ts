@@ -19,6 +19,7 @@ import type { RouteCounters } from '../telemetry/metrics.ts';
 import type { Destination } from '../upstream/destination.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import type { Logger } from 'pino';
+import type { SpanStart, Tracing } from '../telemetry/tracing.ts';
 
 export type { Destination } from '../upstream/destination.ts';
 
@@ -31,6 +32,7 @@ export interface CallEnvironment {
   readonly clock: Clock;
   readonly log: Logger;
   readonly draining: () => boolean;
+  readonly tracing: Tracing | undefined;
 }
 
 export interface CallPlan {
@@ -44,6 +46,8 @@ export interface CallPlan {
   counters: RouteCounters | undefined;
   /** Send the remaining total time to the next hop (x-petrel-deadline-ms): sidecar to sidecar only. */
   propagateDeadline: boolean;
+  /** A CLIENT span per attempt (outbound); inbound requests have their SERVER span instead. */
+  traceAttempts: boolean;
 }
 
 /** The latency a failed attempt is charged with in the endpoint's EWMA. */
@@ -98,6 +102,7 @@ export class ProxyCall implements AttemptOwner {
     if (this.#done) return;
     const destination = this.#plan.target.next(this.#lastEndpoint);
     if (destination instanceof ProxyError) {
+      if (this.#plan.traceAttempts && destination.flag === 'UO') this.#env.tracing?.decision(this.#spanStart(undefined), 'circuit_open', 'UO', destination.status);
       this.#reply(destination.flag, destination.message, destination.status);
       return;
     }
@@ -112,6 +117,11 @@ export class ProxyCall implements AttemptOwner {
     const attempt = new UpstreamAttempt(this, endpoint, destination.label, clock.now());
     this.#attempt = attempt;
     const headers = plan.headers;
+    const tracing = this.#env.tracing;
+    if (tracing !== undefined && plan.traceAttempts) {
+      attempt.span = tracing.clientSpan(this.#spanStart(endpoint));
+      tracing.inject(attempt.span, headers);
+    }
     if (plan.propagateDeadline && this.#deadline !== Infinity) {
       const remaining = String(Math.max(0, Math.round(this.#deadline - clock.now())));
       // The header array is this request's own: set the value in place, once per attempt.
@@ -128,6 +138,14 @@ export class ProxyCall implements AttemptOwner {
     if (destination.origin !== undefined) options.origin = destination.origin;
     if (plan.timeouts.perTryMs !== undefined) options.headersTimeout = plan.timeouts.perTryMs;
     destination.dispatcher.dispatch(options, attempt);
+  }
+
+  #spanStart(endpoint: Endpoint | undefined): SpanStart {
+    const req = this.exchange.req;
+    return {
+      parentHeaders: req.headers, method: req.method ?? 'GET', path: this.#plan.path,
+      serverAddress: endpoint?.host ?? (req.headers.host ?? ''), serverPort: endpoint?.port, resendCount: this.exchange.attempts - 1,
+    };
   }
 
   /**
@@ -152,6 +170,7 @@ export class ProxyCall implements AttemptOwner {
 
   onAttemptResponse(attempt: UpstreamAttempt, status: number, headers: IncomingHttpHeaders): boolean {
     this.#settle(attempt, status >= 500 ? 'failed' : 'succeeded');
+    if (attempt.span !== undefined) this.#env.tracing?.end(attempt.span, status, '-');
     if (this.#done) return false;
     const retry = this.#plan.retry;
     if (retry !== undefined && retry.retriesStatus(status)) {
@@ -179,10 +198,12 @@ export class ProxyCall implements AttemptOwner {
     if (exchange.downstreamClosed && exchange.res.destroyed) {
       // The client left first (DC, already counted): says nothing about the endpoint's health.
       this.#settle(attempt, 'cancelled');
+      if (attempt.span !== undefined) this.#env.tracing?.end(attempt.span, undefined, 'DC', 'DC');
       return;
     }
     this.#settle(attempt, 'failed');
     const failure = classifyUpstreamError(err, attempt.label);
+    if (attempt.span !== undefined) this.#env.tracing?.end(attempt.span, undefined, failure.flag, failure.flag);
     exchange.setFlag(failure.flag);
     this.#env.log.debug({ requestId: exchange.requestId, flag: failure.flag, upstream: attempt.label, err: failure.error.message }, 'upstream failure');
     if (relaying) {
@@ -216,6 +237,7 @@ export class ProxyCall implements AttemptOwner {
     if (this.#env.clock.now() + delay >= this.#deadline) return false;
     if (!retry.budget.tryRetry()) {
       this.#plan.counters?.budgetExhausted();
+      this.#attempt?.span?.addEvent('retry_budget_exhausted');
       return false;
     }
     return true;

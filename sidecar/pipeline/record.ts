@@ -9,6 +9,7 @@ export function recordExchange(ctx: ProxyContext, exchange: Exchange, direction:
   const seconds = exchange.durationSeconds;
   exchange.metrics?.record(req.method ?? 'OTHER', status, exchange.flags, seconds);
   ctx.accessLog.record(exchange, direction, ctx.self.service, status, seconds);
+  if (exchange.span !== undefined) ctx.tracing?.end(exchange.span, status, exchange.flags);
   if (ctx.log.isLevelEnabled('debug')) {
     ctx.log.debug({
       direction, requestId: exchange.requestId, method: req.method, authority: req.headers.host, status,

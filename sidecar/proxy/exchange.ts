@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { StreamMetrics } from '../telemetry/metrics.ts';
+import type { Span } from '@opentelemetry/api';
 import { NO_FLAGS, type Flag } from './flags.ts';
 
 export interface ExchangeObserver {
@@ -20,6 +21,8 @@ export class Exchange {
   /** The endpoint of the last attempt, for logs. */
   upstream = '';
   attempts = 0;
+  /** The SERVER span of an inbound request, when tracing is on. */
+  span: Span | undefined;
   /** The upstream attempt in progress, to cancel when the client goes away. */
   attempt: { abort(reason: Error): void } | undefined;
   readonly #observer: ExchangeObserver;

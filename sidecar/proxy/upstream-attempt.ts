@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../upstream/endpoint.ts';
+import type { Span } from '@opentelemetry/api';
 import type { Exchange } from './exchange.ts';
 import { downstreamHeaders } from './headers.ts';
 
@@ -28,6 +29,8 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   readonly label: string;
   /** Clock time the attempt was dispatched. */
   readonly startedAt: number;
+  /** The attempt's CLIENT span, when tracing is on. */
+  span: Span | undefined;
   #controller: Dispatcher.DispatchController | undefined;
   #relaying = false;
   #discarding = false;
