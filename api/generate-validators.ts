@@ -6,10 +6,21 @@ import { join } from 'node:path';
 import AjvModule from 'ajv';
 import standaloneModule from 'ajv/dist/standalone/index.js';
 import { crdYaml } from './crd.ts';
+import { DASHBOARDS, grafanaJson, KUBERNETES_SCRAPE_CONFIG, LOCAL_SCRAPE_CONFIG } from './dashboards.ts';
 import { VALIDATED_SCHEMAS } from './schemas.ts';
 
 export const GENERATED_FILE = join(import.meta.dirname, 'generated', 'validators.ts');
 export const CRD_FILE = join(import.meta.dirname, '..', 'k8s', 'crd', 'resiliencepolicies.yaml');
+const K8S = join(import.meta.dirname, '..', 'k8s');
+
+/** Every generated file under k8s/ besides the CRD, by path. */
+export function generatedK8sFiles(): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const d of DASHBOARDS) files.set(join(K8S, 'grafana', `${d.uid}.json`), `${JSON.stringify(grafanaJson(d), null, 2)}\n`);
+  files.set(join(K8S, 'prometheus', 'prometheus.local.yml'), LOCAL_SCRAPE_CONFIG);
+  files.set(join(K8S, 'prometheus', 'scrape-config.yaml'), KUBERNETES_SCRAPE_CONFIG);
+  return files;
+}
 
 export function generateValidators(): string {
   const ajv = new AjvModule.default({ allErrors: true, strict: true, strictTypes: false, code: { source: true, esm: true, lines: false } });
@@ -31,5 +42,6 @@ export function generateValidators(): string {
 if (process.argv[1] === import.meta.filename) {
   writeFileSync(GENERATED_FILE, generateValidators());
   writeFileSync(CRD_FILE, crdYaml());
+  for (const [file, text] of generatedK8sFiles()) writeFileSync(file, text);
   process.stdout.write(`wrote ${GENERATED_FILE} and ${CRD_FILE}\n`);
 }

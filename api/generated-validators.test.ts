@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { it } from 'node:test';
 import { parse } from 'yaml';
 import { crdYaml, resiliencePolicyCrd } from './crd.ts';
-import { CRD_FILE, GENERATED_FILE, generateValidators } from './generate-validators.ts';
+import { CRD_FILE, GENERATED_FILE, generatedK8sFiles, generateValidators } from './generate-validators.ts';
 
 it('the precompiled validators match the schema sources (run `npm run generate` after a schema change)', () => {
   assert.ok(readFileSync(GENERATED_FILE, 'utf8') === generateValidators(), 'api/generated/validators.ts is stale');
@@ -28,4 +28,8 @@ it('the CRD schema is structural: no additionalProperties beside properties, eve
   const crd = parse(readFileSync(CRD_FILE, 'utf8')) as ReturnType<typeof resiliencePolicyCrd>;
   const version = (crd.spec as { versions: { schema: { openAPIV3Schema: unknown } }[] }).versions[0]!;
   walk(version.schema.openAPIV3Schema, 'openAPIV3Schema');
+});
+
+it('the dashboards and scrape configurations in k8s/ match their generator', () => {
+  for (const [file, text] of generatedK8sFiles()) assert.ok(readFileSync(file, 'utf8') === text, `${file} is stale`);
 });

@@ -64,6 +64,7 @@ describe('metrics exposition', () => {
     assert.match(text, /^petrel_requests_total\{/m);
     assert.match(text, /^# TYPE petrel_request_duration_seconds histogram$/m);
     assert.ok(text.endsWith('# EOF\n'));
+    assert.ok(!text.includes('\n\n'), 'OpenMetrics has no empty lines');
     const plain = await sidecar.admin('/metrics');
     assert.match(plain.headers.get('content-type') ?? '', /^text\/plain/);
   });

@@ -4,14 +4,15 @@ import type { Registry } from 'prom-client';
 
 /**
  * The Prometheus text exposition rewritten as OpenMetrics 1.0: counters are announced without
- * their `_total` suffix (the samples keep it), and the exposition ends with `# EOF`.
+ * their `_total` suffix (the samples keep it), there are no empty lines, and it ends with `# EOF`.
  */
 export function toOpenMetrics(text: string): string {
   const counters = new Set<string>();
   for (const m of text.matchAll(/^# TYPE (\S+)_total counter$/gm)) counters.add(m[1] as string);
   const out = text.replace(/^# (HELP|TYPE) (\S+)_total( .*)$/gm, (line, kind: string, base: string, rest: string) =>
     (counters.has(base) ? `# ${kind} ${base}${rest}` : line));
-  return `${out.trimEnd()}\n# EOF\n`;
+  // OpenMetrics allows no empty lines (prom-client separates families with one).
+  return `${out.split('\n').filter((line) => line !== '').join('\n')}\n# EOF\n`;
 }
 
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
