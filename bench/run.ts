@@ -48,7 +48,10 @@ function nginxProxy(cpus: string, name: string, listen: number, target: number):
     `  server { listen 127.0.0.1:${listen}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`);
 }
 
+let otlpSink = '';
+
 function petrelSidecar(service: string, ports: { inbound: number; outbound: number; admin: number }, snapshotServices: unknown[], app?: string, extraEnv: NodeJS.ProcessEnv = {}): ChildProcess {
+  if (extraEnv.OTEL_EXPORTER_OTLP_ENDPOINT === 'OTLP_SINK') extraEnv = { ...extraEnv, OTEL_EXPORTER_OTLP_ENDPOINT: otlpSink };
   const file = join(work, `${service}-${ports.inbound}.yaml`);
   writeFileSync(file, stringify({ apiVersion: 'petrel.dev/v1alpha1', kind: 'SidecarSnapshot', version: 1, services: snapshotServices }));
   return startPinned(PROXY_CPU, process.execPath, [
@@ -98,12 +101,12 @@ const POLICIES: Record<string, Record<string, unknown>> = {
 const FULL_POLICY = Object.assign({}, ...Object.values(POLICIES).filter((p) => !('loadBalancer' in p))) as Record<string, unknown>;
 
 /** The outbound sidecar alone, straight to the upstream: where the policy chain runs. */
-function outboundScenario(label: string, policy: Record<string, unknown> | undefined): Scenario {
+function outboundScenario(label: string, policy: Record<string, unknown> | undefined, env: NodeJS.ProcessEnv = {}): Scenario {
   return {
     name: `petrel outbound, ${label}`,
     async start(up) {
       const p = await ports();
-      const proc = petrelSidecar('client', p, [{ name: 'upstream', namespace: 'default', endpoints: [{ address: `127.0.0.1:${up}` }], ...(policy ? { policy } : {}) }]);
+      const proc = petrelSidecar('client', p, [{ name: 'upstream', namespace: 'default', endpoints: [{ address: `127.0.0.1:${up}` }], ...(policy ? { policy } : {}) }], undefined, env);
       await waitForHttp(`http://127.0.0.1:${p.admin}/ready`);
       return { url: `http://127.0.0.1:${p.outbound}/`, host: 'upstream', procs: [proc] };
     },
@@ -114,7 +117,21 @@ const policyScenarios: Scenario[] = [
   outboundScenario('no policy', undefined),
   ...Object.entries(POLICIES).map(([name, policy]) => outboundScenario(name, policy)),
   outboundScenario('full policy', FULL_POLICY),
+  outboundScenario('tracing 10%', undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: 'OTLP_SINK', OTEL_TRACES_SAMPLER_ARG: '0.1' }),
+  outboundScenario('tracing 100%', undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: 'OTLP_SINK', OTEL_TRACES_SAMPLER_ARG: '1' }),
 ];
+
+/** An OTLP/HTTP endpoint that accepts and drops spans, for the tracing scenarios. */
+async function startOtlpSink(): Promise<{ url: string; close(): void }> {
+  const { createServer } = await import('node:http');
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{}'); });
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${port}`, close: () => server.close() };
+}
 
 const scenarios: Scenario[] = [
   { name: 'direct', async start(up) { return { url: `http://127.0.0.1:${up}/`, procs: [] }; } },
@@ -196,6 +213,8 @@ function combine(runs: Row[]): Row {
 
 async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY;
+  const sink = await startOtlpSink();
+  otlpSink = sink.url;
   const upstreamPort = await freePort();
   const upstream = startNginx(LOAD_CPU, 'upstream', `  server { listen 127.0.0.1:${upstreamPort}; location / { return 200 "ok\\n"; } }`);
   await waitForHttp(`http://127.0.0.1:${upstreamPort}/`);
@@ -210,6 +229,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await stop(upstream);
+    sink.close();
   }
   const rows = selected.map((s) => combine(runs.get(s.name) as Row[]));
   const byName = (n: string) => rows.find((r) => r.name === n);
