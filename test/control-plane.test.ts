@@ -121,7 +121,8 @@ describe('control plane', () => {
     for (let i = 0; i < 20; i++) assert.equal((await call(web.outboundPort, { headers: { host: 'payments' } })).status, 200);
     assert.equal((await web.admin('/ready')).status, 200, 'still ready on the last config');
     await sleep(500);
-    control = await startControl({ policiesDir: dir, tokenFile, ports, args: ['--startup-grace', '2s'] });
+    // The default startup grace (6 s) outlasts the sidecars' reconnect backoff (at most 5 s).
+    control = await startControl({ policiesDir: dir, tokenFile, ports });
     await waitFor(async () => {
       const s = await control.status();
       return s.sidecars.length === 2 && s.sidecars.every((x) => x.state === 'SYNCED' && x.connected);
