@@ -2,19 +2,13 @@
 // shows the snapshot in force, SIGHUP swaps in a new snapshot, and a bad one leaves the old in force.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { waitFor } from './harness/wait.ts';
 import { call } from './harness/client.ts';
 import { runPetrel, snapshot, startSidecar, tempDir, writeConfig, type SidecarHandle } from './harness/processes.ts';
 import { startUpstream, type Upstream } from './harness/upstream.ts';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('admin server and config lifecycle', () => {
   let app: Upstream;

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FakeKubeApi } from './harness/fake-kube-api.ts';
+import { waitFor } from './harness/wait.ts';
 import { startControl, startSidecar, tempDir, type ControlHandle, type SidecarHandle } from './harness/processes.ts';
 
 const POLICIES = '/apis/petrel.dev/v1alpha1/resiliencepolicies';
@@ -22,13 +23,6 @@ const slice = (service: string, ips: string[], port: number) => ({
   endpoints: ips.map((ip, i) => ({ addresses: [ip], conditions: { ready: i !== 2 }, targetRef: { kind: 'Pod', name: `${service}-${i}`, namespace: 'shop' } })),
 });
 
-async function waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('Kubernetes source', () => {
   const api = new FakeKubeApi();

@@ -2,6 +2,7 @@
 // counted with that flag: connect failures, resets, timeouts, no route, no endpoints.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { waitFor } from './harness/wait.ts';
 import { call, rawExchange, type Reply } from './harness/client.ts';
 import { freePort, snapshot, startSidecar, type SidecarHandle } from './harness/processes.ts';
 import { startUpstream, type Upstream } from './harness/upstream.ts';
@@ -68,7 +69,7 @@ describe('locally generated responses', () => {
 
   it('cuts the downstream stream when the upstream resets mid-body, and flags UC', async () => {
     await assert.rejects(call(sidecar.outboundPort, { headers: { host: 'midstream' } }), /aborted|socket hang up|ECONNRESET/);
-    await waitFor(async () => (await sidecar.metric('petrel_requests_total', { peer_service: 'midstream', flags: 'UC' })) === 1);
+    await waitFor(async () => (await sidecar.metric('petrel_requests_total', { peer_service: 'midstream', flags: 'UC' })) === 1, 'the UC flag in the metrics');
   });
 
   it('UT 504 when no response arrives within the per-try timeout', async () => {
@@ -97,10 +98,3 @@ describe('locally generated responses', () => {
   });
 });
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
