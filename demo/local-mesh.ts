@@ -11,14 +11,22 @@ const DIST = resolve(import.meta.dirname, '..');
 export const PETREL_BIN = join(DIST, 'bin', 'petrel.js');
 export const DEMO_APP = join(DIST, 'demo', 'app.js');
 
+/** Ports handed out by this process: the kernel may offer a just-closed port again. */
+const handedOut = new Set<number>();
+
+/** A loopback port nothing listens on, and that this process has not handed out before. */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
+  for (;;) {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as { port: number };
+    server.close();
+    await once(server, 'close');
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 export interface SidecarPorts { inbound: number; outbound: number; admin: number }

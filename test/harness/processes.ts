@@ -2,7 +2,6 @@
 // /ready, and kills every child when the test process ends, whatever happened.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -17,17 +16,8 @@ process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
+export { freePort } from '../../demo/local-mesh.ts';
+import { freePort } from '../../demo/local-mesh.ts';
 
 export function tempDir(prefix = 'petrel-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
