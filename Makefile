@@ -37,7 +37,7 @@ test: deps apt-test
 	npm test
 
 bench: install apt-bench
-	$(NODE_BIN)/node dist/bench/run.js | tee BENCHMARKS.latest.md
+	set -o pipefail; $(NODE_BIN)/node dist/bench/run.js | tee BENCHMARKS.latest.md
 
 clean:
 	rm -rf dist node_modules .bench BENCHMARKS.latest.md

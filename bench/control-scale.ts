@@ -60,7 +60,8 @@ export async function controlScale(): Promise<string[]> {
               const version = /"version":(\d+)/.exec(head)?.[1];
               if (!head.startsWith('{"type":"snapshot"') || version === undefined) continue;
               const body = JSON.stringify({ id, version: Number(version), status: 'ACK' });
-              request(`http://127.0.0.1:${stream}/v1/ack`, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (r) => r.resume()).end(body);
+              request(`http://127.0.0.1:${stream}/v1/ack`, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (r) => r.resume())
+                .on('error', () => { /* the control plane is being stopped */ }).end(body);
               if (first) {
                 first = false;
                 if (++connected === SIDECARS) { clearTimeout(deadline); resolveAll(); }
