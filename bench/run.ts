@@ -117,6 +117,7 @@ const policyScenarios: Scenario[] = [
   outboundScenario('no policy', undefined),
   ...Object.entries(POLICIES).map(([name, policy]) => outboundScenario(name, policy)),
   outboundScenario('full policy', FULL_POLICY),
+  outboundScenario('tracing 0% (spans made, none sampled)', undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: 'OTLP_SINK', OTEL_TRACES_SAMPLER_ARG: '0' }),
   outboundScenario('tracing 10%', undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: 'OTLP_SINK', OTEL_TRACES_SAMPLER_ARG: '0.1' }),
   outboundScenario('tracing 100%', undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: 'OTLP_SINK', OTEL_TRACES_SAMPLER_ARG: '1' }),
 ];
