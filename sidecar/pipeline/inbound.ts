@@ -52,16 +52,10 @@ export class InboundPipeline implements ExchangeObserver {
       if (timeouts.totalMs === undefined || up.deadlineMs < timeouts.totalMs) timeouts = { ...timeouts, totalMs: up.deadlineMs };
     }
     // upstream
-    const call = new ProxyCall(ctx, exchange, {
+    new ProxyCall(ctx, exchange, {
       target: inbound.callTarget, path: req.url ?? '/', headers: up.headers,
       body: up.hasBody ? { kind: 'stream', stream: req } : NO_BODY, timeouts, retry: undefined, counters: undefined, propagateDeadline: false, traceAttempts: false,
-    });
-    if (!up.hasBody) return call.start();
-    // Let the parser finish this packet first: a malformed body (bad chunk size) that arrived with
-    // the headers destroys the request before anything reaches the app.
-    queueMicrotask(() => {
-      if (!req.destroyed) call.start();
-    });
+    }).start();
   };
 
   #reply(exchange: Exchange, flag: 'NR' | 'UT', message: string): void {

@@ -99,11 +99,7 @@ export class OutboundRequest implements Waiter {
       bufferBody(req, MAX_REPLAY_BODY_BYTES, (body) => this.#call(body));
       return;
     }
-    // Let the parser finish this packet first: a malformed body (bad chunk size) that arrived with
-    // the headers destroys the request before anything is sent upstream.
-    queueMicrotask(() => {
-      if (!req.destroyed) this.#call({ kind: 'stream', stream: req });
-    });
+    this.#call({ kind: 'stream', stream: req });
   }
 
   /** Step 5: the retry loop. */

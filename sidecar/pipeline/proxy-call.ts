@@ -78,6 +78,20 @@ export class ProxyCall implements AttemptOwner {
   }
 
   start(): void {
+    const req = this.exchange.req;
+    const body = this.#plan.body;
+    if (body.kind === 'stream' && body.stream === req) {
+      // Let the parser finish this packet first: a malformed body (bad chunk size) that arrived
+      // with the headers destroys the request before anything is sent upstream.
+      queueMicrotask(() => {
+        if (!req.destroyed) this.#begin();
+      });
+      return;
+    }
+    this.#begin();
+  }
+
+  #begin(): void {
     const { timeouts, retry } = this.#plan;
     this.exchange.attempt = this;
     retry?.budget.recordRequest();
