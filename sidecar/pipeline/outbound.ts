@@ -8,7 +8,7 @@ import { matchRoute, type Timeouts } from '../config/compiled.ts';
 import { rawLocalReply, TunnelRecord, tunnelConnect, tunnelUpgrade, type TunnelTarget } from '../listener/tunnel.ts';
 import { Exchange, type ExchangeObserver } from '../proxy/exchange.ts';
 import type { Flag } from '../proxy/flags.ts';
-import { PEER_HEADER, upstreamHeaders, type UpstreamHeaders } from '../proxy/headers.ts';
+import { PEER_HEADER, setHeader, upstreamHeaders, type UpstreamHeaders } from '../proxy/headers.ts';
 import { localReply } from '../proxy/local-reply.ts';
 import { NO_BODY } from '../proxy/request-body.ts';
 import { isLoopbackHost, parseAuthority, requestTarget, type RequestTarget } from '../routing/request-target.ts';
@@ -41,7 +41,8 @@ export class OutboundPipeline implements ExchangeObserver {
     if (target === undefined) return this.#reply(exchange, 'NR', 'the request names no valid host (Host header or absolute URI)');
     const snapshot = ctx.store.current;
     if (snapshot === undefined) return this.#reply(exchange, 'UH', 'the sidecar has no configuration yet');
-    if (target.absoluteForm) setHost(up, target.authority);
+    // Absolute-form requests name their authority in the request line; it wins over Host (RFC 9112 §3.2.2).
+    if (target.absoluteForm) setHeader(up.headers, 'host', target.authority);
     const service = snapshot.hosts.get(target.host);
     if (service === undefined) return this.#passthrough(exchange, target, up, snapshot.passthrough);
     const route = matchRoute(service, req.method ?? 'GET', target.path);
@@ -58,16 +59,11 @@ export class OutboundPipeline implements ExchangeObserver {
     const port = target.port ?? 80;
     const host = target.host.includes(':') ? `[${target.host}]` : target.host;
     const timeouts = this.#ctx.store.current?.inbound.timeouts ?? PASSTHROUGH_TIMEOUTS;
-    const call = new ProxyCall(this.#ctx, exchange, {
+    new ProxyCall(this.#ctx, exchange, {
       target: new SingleCallTarget({ dispatcher: this.#ctx.pools.agent(timeouts.connectMs), origin: `http://${host}:${port}`, label: `passthrough ${host}:${port}` }),
       path: target.path, headers: up.headers, body: up.hasBody ? { kind: 'stream', stream: exchange.req } : NO_BODY,
       timeouts: PASSTHROUGH_TIMEOUTS, retry: undefined, counters: undefined, propagateDeadline: false, traceAttempts: true,
-    });
-    if (!up.hasBody) return call.start();
-    // See OutboundRequest: a body malformed in the first packet never leaves.
-    queueMicrotask(() => {
-      if (!exchange.req.destroyed) call.start();
-    });
+    }).start();
   }
 
   /** Why a request to a host outside the mesh may not pass through, or undefined when it may. */
@@ -98,7 +94,7 @@ export class OutboundPipeline implements ExchangeObserver {
     const snapshot = ctx.store.current;
     if (target === undefined) return fail('NR', 'the request names no valid host (Host header or absolute URI)');
     if (snapshot === undefined) return fail('UH', 'the sidecar has no configuration yet');
-    if (target.absoluteForm) setHost(up, target.authority);
+    if (target.absoluteForm) setHeader(up.headers, 'host', target.authority);
     const service = snapshot.hosts.get(target.host);
     let tunnel: TunnelTarget;
     if (service !== undefined) {
@@ -137,16 +133,4 @@ export class OutboundPipeline implements ExchangeObserver {
   onExchangeDone(exchange: Exchange): void {
     recordExchange(this.#ctx, exchange, 'outbound');
   }
-}
-
-/** Absolute-form requests name their authority in the request line; it wins over Host (RFC 9112 §3.2.2). */
-function setHost(up: UpstreamHeaders, authority: string): void {
-  const h = up.headers;
-  for (let i = 0; i < h.length; i += 2) {
-    if ((h[i] as string).toLowerCase() === 'host') {
-      h[i + 1] = authority;
-      return;
-    }
-  }
-  h.push('host', authority);
 }

@@ -102,3 +102,14 @@ export function downstreamHeaders(headers: IncomingHttpHeaders): IncomingHttpHea
   for (const name of HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];
   return headers;
 }
+
+/** Sets a header in a flat [name, value, ...] array, replacing one of the same name (any case). */
+export function setHeader(headers: string[], name: string, value: string): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if ((headers[i] as string).toLowerCase() === name) {
+      headers[i + 1] = value;
+      return;
+    }
+  }
+  headers.push(name, value);
+}

@@ -6,26 +6,14 @@
 // (an OTLP endpoint is configured): with tracing off the request path pays one `undefined` check.
 import { randomFillSync } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Context, Span, TextMapGetter, TextMapSetter, Tracer } from '@opentelemetry/api';
+import type { Context, Span, TextMapGetter, Tracer } from '@opentelemetry/api';
+import { setHeader } from '../proxy/headers.ts';
 
 type Api = typeof import('@opentelemetry/api');
 
 const HEADER_GETTER: TextMapGetter<IncomingHttpHeaders> = {
   keys: (carrier) => Object.keys(carrier),
   get: (carrier, key) => carrier[key],
-};
-
-/** Sets a header in a flat [name, value, ...] array, replacing one of the same name. */
-const FLAT_SETTER: TextMapSetter<string[]> = {
-  set(carrier, key, value) {
-    for (let i = 0; i < carrier.length; i += 2) {
-      if ((carrier[i] as string).toLowerCase() === key) {
-        carrier[i + 1] = value;
-        return;
-      }
-    }
-    carrier.push(key, value);
-  },
 };
 
 export interface SpanStart {
@@ -89,9 +77,9 @@ export class Tracing {
    */
   inject(span: Span, headers: string[]): void {
     const c = span.spanContext();
-    FLAT_SETTER.set(headers, 'traceparent', `00-${c.traceId}-${c.spanId}-0${c.traceFlags & 1}`);
+    setHeader(headers, 'traceparent', `00-${c.traceId}-${c.spanId}-0${c.traceFlags & 1}`);
     const state = c.traceState?.serialize();
-    if (state) FLAT_SETTER.set(headers, 'tracestate', state);
+    if (state) setHeader(headers, 'tracestate', state);
   }
 
   /** Ends a span with the response status (5xx is an error) and the sidecar's flags. */
