@@ -4,11 +4,12 @@
 // and -> ACK recorded by the control plane), and the control plane's memory. Bounded: 1,000
 // connections, one edit, 60 s at most.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, waitForOk } from '../demo/local-mesh.ts';
+import { statusKb } from './processes.ts';
 
 const SIDECARS = Number(process.env.SCALE_SIDECARS ?? 1000);
 const SERVICES = 100;
@@ -16,11 +17,6 @@ const PETREL = join(resolve(import.meta.dirname, '..'), 'bin', 'petrel.js');
 
 function policy(attempts: number): string {
   return `apiVersion: petrel.dev/v1alpha1\nkind: ResiliencePolicy\nmetadata: { name: default-policy, namespace: default }\nspec:\n  retry: { attempts: ${attempts} }\n`;
-}
-
-function statusKb(pid: number, field: string): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
-  return Number(line?.split(/\s+/)[1] ?? 0);
 }
 
 function percentile(sorted: number[], p: number): number {

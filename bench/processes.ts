@@ -47,7 +47,8 @@ export function cpuSeconds(pids: number[]): number {
   return ticks / CLOCK_TICKS;
 }
 
-function statusKb(pid: number, field: string): number {
+/** A field of /proc/PID/status, in kB. */
+export function statusKb(pid: number, field: string): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
   return Number(line?.split(/\s+/)[1] ?? 0);
 }
