@@ -152,11 +152,12 @@ export class ControlPlane {
     return new CompiledRound(this.registry.services(), new PolicyIndex(this.#policyState().policies));
   }
 
-  #pushTo(sub: Subscription, round: CompiledRound): void {
+  /** `compiled`: the sidecar's snapshot when the caller already built it from this round. */
+  #pushTo(sub: Subscription, round: CompiledRound, compiled?: { json: string; hash: string }): void {
     // Warming up after a start: a sidecar that came back holding a config keeps it until the
     // registry has refilled.
     if (sub.heldVersion !== null && Date.now() < this.#warmUntil) return;
-    const { json, hash } = compileFor(sub.node, round);
+    const { json, hash } = compiled ?? compileFor(sub.node, round);
     if (hash === sub.sentHash) {
       // What it holds (possibly since before a restart) is what it should hold.
       sub.confirmHeld();
@@ -200,14 +201,15 @@ export class ControlPlane {
     const round = this.#round();
     const heldVersion = Number(q.get('version'));
     const heldHash = q.get('hash');
-    const { hash } = compileFor(sub.node, round);
+    const compiled = compileFor(sub.node, round);
+    const hash = compiled.hash;
     if (Number.isInteger(heldVersion) && heldVersion > 0 && heldHash !== null) {
       // It holds a config: current (nothing to send), or to be replaced by the next push. Until
       // then it is STALE; it counts as acknowledged only when the content matches.
       sub.resumed(heldVersion, heldHash, heldHash === hash);
       this.#generation = Math.max(this.#generation, heldVersion);
-      if (heldHash !== hash) this.#pushTo(sub, round);
-    } else this.#pushTo(sub, round);
+      if (heldHash !== hash) this.#pushTo(sub, round, compiled);
+    } else this.#pushTo(sub, round, compiled);
     this.log.info({ sidecar: sub.id, service, namespace, address, resumed: heldHash === hash }, 'sidecar subscribed');
   }
 
