@@ -2,6 +2,7 @@
 // The one Petrel CLI. Subcommands live in their layers; this file only parses flags.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../api/duration.ts';
+import { DEFAULT_LIMITS } from '../sidecar/listener/http-listener.ts';
 import { reexecWithSidecarFlags } from '../sidecar/runtime-flags.ts';
 
 const [major] = process.versions.node.split('.').map(Number);
@@ -59,10 +60,10 @@ program.command('sidecar')
   .option('--admin-port <port>', 'admin listener: /ready /live /metrics /config_dump', port, 15000)
   .option('--admin-host <host>', 'admin listener address', '0.0.0.0')
   .option('--drain-grace <duration>', 'time in-flight requests get to finish on SIGTERM', duration, 30_000)
-  .option('--max-header-size <bytes>', 'largest request head; larger gets 431', positiveInt, 16384)
-  .option('--header-timeout <duration>', 'time to receive a request head; then 408', duration, 10_000)
-  .option('--keep-alive-timeout <duration>', 'idle downstream keep-alive connections close after this', duration, 60_000)
-  .option('--max-connections <n>', 'open downstream connections per listener', positiveInt, 10_000)
+  .option('--max-header-size <bytes>', 'largest request head; larger gets 431', positiveInt, DEFAULT_LIMITS.maxHeaderSize)
+  .option('--header-timeout <duration>', 'time to receive a request head; then 408', duration, DEFAULT_LIMITS.headersTimeoutMs)
+  .option('--keep-alive-timeout <duration>', 'idle downstream keep-alive connections close after this', duration, DEFAULT_LIMITS.keepAliveTimeoutMs)
+  .option('--max-connections <n>', 'open downstream connections per listener', positiveInt, DEFAULT_LIMITS.maxConnections)
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
   .addOption(new Option('--access-log <mode>', 'one JSON line per request on stdout').choices(['off', 'errors', 'all']).default('errors'))
   .action(async (o) => {

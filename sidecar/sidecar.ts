@@ -7,7 +7,7 @@ import { createAdminServer } from './admin/admin-server.ts';
 import { ConfigRejectedError, ConfigStore } from './config/config-store.ts';
 import { loadSnapshotFile } from './config/file-source.ts';
 import { ControlClient } from './config/control-client.ts';
-import { createListener, DEFAULT_LIMITS, type ListenerLimits } from './listener/http-listener.ts';
+import { createListener, type ListenerLimits } from './listener/http-listener.ts';
 import type { ProxyContext } from './pipeline/context.ts';
 import { InboundPipeline } from './pipeline/inbound.ts';
 import { OutboundPipeline } from './pipeline/outbound.ts';
@@ -44,19 +44,6 @@ export interface SidecarOptions {
   clock?: Clock;
   random?: Random;
 }
-
-export const DEFAULT_SIDECAR_OPTIONS = {
-  namespace: 'default',
-  inboundHost: '0.0.0.0',
-  inboundPort: 15006,
-  outboundHost: '127.0.0.1',
-  outboundPort: 15001,
-  adminHost: '0.0.0.0',
-  adminPort: 15000,
-  drainGraceMs: 30_000,
-  limits: DEFAULT_LIMITS,
-  logLevel: 'info',
-} satisfies Partial<SidecarOptions>;
 
 export class Sidecar {
   readonly options: SidecarOptions;

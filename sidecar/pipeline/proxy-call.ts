@@ -12,7 +12,7 @@ import type { Exchange } from '../proxy/exchange.ts';
 import { FLAGS, ProxyError, type Flag } from '../proxy/flags.ts';
 import { DEADLINE_HEADER } from '../proxy/headers.ts';
 import { localReply, ERROR_HEADER } from '../proxy/local-reply.ts';
-import type { RequestBody } from '../proxy/request-body.ts';
+import { replayable, type RequestBody } from '../proxy/request-body.ts';
 import { UpstreamAttempt, type AttemptOwner } from '../proxy/upstream-attempt.ts';
 import { classifyUpstreamError } from '../proxy/upstream-error.ts';
 import type { RouteCounters } from '../telemetry/metrics.ts';
@@ -246,7 +246,7 @@ export class ProxyCall implements AttemptOwner {
     const exchange = this.exchange;
     if (exchange.attempts >= retry.attempts) return false;
     if (!retry.maySend(exchange.req.method ?? 'GET', neverSent)) return false;
-    if (this.#plan.body.kind === 'stream') return false;
+    if (!replayable(this.#plan.body)) return false;
     const delay = retryAfterMs ?? 0;
     if (this.#env.clock.now() + delay >= this.#deadline) return false;
     if (!retry.budget.tryRetry()) {

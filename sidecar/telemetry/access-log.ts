@@ -6,7 +6,6 @@ import type { Exchange } from '../proxy/exchange.ts';
 import { NO_FLAGS } from '../proxy/flags.ts';
 
 export type AccessLogMode = 'off' | 'errors' | 'all';
-export const ACCESS_LOG_MODES: readonly AccessLogMode[] = ['off', 'errors', 'all'];
 
 export interface AccessLogRecord {
   time: string;

@@ -55,13 +55,4 @@ export class EndpointStateRegistry {
   retain(keys: ReadonlySet<string>): void {
     for (const key of this.#states.keys()) if (!keys.has(key)) this.#states.delete(key);
   }
-
-  /** Breaker states for /config_dump. */
-  dump(): Record<string, { state: CircuitState; openUntil: number; ewmaMs: number; inflight: number }> {
-    const out: Record<string, { state: CircuitState; openUntil: number; ewmaMs: number; inflight: number }> = {};
-    for (const [key, s] of this.#states) {
-      out[key] = { state: s.breaker?.state ?? 'closed', openUntil: s.breaker?.openUntil ?? 0, ewmaMs: s.stats.ewmaMs, inflight: s.stats.inflight };
-    }
-    return out;
-  }
 }
