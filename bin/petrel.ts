@@ -19,6 +19,12 @@ function port(value: string): number {
   return n;
 }
 
+function uid(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 4294967294) throw new InvalidArgumentError(`"${value}" is not a uid`);
+  return n;
+}
+
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`"${value}" is not a positive integer`);
@@ -118,6 +124,26 @@ program.command('validate')
   .action(async (o) => {
     const { runValidate } = await import('../control/validate-command.ts');
     process.exitCode = await runValidate(o.file);
+  });
+
+program.command('iptables')
+  .description('write the nat rules that redirect a pod\'s TCP traffic to the sidecar (run as root with NET_ADMIN)')
+  .option('--dry-run', 'print the rules instead of applying them')
+  .option('--cleanup', 'remove the rules and chains instead of writing them')
+  .option('--proxy-uid <uid>', 'the sidecar\'s uid; its own connections are never redirected', uid, 1337)
+  .option('--inbound-port <port>', 'inbound connections are redirected here', port, 15006)
+  .option('--outbound-port <port>', 'outbound connections are redirected here', port, 15001)
+  .option('--admin-port <port>', 'the sidecar admin port, never redirected', port, 15000)
+  .option('--skip-inbound-ports <ports>', 'comma-separated destination ports on this pod that bypass the sidecar', '')
+  .option('--skip-outbound-ports <ports>', 'comma-separated destination ports of outgoing connections that bypass the sidecar', '')
+  .addOption(new Option('--backend <backend>', 'iptables backend (default: the one already holding rules, else nft)').choices(['nft', 'legacy']))
+  .action(async (o) => {
+    const { runIptables } = await import('../sidecar/interception/iptables-command.ts');
+    process.exitCode = await runIptables({
+      proxyUid: o.proxyUid, inboundPort: o.inboundPort, outboundPort: o.outboundPort, adminPort: o.adminPort,
+      skipInboundPorts: o.skipInboundPorts, skipOutboundPorts: o.skipOutboundPorts, dryRun: o.dryRun === true,
+      cleanup: o.cleanup === true, backend: o.backend,
+    });
   });
 
 program.command('demo')
