@@ -5,7 +5,7 @@
 #   make bench     the benchmark against direct, nginx and a bare undici forwarder (installs nginx and wrk)
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
-APT_TEST_PACKAGES := iproute2 prometheus
+APT_TEST_PACKAGES := iproute2 iptables util-linux prometheus
 APT_BENCH_PACKAGES := nginx wrk util-linux
 
 .PHONY: install deps build apt-test apt-bench demo test bench clean

@@ -70,6 +70,7 @@ program.command('sidecar')
   .option('--header-timeout <duration>', 'time to receive a request head; then 408', duration, DEFAULT_LIMITS.headersTimeoutMs)
   .option('--keep-alive-timeout <duration>', 'idle downstream keep-alive connections close after this', duration, DEFAULT_LIMITS.keepAliveTimeoutMs)
   .option('--max-connections <n>', 'open downstream connections per listener', positiveInt, DEFAULT_LIMITS.maxConnections)
+  .option('--protocol-detect-timeout <duration>', 'a connection redirected by iptables that sends nothing for this long is passed through as opaque TCP (server-first protocols)', duration, 100)
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
   .addOption(new Option('--access-log <mode>', 'one JSON line per request on stdout').choices(['off', 'errors', 'all']).default('errors'))
   .action(async (o) => {
@@ -82,7 +83,7 @@ program.command('sidecar')
         advertise: o.advertise, cacheFile: o.cache, name: o.name,
       },
       inboundHost: o.inboundHost, inboundPort: o.inboundPort, outboundHost: o.outboundHost, outboundPort: o.outboundPort,
-      adminHost: o.adminHost, adminPort: o.adminPort, drainGraceMs: o.drainGrace, logLevel: o.logLevel, accessLog: o.accessLog,
+      adminHost: o.adminHost, adminPort: o.adminPort, drainGraceMs: o.drainGrace, detectTimeoutMs: o.protocolDetectTimeout, logLevel: o.logLevel, accessLog: o.accessLog,
       limits: { maxHeaderSize: o.maxHeaderSize, headersTimeoutMs: o.headerTimeout, keepAliveTimeoutMs: o.keepAliveTimeout, maxConnections: o.maxConnections },
     });
   });

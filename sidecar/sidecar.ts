@@ -17,6 +17,9 @@ import { EndpointStateRegistry } from './upstream/endpoint-state.ts';
 import { systemClock, systemRandom, type Clock, type Random } from './policy/clock.ts';
 import { AccessLog, type AccessLogMode } from './telemetry/access-log.ts';
 import { startTracing } from './telemetry/tracing.ts';
+import { DEFAULT_DETECT_TIMEOUT_MS, interceptConnections } from './interception/connection-interceptor.ts';
+import { loadOriginalDestinationAddon } from './interception/original-destination.ts';
+import { OpaqueTcpProxy } from './interception/opaque-tcp.ts';
 
 export interface SidecarOptions {
   service: string;
@@ -36,6 +39,8 @@ export interface SidecarOptions {
   /** In-flight requests get this long to finish on shutdown. Default 30000 ms. */
   drainGraceMs: number;
   limits: ListenerLimits;
+  /** A redirected connection silent this long is passed through as opaque TCP. Default 100 ms. */
+  detectTimeoutMs?: number;
   logLevel: string;
   log?: Logger;
   /** One JSON line per request on stdout: off, errors (default) or all. */
@@ -59,6 +64,7 @@ export class Sidecar {
   #draining = false;
   #stopped: Promise<void> | undefined;
   #controlClient: ControlClient | undefined;
+  readonly #opaque = new OpaqueTcpProxy();
 
   constructor(options: SidecarOptions) {
     this.options = options;
@@ -102,6 +108,18 @@ export class Sidecar {
     this.#outbound = createListener(options.limits, {
       request: outbound.handle, upgrade: outbound.upgrade, connect: outbound.connect, dropped: drop('outbound'),
     });
+    // Connections iptables redirected here: HTTP/1.x goes on to the pipelines, the rest is opaque TCP.
+    const detectTimeoutMs = options.detectTimeoutMs ?? DEFAULT_DETECT_TIMEOUT_MS;
+    interceptConnections(this.#inbound, {
+      detectTimeoutMs, classify: inbound.classify,
+      opaque: (socket, destination, head) => inbound.opaque(socket, destination, head, this.#opaque),
+    });
+    interceptConnections(this.#outbound, {
+      detectTimeoutMs, classify: () => 'detect',
+      opaque: (socket, destination, head) => outbound.opaque(socket, destination, head, this.#opaque),
+    });
+    const addon = loadOriginalDestinationAddon();
+    if (!addon.available) this.log.info({ reason: addon.reason }, 'SO_ORIGINAL_DST addon not loaded: connections redirected by iptables are treated as direct');
     this.#admin = createAdminServer(this.ctx, {
       notReadyReason: () => (this.#draining ? 'draining' : this.store.current === undefined ? 'no config yet' : undefined),
       drain: () => void this.drain(),
@@ -186,6 +204,7 @@ export class Sidecar {
       if (outcome === 'grace') {
         this.log.warn('grace period over; closing remaining connections');
         listeners.forEach((s) => s.closeAllConnections());
+        this.#opaque.destroyAll();
       }
       await this.pools.close();
       await this.ctx.tracing?.shutdown().catch(() => {});

@@ -131,10 +131,15 @@ class SnapshotCompiler {
 export function compileSnapshot(snapshot: Snapshot, ctx: CompileContext): CompiledSnapshot {
   const compiler = new SnapshotCompiler(ctx);
   const hosts = new Map<string, ServiceTarget>();
+  const addresses = new Map<string, ServiceTarget>();
   const services: ServiceTarget[] = [];
   for (const spec of snapshot.services) {
     const target = compiler.service(spec);
     services.push(target);
+    for (const endpoint of spec.endpoints) {
+      const address = endpoint.address.toLowerCase();
+      if (!addresses.has(address)) addresses.set(address, target);
+    }
     for (const host of serviceHosts(spec.name, spec.namespace, spec.hosts ?? [], ctx.self.namespace)) {
       if (!hosts.has(host)) hosts.set(host, target);
     }
@@ -144,6 +149,7 @@ export function compileSnapshot(snapshot: Snapshot, ctx: CompileContext): Compil
     version: snapshot.version,
     source: snapshot,
     hosts,
+    addresses,
     services,
     passthrough: snapshot.outbound?.passthrough ?? true,
     inbound,

@@ -76,6 +76,11 @@ export interface CompiledSnapshot {
   readonly source: Snapshot;
   /** Lower-case host (no port) -> service. */
   readonly hosts: ReadonlyMap<string, ServiceTarget>;
+  /**
+   * Endpoint "host:port" -> service: how a connection iptables redirected is routed when its Host
+   * names no service (the app called a pod's address directly).
+   */
+  readonly addresses: ReadonlyMap<string, ServiceTarget>;
   readonly services: readonly ServiceTarget[];
   readonly passthrough: boolean;
   readonly inbound: InboundTarget;

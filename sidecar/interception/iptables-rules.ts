@@ -52,13 +52,13 @@ export function interceptionRules(o: InterceptionOptions): string {
   lines.push(`-A ${CHAINS.outboundRedirect} -p tcp -j REDIRECT --to-ports ${o.outboundPort}`);
 
   const inboundSkips = unique([o.adminPort, o.inboundPort, ...o.skipInboundPorts]);
-  for (const port of inboundSkips) lines.push(`-A ${CHAINS.inbound} -p tcp --dport ${port} -j RETURN`);
+  for (const port of inboundSkips) lines.push(`-A ${CHAINS.inbound} -p tcp -m tcp --dport ${port} -j RETURN`);
   lines.push(`-A ${CHAINS.inbound} -p tcp -j ${CHAINS.inboundRedirect}`);
 
   lines.push(`-A ${CHAINS.outbound} -m owner --uid-owner ${o.proxyUid} -j RETURN`);
   lines.push(`-A ${CHAINS.outbound} -o lo -j RETURN`);
   lines.push(`-A ${CHAINS.outbound} -d 127.0.0.0/8 -j RETURN`);
-  for (const port of unique(o.skipOutboundPorts)) lines.push(`-A ${CHAINS.outbound} -p tcp --dport ${port} -j RETURN`);
+  for (const port of unique(o.skipOutboundPorts)) lines.push(`-A ${CHAINS.outbound} -p tcp -m tcp --dport ${port} -j RETURN`);
   lines.push(`-A ${CHAINS.outbound} -p tcp -j ${CHAINS.outboundRedirect}`);
 
   for (const jump of JUMPS) lines.push(`-A ${jump.join(' ')}`);

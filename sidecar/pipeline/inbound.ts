@@ -11,15 +11,38 @@ import { NO_BODY } from '../proxy/request-body.ts';
 import { ProxyCall } from './proxy-call.ts';
 import { recordExchange } from './record.ts';
 import type { StreamMetrics } from '../telemetry/metrics.ts';
+import type { Socket } from 'node:net';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../config/compile.ts';
+import type { OriginalDestination } from '../interception/original-destination.ts';
+import type { OpaqueTcpProxy } from '../interception/opaque-tcp.ts';
+import { parseAuthority } from '../routing/request-target.ts';
 
 export class InboundPipeline implements ExchangeObserver {
   readonly #ctx: ProxyContext;
   readonly #appLabel: string;
   readonly #byPeer = new Map<string | undefined, StreamMetrics>();
+  readonly #appHost: string;
+  readonly #appPort: number | undefined;
 
   constructor(ctx: ProxyContext) {
     this.#ctx = ctx;
     this.#appLabel = `local app ${ctx.app ?? '(none)'}`;
+    const app = ctx.app === undefined ? undefined : parseAuthority(ctx.app);
+    this.#appHost = app?.host ?? '127.0.0.1';
+    this.#appPort = app?.port;
+  }
+
+  /**
+   * A redirected connection is HTTP for the app only on the app's port; every other port of the pod
+   * (a metrics port, a database, a second protocol) is passed to the same port on the app's host as
+   * opaque TCP, so interception never breaks what the sidecar does not handle.
+   */
+  readonly classify = (destination: OriginalDestination): 'detect' | 'opaque' => (destination.port === this.#appPort ? 'detect' : 'opaque');
+
+  opaque(socket: Socket, destination: OriginalDestination, head: Buffer, proxy: OpaqueTcpProxy): void {
+    const ctx = this.#ctx;
+    const connectTimeoutMs = ctx.store.current?.inbound.timeouts.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    proxy.proxy(socket, { host: this.#appHost, port: destination.port, connectTimeoutMs }, head, ctx.metrics.tcp.series('inbound', ctx.self.service, 'unknown'));
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {

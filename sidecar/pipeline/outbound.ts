@@ -2,9 +2,13 @@
 // An app's call to another service arrives here (as an HTTP proxy request, with a Host header, or
 // redirected by iptables) and leaves for one endpoint's inbound sidecar.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../config/compile.ts';
-import { matchRoute, type Timeouts } from '../config/compiled.ts';
+import { matchRoute, type CompiledSnapshot, type ServiceTarget, type Timeouts } from '../config/compiled.ts';
+import { redirectedDestination } from '../interception/connection-interceptor.ts';
+import type { OriginalDestination } from '../interception/original-destination.ts';
+import type { OpaqueTcpProxy } from '../interception/opaque-tcp.ts';
 import { rawLocalReply, TunnelRecord, tunnelConnect, tunnelUpgrade, type TunnelTarget } from '../listener/tunnel.ts';
 import { Exchange, type ExchangeObserver } from '../proxy/exchange.ts';
 import type { Flag } from '../proxy/flags.ts';
@@ -43,8 +47,8 @@ export class OutboundPipeline implements ExchangeObserver {
     if (snapshot === undefined) return this.#reply(exchange, 'UH', 'the sidecar has no configuration yet');
     // Absolute-form requests name their authority in the request line; it wins over Host (RFC 9112 §3.2.2).
     if (target.absoluteForm) setHeader(up.headers, 'host', target.authority);
-    const service = snapshot.hosts.get(target.host);
-    if (service === undefined) return this.#passthrough(exchange, target, up, snapshot.passthrough);
+    const service = snapshot.hosts.get(target.host) ?? byAddress(snapshot, req.socket);
+    if (service === undefined) return this.#passthrough(exchange, target, up, snapshot.passthrough, redirectedDestination(req.socket));
     const route = matchRoute(service, req.method ?? 'GET', target.path);
     exchange.metrics = route.metrics;
     up.headers.push(PEER_HEADER, ctx.self.service);
@@ -52,15 +56,15 @@ export class OutboundPipeline implements ExchangeObserver {
     new OutboundRequest(ctx, exchange, service, route, target.path, up).run();
   };
 
-  #passthrough(exchange: Exchange, target: RequestTarget, up: UpstreamHeaders, allowed: boolean): void {
+  /** To a host outside the mesh: the address iptables redirected from, else the one the request names. */
+  #passthrough(exchange: Exchange, target: RequestTarget, up: UpstreamHeaders, allowed: boolean, redirectedFrom: OriginalDestination | undefined): void {
     exchange.metrics = this.#passthroughMetrics;
     const refusal = this.#passthroughRefusal(target, allowed);
     if (refusal !== undefined) return this.#reply(exchange, 'NR', refusal);
-    const port = target.port ?? 80;
-    const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+    const address = redirectedFrom?.address ?? `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port ?? 80}`;
     const timeouts = this.#ctx.store.current?.inbound.timeouts ?? PASSTHROUGH_TIMEOUTS;
     new ProxyCall(this.#ctx, exchange, {
-      target: new SingleCallTarget({ dispatcher: this.#ctx.pools.agent(timeouts.connectMs), origin: `http://${host}:${port}`, label: `passthrough ${host}:${port}` }),
+      target: new SingleCallTarget({ dispatcher: this.#ctx.pools.agent(timeouts.connectMs), origin: `http://${address}`, label: `passthrough ${address}` }),
       path: target.path, headers: up.headers, body: up.hasBody ? { kind: 'stream', stream: exchange.req } : NO_BODY,
       timeouts: PASSTHROUGH_TIMEOUTS, retry: undefined, counters: undefined, propagateDeadline: false, traceAttempts: true,
     }).start();
@@ -95,7 +99,7 @@ export class OutboundPipeline implements ExchangeObserver {
     if (target === undefined) return fail('NR', 'the request names no valid host (Host header or absolute URI)');
     if (snapshot === undefined) return fail('UH', 'the sidecar has no configuration yet');
     if (target.absoluteForm) setHeader(up.headers, 'host', target.authority);
-    const service = snapshot.hosts.get(target.host);
+    const service = snapshot.hosts.get(target.host) ?? byAddress(snapshot, req.socket);
     let tunnel: TunnelTarget;
     if (service !== undefined) {
       record.metrics = service.defaultRoute.metrics;
@@ -106,7 +110,10 @@ export class OutboundPipeline implements ExchangeObserver {
     } else {
       const refusal = this.#passthroughRefusal(target, snapshot.passthrough);
       if (refusal !== undefined) return fail('NR', refusal);
-      tunnel = { host: target.host, port: target.port ?? 80, connectTimeoutMs: snapshot.inbound.timeouts.connectMs, label: `passthrough ${target.authority}` };
+      const redirectedFrom = redirectedDestination(req.socket);
+      tunnel = redirectedFrom === undefined
+        ? { host: target.host, port: target.port ?? 80, connectTimeoutMs: snapshot.inbound.timeouts.connectMs, label: `passthrough ${target.authority}` }
+        : { host: redirectedFrom.host, port: redirectedFrom.port, connectTimeoutMs: snapshot.inbound.timeouts.connectMs, label: `passthrough ${redirectedFrom.address}` };
     }
     tunnelUpgrade(req, socket, head, tunnel, target.path, up.headers, up.requestId, record.done);
   };
@@ -130,7 +137,26 @@ export class OutboundPipeline implements ExchangeObserver {
     tunnelConnect(socket, head, { host: target.host, port: target.port, connectTimeoutMs, label: `passthrough ${req.url ?? ''}` }, done);
   };
 
+  /**
+   * A redirected connection that is not HTTP/1.x: opaque TCP to where the app was connecting. It
+   * reaches a mesh endpoint's inbound sidecar through that pod's own interception.
+   */
+  opaque(socket: Socket, destination: OriginalDestination, head: Buffer, proxy: OpaqueTcpProxy): void {
+    const snapshot = this.#ctx.store.current;
+    const service = snapshot?.addresses.get(destination.address);
+    const metrics = this.#ctx.metrics.tcp.series('outbound', this.#ctx.self.service, service?.name ?? 'passthrough');
+    if (service === undefined && snapshot?.passthrough === false) return proxy.refuse(socket, metrics);
+    const connectTimeoutMs = service?.defaultRoute.timeouts.connectMs ?? snapshot?.inbound.timeouts.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    proxy.proxy(socket, { host: destination.host, port: destination.port, connectTimeoutMs }, head, metrics);
+  }
+
   onExchangeDone(exchange: Exchange): void {
     recordExchange(this.#ctx, exchange, 'outbound');
   }
+}
+
+/** The service owning the endpoint address iptables redirected this connection from, if any. */
+function byAddress(snapshot: CompiledSnapshot, socket: Socket): ServiceTarget | undefined {
+  const destination = redirectedDestination(socket);
+  return destination === undefined ? undefined : snapshot.addresses.get(destination.address);
 }

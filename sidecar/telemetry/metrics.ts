@@ -3,6 +3,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { collectProcessMetrics } from './process-metrics.ts';
 import { RequestMetrics, type RequestSeries } from './request-series.ts';
+import { TcpMetricsFamily } from './tcp-metrics.ts';
 
 /** Distinct peer_service values before the rest count as "other". */
 const MAX_PEERS = 64;
@@ -28,6 +29,7 @@ export class SidecarMetrics {
   readonly configVersion: Gauge;
   readonly configRejected: Counter<'source'>;
   readonly upstreamConnections: Gauge;
+  readonly tcp: TcpMetricsFamily;
   readonly connectionsDropped: Counter<'listener'>;
   readonly retries: Counter<'service' | 'peer_service' | 'route' | 'reason'>;
   readonly retryBudgetExhausted: Counter<'service' | 'peer_service' | 'route'>;
@@ -41,6 +43,7 @@ export class SidecarMetrics {
     const registers = [this.registry];
     collectProcessMetrics(this.registry);
     this.requests = new RequestMetrics(this.registry);
+    this.tcp = new TcpMetricsFamily(this.registry);
     this.configVersion = new Gauge({ name: 'petrel_config_version', help: 'Version of the snapshot in force.', registers });
     this.configRejected = new Counter({
       name: 'petrel_config_rejected_total', help: 'Snapshots rejected; the previous one stayed in force.', registers,

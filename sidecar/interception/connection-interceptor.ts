@@ -1,0 +1,71 @@
+// Sits in front of a listener's HTTP server. A connection made straight to the listener (an app
+// using HTTP_PROXY, a sidecar in local mode) goes to HTTP at once, untouched. A connection iptables
+// redirected here carries its original destination: its first bytes decide whether it is HTTP/1.x,
+// proxied with policies, or anything else, passed through as opaque TCP to that destination.
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { detectProtocol } from './protocol-detection.ts';
+import { originalDestination, type OriginalDestination } from './original-destination.ts';
+
+export interface InterceptorOptions {
+  /** Whether a redirected connection may be HTTP at all; "opaque" skips detection. */
+  classify(destination: OriginalDestination): 'detect' | 'opaque';
+  /** A redirected connection silent this long is opaque (the server speaks first). Default 100 ms. */
+  detectTimeoutMs: number;
+  /** Takes over a redirected connection that is not HTTP/1.x; `head` holds the bytes already read. */
+  opaque(socket: Socket, destination: OriginalDestination, head: Buffer): void;
+}
+
+export const DEFAULT_DETECT_TIMEOUT_MS = 100;
+
+const redirected = new WeakMap<Socket, OriginalDestination>();
+
+/** The original destination of a request's connection, when iptables redirected it. */
+export function redirectedDestination(socket: Socket): OriginalDestination | undefined {
+  return redirected.get(socket);
+}
+
+type ConnectionListener = (this: Server, socket: Socket) => void;
+
+export function interceptConnections(server: Server, options: InterceptorOptions): void {
+  // http.Server parses every connection in its own 'connection' listener; we run first and call it
+  // for the connections that are HTTP.
+  const toHttp = server.listeners('connection') as ConnectionListener[];
+  server.removeAllListeners('connection');
+  const handOver = (socket: Socket) => {
+    for (const listener of toHttp) listener.call(server, socket);
+  };
+  server.on('connection', (socket: Socket) => {
+    const destination = originalDestination(socket);
+    if (destination === undefined) return handOver(socket);
+    redirected.set(socket, destination);
+    if (options.classify(destination) === 'opaque') return options.opaque(socket, destination, Buffer.alloc(0));
+    detect(socket, options.detectTimeoutMs, (kind, head) => {
+      if (kind === 'opaque') return options.opaque(socket, destination, head);
+      if (head.length > 0) socket.unshift(head);
+      handOver(socket);
+      socket.resume();
+    });
+  });
+}
+
+function detect(socket: Socket, timeoutMs: number, decided: (kind: 'http1' | 'opaque', head: Buffer) => void): void {
+  let head: Buffer = Buffer.alloc(0);
+  const finish = (kind: 'http1' | 'opaque') => {
+    clearTimeout(timer);
+    socket.off('data', onData);
+    socket.off('close', onClose);
+    socket.pause();
+    decided(kind, head);
+  };
+  const onData = (chunk: Buffer) => {
+    head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+    const kind = detectProtocol(head);
+    if (kind !== 'need-more') finish(kind);
+  };
+  const onClose = () => clearTimeout(timer);
+  const timer = setTimeout(() => finish('opaque'), timeoutMs);
+  socket.on('data', onData);
+  socket.on('close', onClose);
+  socket.on('error', () => socket.destroy());
+}

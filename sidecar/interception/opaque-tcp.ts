@@ -1,0 +1,68 @@
+// Opaque TCP: a redirected connection that is not HTTP/1.x (TLS, a database protocol, HTTP/2) is
+// joined byte for byte to its original destination, with no policy but with connection and byte
+// metrics. A failed connect closes the client connection (there is no protocol to answer in).
+import { connect, type Socket } from 'node:net';
+import type { TcpMetrics } from '../telemetry/tcp-metrics.ts';
+
+export interface OpaqueTarget {
+  host: string;
+  port: number;
+  connectTimeoutMs: number;
+}
+
+export class OpaqueTcpProxy {
+  readonly #open = new Set<Socket>();
+
+  /** Closes a connection that may not pass (passthrough is off), counting it with flag NR. */
+  refuse(client: Socket, metrics: TcpMetrics): void {
+    metrics.opened();
+    client.destroy();
+    metrics.closed(client.bytesRead, 0, 'NR');
+  }
+
+  /** Joins `client` to the target; `head` is what the client already sent. */
+  proxy(client: Socket, target: OpaqueTarget, head: Buffer, metrics: TcpMetrics): void {
+    metrics.opened();
+    this.#open.add(client);
+    const upstream = connect({ host: target.host, port: target.port, noDelay: true });
+    let connected = false;
+    let flag: 'UF' | 'UT' | undefined;
+    const timer = setTimeout(() => {
+      flag = 'UT';
+      upstream.destroy();
+    }, target.connectTimeoutMs);
+    upstream.once('connect', () => {
+      clearTimeout(timer);
+      connected = true;
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+      client.resume();
+    });
+    // pipe() carries each side's end to the other; errors tear both down.
+    upstream.on('error', () => {
+      if (!connected) flag ??= 'UF';
+      client.destroy();
+    });
+    client.on('error', () => upstream.destroy());
+    client.once('close', () => {
+      clearTimeout(timer);
+      upstream.destroy();
+      this.#open.delete(client);
+      // bytesRead includes the detected head; bytesWritten is what reached the client.
+      metrics.closed(client.bytesRead, client.bytesWritten, flag);
+    });
+    upstream.on('close', () => {
+      if (!connected) client.destroy();
+    });
+  }
+
+  /** Open opaque connections; draining closes them when the grace period ends. */
+  get size(): number {
+    return this.#open.size;
+  }
+
+  destroyAll(): void {
+    for (const socket of this.#open) socket.destroy();
+  }
+}
