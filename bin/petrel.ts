@@ -55,7 +55,7 @@ program.command('sidecar')
   .option('--app <host:port>', 'the local app behind the inbound listener', hostPort)
   .option('--config <file>', 'a static snapshot (YAML or JSON) instead of a control plane; SIGHUP reloads it')
   .option('--control <url>', 'the control plane config stream, e.g. http://127.0.0.1:15010')
-  .option('--token-file <file>', 'a file holding the shared secret the control plane expects')
+  .option('--token-file <file>', 'a file holding the token the control plane expects (a shared secret or a projected ServiceAccount token); re-read on every reconnect')
   .option('--advertise <host:port>', 'the inbound address registered for this service (default 127.0.0.1:<inbound port>)', hostPort)
   .option('--cache <file>', 'keep the last good snapshot here, to serve from it after a restart before the control plane answers')
   .option('--name <name>', 'this sidecar\'s name in `petrel status` (default: the advertised address)')
@@ -79,7 +79,7 @@ program.command('sidecar')
     await runSidecar({
       service: o.service, namespace: o.namespace, app: o.app, configFile: o.config,
       control: o.control === undefined ? undefined : {
-        url: o.control, token: o.tokenFile === undefined ? undefined : await readToken(o.tokenFile),
+        url: o.control, token: o.tokenFile === undefined ? undefined : await readToken(o.tokenFile), tokenFile: o.tokenFile,
         advertise: o.advertise, cacheFile: o.cache, name: o.name,
       },
       inboundHost: o.inboundHost, inboundPort: o.inboundPort, outboundHost: o.outboundHost, outboundPort: o.outboundPort,
@@ -99,6 +99,10 @@ program.command('control')
   .option('--stream-port <port>', 'config stream for sidecars', port, 15010)
   .option('--api-port <port>', 'HTTP API: /v1/status, /metrics, /ready', port, 15014)
   .option('--registration-grace <duration>', 'how long a vanished sidecar\'s endpoint stays registered', duration, 3000)
+  .option('--webhook-port <port>', 'serve the admission webhooks over HTTPS here (on by default at 15017 with --kubernetes)', port)
+  .option('--webhook-cert-dir <dir>', 'the webhooks\' tls.crt and tls.key (default: in Kubernetes the Secret petrel-webhook-tls, created if absent; else self-signed)')
+  .option('--namespace <ns>', 'the control plane\'s own namespace (the webhook Secret lives there)', process.env.POD_NAMESPACE ?? 'petrel-system')
+  .option('--sidecar-image <image>', 'the image injected pods run the sidecar from', process.env.PETREL_IMAGE)
   .option('--startup-grace <duration>', 'after a start, sidecars holding a config get no push until this passes (the registry refills)', duration, 6000)
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
   .action(async (o) => {
@@ -106,7 +110,7 @@ program.command('control')
     await runControl({
       policiesDir: o.policies, kubernetes: o.kubernetes ? { kubeconfig: o.kubeconfig } : undefined, tokenReview: o.tokenReview === true, token: o.tokenFile === undefined ? undefined : await readToken(o.tokenFile),
       host: o.host, streamPort: o.streamPort, apiPort: o.apiPort, debounceMs: 100, registrationGraceMs: o.registrationGrace,
-      startupGraceMs: o.startupGrace,
+      startupGraceMs: o.startupGrace, webhook: await webhookOptions(o),
     }, o.logLevel);
   });
 
@@ -125,6 +129,16 @@ program.command('validate')
   .action(async (o) => {
     const { runValidate } = await import('../control/validate-command.ts');
     process.exitCode = await runValidate(o.file);
+  });
+
+program.command('inject')
+  .description('add the Petrel sidecar to the pods and pod templates in Kubernetes manifests (what the webhook does), printed to stdout')
+  .requiredOption('-f, --file <file>', 'a YAML file of one or more documents, or - for stdin')
+  .option('--image <image>', 'the petrel image for the sidecar and init containers')
+  .option('--control-url <url>', 'the control plane config stream the sidecar subscribes to')
+  .action(async (o) => {
+    const { runInject } = await import('../control/injection/inject-command.ts');
+    process.exitCode = await runInject(o.file, { image: o.image, controlUrl: o.controlUrl });
   });
 
 program.command('iptables')
@@ -154,6 +168,20 @@ program.command('demo')
     const { runDemo } = await import('../demo/demo.ts');
     process.exitCode = await runDemo({ requests: o.requests });
   });
+
+async function webhookOptions(o: { webhookPort?: number; kubernetes?: boolean; webhookCertDir?: string; namespace: string; sidecarImage?: string; streamPort: number }) {
+  const webhookPort = o.webhookPort ?? (o.kubernetes === true ? 15017 : undefined);
+  if (webhookPort === undefined) return undefined;
+  const { DEFAULT_INJECTOR_CONFIG } = await import('../control/injection/injection-config.ts');
+  return {
+    port: webhookPort, certDir: o.webhookCertDir, namespace: o.namespace,
+    injector: {
+      ...DEFAULT_INJECTOR_CONFIG,
+      image: o.sidecarImage ?? DEFAULT_INJECTOR_CONFIG.image,
+      controlUrl: `http://petrel-control.${o.namespace}.svc:${o.streamPort}`,
+    },
+  };
+}
 
 async function readToken(file: string): Promise<string> {
   const { readFile } = await import('node:fs/promises');

@@ -16,6 +16,14 @@ import { ControlMetrics } from './metrics.ts';
 import { serveMetrics } from '../sidecar/telemetry/exposition.ts';
 import type { PolicySource, SourceState } from './policy.ts';
 import { Registry } from './registry.ts';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Server as HttpsServer } from 'node:https';
+import type { InjectorConfig } from './injection/injection-config.ts';
+import { createWebhookServer } from './webhooks/webhook-server.ts';
+import { generateServingCertificate, serviceDnsNames, type ServingCertificate } from './webhooks/webhook-certificate.ts';
+
+const DEFAULT_SERVICE_NAME = 'petrel-control';
 import { PolicyDirectory } from './sources/policy-directory.ts';
 import { Subscription, type SidecarStatus } from './subscription.ts';
 
@@ -40,7 +48,18 @@ export interface ControlPlaneOptions {
    * drop the endpoints of sidecars that have not reconnected yet. Default 6 s.
    */
   startupGraceMs: number;
+  /** Serve the admission webhooks over HTTPS (the mutating injector and the policy validator). */
+  webhook?: WebhookOptions | undefined;
   log?: Logger;
+}
+
+export interface WebhookOptions {
+  port: number;
+  /** tls.crt and tls.key from here (cert-manager, a mounted Secret); else see webhookCertificate(). */
+  certDir: string | undefined;
+  /** The control plane's own namespace, where the certificate Secret lives. */
+  namespace: string;
+  injector: InjectorConfig;
 }
 
 /** Disconnected sidecars stay in the status table this long. */
@@ -58,6 +77,7 @@ export class ControlPlane {
   #timer: NodeJS.Timeout | undefined;
   #stream: Server | undefined;
   #api: Server | undefined;
+  #webhooks: HttpsServer | undefined;
   #lastErrors = '';
   #auth: Authenticator = allowAll;
   #warmUntil = 0;
@@ -94,12 +114,37 @@ export class ControlPlane {
     this.#stream = createServer({ requestTimeout: 0, keepAliveTimeout: 60_000 }, (req, res) => this.#onStreamRequest(req, res));
     this.#api = createServer((req, res) => this.#onApiRequest(req, res));
     await Promise.all([listen(this.#stream, this.options.host, this.options.streamPort), listen(this.#api, this.options.host, this.options.apiPort)]);
+    const webhook = this.options.webhook;
+    if (webhook !== undefined) {
+      this.#webhooks = createWebhookServer({ certificate: await this.#webhookCertificate(webhook), injector: webhook.injector, log: this.log });
+      await listen(this.#webhooks, this.options.host, webhook.port);
+      this.log.info({ webhooks: this.address('webhook') }, 'admission webhooks listening (HTTPS): POST /inject, POST /validate');
+    }
     const policies = this.#policyState().policies.length;
     this.log.info({ stream: this.address('stream'), api: this.address('api'), policies, dir: this.options.policiesDir }, 'control plane listening');
   }
 
-  address(which: 'stream' | 'api'): string {
-    const a = (which === 'stream' ? this.#stream : this.#api)?.address() as AddressInfo | null | undefined;
+  /**
+   * The webhook certificate: from --webhook-cert-dir; in Kubernetes from the Secret the replicas
+   * share (created on first start, caBundle patched); locally a fresh self-signed one.
+   */
+  async #webhookCertificate(webhook: WebhookOptions): Promise<ServingCertificate> {
+    if (webhook.certDir !== undefined) {
+      return { certPem: await readFile(join(webhook.certDir, 'tls.crt'), 'utf8'), keyPem: await readFile(join(webhook.certDir, 'tls.key'), 'utf8') };
+    }
+    if (this.options.kubernetes !== undefined) {
+      const k8s = await import('@kubernetes/client-node');
+      const { bootstrapWebhookCertificate, DEFAULT_WEBHOOK_NAMES } = await import('./webhooks/webhook-bootstrap.ts');
+      const kc = new k8s.KubeConfig();
+      if (this.options.kubernetes.kubeconfig !== undefined) kc.loadFromFile(this.options.kubernetes.kubeconfig);
+      else kc.loadFromDefault();
+      return bootstrapWebhookCertificate(kc, { ...DEFAULT_WEBHOOK_NAMES, namespace: webhook.namespace, log: this.log });
+    }
+    return generateServingCertificate(serviceDnsNames(DEFAULT_SERVICE_NAME, webhook.namespace).concat('localhost'), new Date());
+  }
+
+  address(which: 'stream' | 'api' | 'webhook'): string {
+    const a = (which === 'stream' ? this.#stream : which === 'api' ? this.#api : this.#webhooks)?.address() as AddressInfo | null | undefined;
     return a ? `${a.address}:${a.port}` : '';
   }
 
@@ -107,7 +152,7 @@ export class ControlPlane {
     for (const source of this.#sources) source.stop();
     if (this.#timer) clearTimeout(this.#timer);
     for (const s of this.#subscriptions.values()) s.close();
-    for (const server of [this.#stream, this.#api]) {
+    for (const server of [this.#stream, this.#api, this.#webhooks]) {
       if (!server) continue;
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

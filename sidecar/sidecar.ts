@@ -35,7 +35,7 @@ export interface SidecarOptions {
   /** A static snapshot file instead of a control plane. */
   configFile?: string;
   /** The control plane's config stream, http://HOST:15010. */
-  control?: { url: string; token: string | undefined; advertise: string | undefined; cacheFile: string | undefined; name: string | undefined };
+  control?: { url: string; token: string | undefined; tokenFile?: string; advertise: string | undefined; cacheFile: string | undefined; name: string | undefined };
   /** In-flight requests get this long to finish on shutdown. Default 30000 ms. */
   drainGraceMs: number;
   limits: ListenerLimits;
@@ -135,7 +135,7 @@ export class Sidecar {
       const inboundPort = (this.#inbound.address() as AddressInfo).port;
       const advertise = options.control.advertise ?? `127.0.0.1:${inboundPort}`;
       this.#controlClient = new ControlClient({
-        url: options.control.url, token: options.control.token, service: options.service, namespace: options.namespace,
+        url: options.control.url, token: options.control.token, tokenFile: options.control.tokenFile, service: options.service, namespace: options.namespace,
         advertise, name: options.control.name ?? advertise, cacheFile: options.control.cacheFile,
         store: this.store, log: this.log, random: this.ctx.random,
       });

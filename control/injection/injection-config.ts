@@ -57,8 +57,10 @@ const PORT_LIST = /^\s*([0-9]{1,5}\s*(,\s*[0-9]{1,5}\s*)*)?$/;
 /** A bad annotation: the field path and what was wrong with its value. */
 export class AnnotationError extends Error {
   readonly code = 'PETREL_BAD_ANNOTATION';
-  constructor(readonly path: string, message: string) {
+  readonly path: string;
+  constructor(path: string, message: string) {
     super(`${path}: ${message}`);
+    this.path = path;
   }
 }
 

@@ -15,7 +15,7 @@ export interface ObjectMeta {
 
 export interface Container {
   name: string;
-  ports?: { containerPort: number; protocol?: string }[];
+  ports?: { containerPort: number; protocol?: string; name?: string }[];
   [key: string]: unknown;
 }
 

@@ -3,6 +3,7 @@
 // answers ACK, or NACK with the errors while keeping its last good config. When the stream breaks it
 // reconnects with exponential backoff and full jitter, serving on the last config all along; the
 // last good snapshot can be cached on disk so that a restart serves before the control plane answers.
+import { readFileSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -15,6 +16,11 @@ export interface ControlClientOptions {
   /** http://host:15010 */
   url: string;
   token: string | undefined;
+  /**
+   * Re-read before every (re)connect when set: kubelet rotates projected ServiceAccount tokens, and
+   * a token read once at start expires (1 h) while the sidecar lives on. Falls back to `token`.
+   */
+  tokenFile?: string;
   service: string;
   namespace: string;
   /** The inbound address registered for this service. */
@@ -62,7 +68,15 @@ export class ControlClient {
   }
 
   #headers(): Record<string, string> {
-    return this.#o.token === undefined ? {} : { authorization: `Bearer ${this.#o.token}` };
+    let token = this.#o.token;
+    if (this.#o.tokenFile !== undefined) {
+      try {
+        token = readFileSync(this.#o.tokenFile, 'utf8').trim() || token;
+      } catch (err) {
+        this.#o.log.warn({ err, file: this.#o.tokenFile }, 'could not re-read the token file; using the last token');
+      }
+    }
+    return token === undefined ? {} : { authorization: `Bearer ${token}` };
   }
 
   #connect(): void {
