@@ -43,13 +43,13 @@ describe('the mutating webhook handler on AdmissionReview v1', () => {
     assert.equal(answer.response?.uid, review.request.uid);
     assert.equal(answer.response?.allowed, true);
     const pod = applied(review, answer);
-    assert.deepEqual(pod.spec.initContainers?.map((c) => c.name), ['petrel-init', 'petrel-proxy', 'migrate']);
+    assert.deepEqual(pod.spec.initContainers?.map((c) => c.name), ['petrel-init', 'petrel-sidecar', 'migrate']);
     const init = byName(pod.spec.initContainers, 'petrel-init');
     assert.deepEqual(init.securityContext.capabilities.add, ['NET_ADMIN', 'NET_RAW']);
     assert.deepEqual(init.args.slice(0, 1), ['iptables']);
     assert.equal(init.args[init.args.indexOf('--skip-outbound-ports') + 1], '5432,6379');
     assert.equal(init.args[init.args.indexOf('--proxy-uid') + 1], '1337');
-    const proxy = byName(pod.spec.initContainers, 'petrel-proxy');
+    const proxy = byName(pod.spec.initContainers, 'petrel-sidecar');
     assert.equal(proxy.restartPolicy, 'Always');
     assert.equal(proxy.securityContext.runAsUser, 1337);
     assert.equal(proxy.securityContext.readOnlyRootFilesystem, true);
@@ -140,7 +140,7 @@ describe('the webhooks served over HTTPS by petrel control', () => {
     assert.equal(status, 200);
     assert.match(cert, /DNS:petrel-control\.petrel-system\.svc/);
     const pod = applied(review, json as Review);
-    assert.equal(byName(pod.spec.initContainers, 'petrel-proxy').image, 'registry.local/petrel:test');
+    assert.equal(byName(pod.spec.initContainers, 'petrel-sidecar').image, 'registry.local/petrel:test');
   });
 
   it('POST /validate judges ResiliencePolicies; malformed bodies get 400', async () => {
@@ -194,7 +194,7 @@ spec: {ports: [{port: 80, targetPort: 8080}]}
     assert.equal(first.code, 0, first.stderr);
     const docs = parseAllDocuments(first.stdout).map((d) => { assert.deepEqual(d.errors, []); return d.toJS(); });
     assert.deepEqual(docs.map((d) => d.kind), ['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'Pod', 'Service']);
-    const proxyOf = (spec: { initContainers?: Container[] }) => spec.initContainers?.find((c) => c.name === 'petrel-proxy');
+    const proxyOf = (spec: { initContainers?: Container[] }) => spec.initContainers?.find((c) => c.name === 'petrel-sidecar');
     assert.ok(proxyOf(docs[0].spec.template.spec));
     assert.equal((proxyOf(docs[0].spec.template.spec) as any).args.includes('web'), true);
     assert.ok(proxyOf(docs[1].spec.template.spec));

@@ -33,7 +33,7 @@ export interface PodTemplate {
   spec: PodSpec;
 }
 
-export const PROXY_CONTAINER = 'petrel-proxy';
+export const PROXY_CONTAINER = 'petrel-sidecar';
 export const INIT_CONTAINER = 'petrel-init';
 const TOKEN_VOLUME = 'petrel-token';
 const CACHE_VOLUME = 'petrel-cache';

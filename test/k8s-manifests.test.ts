@@ -1,0 +1,128 @@
+// `kubectl kustomize k8s/` renders, and every object has what the cluster and the control plane
+// need: required fields, least-privilege RBAC, webhooks that never block petrel-system, a Service
+// whose ports the Deployment and webhook configurations name, and the dashboards as a ConfigMap.
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { REPO } from './harness/processes.ts';
+
+type Obj = Record<string, any>;
+
+describe('k8s/ rendered by kubectl kustomize', () => {
+  let objects: Obj[];
+  const find = (kind: string, name: string): Obj => {
+    const found = objects.find((o) => o.kind === kind && o.metadata?.name === name);
+    assert.ok(found, `no ${kind}/${name} in the rendered manifests`);
+    return found;
+  };
+
+  before(() => {
+    const rendered = execFileSync('kubectl', ['kustomize', join(REPO, 'k8s')], { encoding: 'utf8' });
+    objects = parseAllDocuments(rendered).map((doc) => {
+      assert.deepEqual(doc.errors, []);
+      return doc.toJS() as Obj;
+    });
+  });
+
+  it('every object has apiVersion, kind and name; namespaced ones are in petrel-system', () => {
+    const clusterScoped = new Set(['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
+    assert.ok(objects.length >= 14);
+    for (const o of objects) {
+      assert.ok(typeof o.apiVersion === 'string' && typeof o.kind === 'string' && typeof o.metadata?.name === 'string', JSON.stringify(o).slice(0, 120));
+      if (!clusterScoped.has(o.kind)) assert.equal(o.metadata.namespace, 'petrel-system', `${o.kind}/${o.metadata.name}`);
+    }
+  });
+
+  it('the CRD is the generated one: structural, status subresource, printer columns', () => {
+    const crd = find('CustomResourceDefinition', 'resiliencepolicies.petrel.dev');
+    const version = crd.spec.versions[0];
+    assert.equal(version.name, 'v1alpha1');
+    assert.deepEqual(version.subresources, { status: {} });
+    assert.ok(version.additionalPrinterColumns.length >= 2);
+    assert.equal(version.schema.openAPIV3Schema.type, 'object');
+  });
+
+  it('the control plane: 2 stateless non-root replicas, probes on the API port, a PDB that matches them', () => {
+    const deployment = find('Deployment', 'petrel-control');
+    assert.equal(deployment.spec.replicas, 2);
+    const pod = deployment.spec.template;
+    assert.equal(pod.metadata.labels['petrel.dev/inject'], 'disabled');
+    const [container] = pod.spec.containers;
+    assert.deepEqual(container.args.slice(0, 3), ['control', '--kubernetes', '--token-review']);
+    assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+    assert.equal(pod.spec.securityContext.runAsUser, 1337);
+    assert.equal(pod.spec.volumes, undefined, 'stateless: no volumes');
+    assert.equal(container.readinessProbe.httpGet.path, '/ready');
+    const ports = Object.fromEntries(container.ports.map((p: Obj) => [p.name, p.containerPort]));
+    assert.deepEqual(ports, { stream: 15010, api: 15014, webhook: 15017 });
+    const service = find('Service', 'petrel-control');
+    assert.deepEqual(service.spec.selector, deployment.spec.selector.matchLabels);
+    assert.deepEqual(service.spec.ports.map((p: Obj) => [p.name, p.port]), [['stream', 15010], ['api', 15014], ['webhook', 15017]]);
+    const pdb = find('PodDisruptionBudget', 'petrel-control');
+    assert.equal(pdb.spec.minAvailable, 1);
+    assert.deepEqual(pdb.spec.selector.matchLabels, deployment.spec.selector.matchLabels);
+    assert.equal(pod.spec.serviceAccountName, find('ServiceAccount', 'petrel-control').metadata.name);
+  });
+
+  it('RBAC is least privilege: no wildcards, writes limited to status, one Secret and Petrel\'s own webhooks', () => {
+    const rules = [...find('ClusterRole', 'petrel-control').rules, ...find('Role', 'petrel-control').rules] as Obj[];
+    for (const rule of rules) {
+      for (const field of ['apiGroups', 'resources', 'verbs']) assert.ok(!rule[field].includes('*'), `wildcard in ${JSON.stringify(rule)}`);
+      for (const verb of rule.verbs) assert.ok(['get', 'list', 'watch', 'patch', 'create', 'update'].includes(verb), verb);
+    }
+    const verbsFor = (resource: string) => rules.filter((r) => r.resources.includes(resource)).flatMap((r) => r.verbs).sort();
+    assert.deepEqual(verbsFor('resiliencepolicies'), ['get', 'list', 'watch']);
+    assert.deepEqual(verbsFor('resiliencepolicies/status'), ['patch']);
+    assert.deepEqual(verbsFor('endpointslices'), ['list', 'watch']);
+    assert.deepEqual(verbsFor('tokenreviews'), ['create']);
+    for (const [resource, name] of [['mutatingwebhookconfigurations', 'petrel-injector'], ['validatingwebhookconfigurations', 'petrel-policy-validator']] as const) {
+      const rule = rules.find((r) => r.resources.includes(resource));
+      assert.deepEqual(rule?.resourceNames, [name]);
+      assert.deepEqual(rule?.verbs.sort(), ['get', 'patch']);
+    }
+    assert.deepEqual(rules.filter((r) => r.resources.includes('secrets') && r.verbs.includes('update')).map((r) => r.resourceNames), [['petrel-webhook-tls']]);
+    const binding = find('ClusterRoleBinding', 'petrel-control');
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'petrel-control', namespace: 'petrel-system' }]);
+  });
+
+  it('the webhooks reach the control plane\'s HTTPS routes and never select petrel-system', () => {
+    const mutating = find('MutatingWebhookConfiguration', 'petrel-injector');
+    const validating = find('ValidatingWebhookConfiguration', 'petrel-policy-validator');
+    const all = [...mutating.webhooks, ...validating.webhooks] as Obj[];
+    for (const hook of all) {
+      assert.deepEqual(hook.admissionReviewVersions, ['v1']);
+      assert.equal(hook.sideEffects, 'None');
+      assert.ok(['Fail', 'Ignore'].includes(hook.failurePolicy));
+      assert.equal(hook.clientConfig.service.name, 'petrel-control');
+      assert.equal(hook.clientConfig.service.port, 15017);
+      const excluded = hook.namespaceSelector.matchExpressions.find((e: Obj) => e.key === 'kubernetes.io/metadata.name');
+      if (hook.failurePolicy === 'Fail') assert.ok(excluded?.operator === 'NotIn' && excluded.values.includes('kube-system'), hook.name);
+    }
+    for (const hook of mutating.webhooks as Obj[]) {
+      assert.equal(hook.clientConfig.service.path, '/inject');
+      assert.ok(hook.namespaceSelector.matchExpressions.find((e: Obj) => e.key === 'kubernetes.io/metadata.name').values.includes('petrel-system'));
+      assert.deepEqual(hook.rules[0].resources, ['pods']);
+      assert.deepEqual(hook.rules[0].operations, ['CREATE']);
+    }
+    // Namespace-enabled pods unless they opt out; elsewhere only pods labelled enabled.
+    const selectors = (mutating.webhooks as Obj[]).map((h) => [h.namespaceSelector.matchExpressions[0], h.objectSelector.matchExpressions[0]]);
+    assert.deepEqual(selectors, [
+      [{ key: 'petrel.dev/inject', operator: 'In', values: ['enabled'] }, { key: 'petrel.dev/inject', operator: 'NotIn', values: ['disabled'] }],
+      [{ key: 'petrel.dev/inject', operator: 'NotIn', values: ['enabled', 'disabled'] }, { key: 'petrel.dev/inject', operator: 'In', values: ['enabled'] }],
+    ]);
+    assert.equal(validating.webhooks[0].clientConfig.service.path, '/validate');
+    assert.deepEqual(validating.webhooks[0].rules[0].resources, ['resiliencepolicies']);
+  });
+
+  it('ships the Prometheus scrape config and the four Grafana dashboards as ConfigMaps', () => {
+    const scrape = find('ConfigMap', 'petrel-prometheus-scrape');
+    assert.match(scrape.data['petrel-scrape.yml'], /petrel-sidecar;15000/);
+    const dashboards = find('ConfigMap', 'petrel-grafana-dashboards');
+    assert.equal(dashboards.metadata.labels.grafana_dashboard, '1');
+    assert.deepEqual(Object.keys(dashboards.data).sort(), ['petrel-control.json', 'petrel-mesh.json', 'petrel-service.json', 'petrel-workload.json']);
+    for (const json of Object.values(dashboards.data)) assert.ok(Array.isArray((JSON.parse(json as string) as Obj).panels));
+    assert.equal(find('Namespace', 'petrel-system').metadata.labels['petrel.dev/inject'], 'disabled');
+  });
+});
