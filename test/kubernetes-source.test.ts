@@ -4,9 +4,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { connect as tlsConnect } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 import { FakeKubeApi } from './harness/fake-kube-api.ts';
 import { waitFor } from './harness/wait.ts';
-import { startControl, startSidecar, tempDir, type ControlHandle, type SidecarHandle } from './harness/processes.ts';
+import { freePort, startControl, startSidecar, tempDir, type ControlHandle, type SidecarHandle } from './harness/processes.ts';
 
 const POLICIES = '/apis/petrel.dev/v1alpha1/resiliencepolicies';
 const SLICES = '/apis/discovery.k8s.io/v1/endpointslices';
@@ -28,6 +30,7 @@ describe('Kubernetes source', () => {
   const api = new FakeKubeApi();
   let control: ControlHandle;
   let web: SidecarHandle;
+  let webhookPort: number;
 
   before(async () => {
     await api.start();
@@ -43,7 +46,12 @@ describe('Kubernetes source', () => {
     api.apply(SLICES, slice('payments', ['10.1.0.1', '10.1.0.2', '10.1.0.3'], 8080));
     api.tokens.set('web-sa-token', ['petrel']);
     api.tokens.set('wrong-audience-token', ['kubernetes']);
-    control = await startControl({ policiesDir: tempDir(), args: ['--kubernetes', '--kubeconfig', kubeconfig, '--token-review', '--startup-grace', '0s'] });
+    // The webhook configurations as `kubectl apply -k k8s/` leaves them: no caBundle yet.
+    const hook = (path: string) => ({ name: `h${path}`, clientConfig: { service: { name: 'petrel-control', namespace: 'petrel-system', path } } });
+    api.plainObjects.set('/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/petrel-injector', { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'petrel-injector' }, webhooks: [hook('/inject'), hook('/inject')] });
+    api.plainObjects.set('/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/petrel-policy-validator', { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'petrel-policy-validator' }, webhooks: [hook('/validate')] });
+    webhookPort = await freePort();
+    control = await startControl({ policiesDir: tempDir(), args: ['--kubernetes', '--kubeconfig', kubeconfig, '--token-review', '--startup-grace', '0s', '--webhook-port', String(webhookPort)] });
     const token = join(tempDir(), 'token');
     writeFileSync(token, 'web-sa-token');
     web = await startSidecar({ service: 'web', args: ['--control', control.streamUrl, '--namespace', 'shop', '--token-file', token] });
@@ -108,5 +116,24 @@ describe('Kubernetes source', () => {
     api.failWatches = false;
     api.apply(POLICIES, policy('payments', { targetRef: { kind: 'Service', name: 'payments' }, retry: { attempts: 5 } }));
     await waitFor(async () => (await dump()).snapshot.services.find((s) => s.name === 'payments')?.policy?.retry?.attempts === 5, 'the policy after the informer recovered', 20_000);
+  });
+
+  it('creates the webhook certificate Secret, patches it into both caBundles and serves the webhooks with it', async () => {
+    const secret = api.plainObjects.get('/api/v1/namespaces/petrel-system/secrets/petrel-webhook-tls');
+    assert.ok(secret, 'the Secret petrel-webhook-tls was created in petrel-system');
+    assert.equal(secret.type, 'kubernetes.io/tls');
+    const cert = secret.data['tls.crt'] as string;
+    const mutating = api.plainObjects.get('/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/petrel-injector')!;
+    const validating = api.plainObjects.get('/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/petrel-policy-validator')!;
+    for (const hook of [...mutating.webhooks, ...validating.webhooks]) assert.equal(hook.clientConfig.caBundle, cert);
+    const served = await new Promise<string>((resolve, reject) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port: webhookPort, rejectUnauthorized: false }, () => {
+        resolve(socket.getPeerX509Certificate()?.toString() ?? '');
+        socket.end();
+      });
+      socket.on('error', reject);
+    });
+    assert.equal(new X509Certificate(served).fingerprint256, new X509Certificate(Buffer.from(cert, 'base64')).fingerprint256);
+    assert.match(new X509Certificate(served).subjectAltName ?? '', /DNS:petrel-control\.petrel-system\.svc/);
   });
 });

@@ -123,6 +123,7 @@ export class FakeKubeApi {
     const statusMatch = /^\/apis\/petrel\.dev\/v1alpha1\/namespaces\/([^/]+)\/resiliencepolicies\/([^/]+)\/status$/.exec(url.pathname);
     if (req.method === 'PATCH' && statusMatch) return this.#patchStatus(req, res, statusMatch[1] as string, statusMatch[2] as string);
     if (req.method === 'POST' && url.pathname === '/apis/authentication.k8s.io/v1/tokenreviews') return this.#tokenReview(req, res);
+    if (/^\/api\/v1\/namespaces\/[^/]+\/secrets|^\/apis\/admissionregistration\.k8s\.io\/v1\//.test(url.pathname)) return this.#plainObject(req, res, url.pathname);
     const c = this.#collections.get(url.pathname);
     if (req.method !== 'GET' || c === undefined) {
       res.writeHead(404, { 'content-type': 'application/json' });
@@ -171,6 +172,47 @@ export class FakeKubeApi {
         apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: review.spec,
         status: authenticated ? { authenticated: true, audiences: wanted, user: { username: 'system:serviceaccount:shop:web' } } : { authenticated: false },
       }));
+    });
+  }
+
+  /** Secrets and webhook configurations: get, create (409 if present), replace, JSON patch. */
+  readonly plainObjects = new Map<string, Record<string, any>>();
+
+  #plainObject(req: IncomingMessage, res: ServerResponse, path: string): void {
+    let body = '';
+    req.on('data', (d: Buffer) => { body += d.toString(); });
+    req.on('end', () => {
+      const send = (status: number, object: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(object));
+      };
+      const notFound = () => send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
+      const existing = this.plainObjects.get(path);
+      if (req.method === 'GET') return existing ? send(200, existing) : notFound();
+      if (req.method === 'POST') {
+        const object = JSON.parse(body) as Record<string, any>;
+        const key = `${path}/${object.metadata.name as string}`;
+        if (this.plainObjects.has(key)) return send(409, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'AlreadyExists', code: 409 });
+        this.plainObjects.set(key, object);
+        return send(201, object);
+      }
+      if (!existing) return notFound();
+      if (req.method === 'PUT') {
+        this.plainObjects.set(path, JSON.parse(body) as Record<string, any>);
+        return send(200, this.plainObjects.get(path));
+      }
+      if (req.method === 'PATCH') {
+        const updated = structuredClone(existing);
+        for (const op of JSON.parse(body) as { op: string; path: string; value: unknown }[]) {
+          const keys = op.path.split('/').slice(1);
+          let target: any = updated;
+          for (const key of keys.slice(0, -1)) target = target[key];
+          target[keys.at(-1)!] = op.value;
+        }
+        this.plainObjects.set(path, updated);
+        return send(200, updated);
+      }
+      send(405, { kind: 'Status', code: 405 });
     });
   }
 
