@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../config/compile.ts';
-import { matchRoute, type CompiledSnapshot, type ServiceTarget, type Timeouts } from '../config/compiled.ts';
+import { matchRoute, type Timeouts } from '../config/compiled.ts';
 import { redirectedDestination } from '../interception/connection-interceptor.ts';
 import type { OriginalDestination } from '../interception/original-destination.ts';
 import type { OpaqueTcpProxy } from '../interception/opaque-tcp.ts';
@@ -47,8 +47,10 @@ export class OutboundPipeline implements ExchangeObserver {
     if (snapshot === undefined) return this.#reply(exchange, 'UH', 'the sidecar has no configuration yet');
     // Absolute-form requests name their authority in the request line; it wins over Host (RFC 9112 §3.2.2).
     if (target.absoluteForm) setHeader(up.headers, 'host', target.authority);
-    const service = snapshot.hosts.get(target.host) ?? byAddress(snapshot, req.socket);
-    if (service === undefined) return this.#passthrough(exchange, target, up, snapshot.passthrough, redirectedDestination(req.socket));
+    let service = snapshot.hosts.get(target.host);
+    const redirectedFrom = service === undefined ? redirectedDestination(req.socket) : undefined;
+    service ??= redirectedFrom && snapshot.addresses.get(redirectedFrom.address);
+    if (service === undefined) return this.#passthrough(exchange, target, up, snapshot.passthrough, redirectedFrom);
     const route = matchRoute(service, req.method ?? 'GET', target.path);
     exchange.metrics = route.metrics;
     up.headers.push(PEER_HEADER, ctx.self.service);
@@ -99,7 +101,9 @@ export class OutboundPipeline implements ExchangeObserver {
     if (target === undefined) return fail('NR', 'the request names no valid host (Host header or absolute URI)');
     if (snapshot === undefined) return fail('UH', 'the sidecar has no configuration yet');
     if (target.absoluteForm) setHeader(up.headers, 'host', target.authority);
-    const service = snapshot.hosts.get(target.host) ?? byAddress(snapshot, req.socket);
+    let service = snapshot.hosts.get(target.host);
+    const redirectedFrom = service === undefined ? redirectedDestination(req.socket) : undefined;
+    service ??= redirectedFrom && snapshot.addresses.get(redirectedFrom.address);
     let tunnel: TunnelTarget;
     if (service !== undefined) {
       record.metrics = service.defaultRoute.metrics;
@@ -110,7 +114,6 @@ export class OutboundPipeline implements ExchangeObserver {
     } else {
       const refusal = this.#passthroughRefusal(target, snapshot.passthrough);
       if (refusal !== undefined) return fail('NR', refusal);
-      const redirectedFrom = redirectedDestination(req.socket);
       tunnel = redirectedFrom === undefined
         ? { host: target.host, port: target.port ?? 80, connectTimeoutMs: snapshot.inbound.timeouts.connectMs, label: `passthrough ${target.authority}` }
         : { host: redirectedFrom.host, port: redirectedFrom.port, connectTimeoutMs: snapshot.inbound.timeouts.connectMs, label: `passthrough ${redirectedFrom.address}` };
@@ -153,10 +156,4 @@ export class OutboundPipeline implements ExchangeObserver {
   onExchangeDone(exchange: Exchange): void {
     recordExchange(this.#ctx, exchange, 'outbound');
   }
-}
-
-/** The service owning the endpoint address iptables redirected this connection from, if any. */
-function byAddress(snapshot: CompiledSnapshot, socket: Socket): ServiceTarget | undefined {
-  const destination = redirectedDestination(socket);
-  return destination === undefined ? undefined : snapshot.addresses.get(destination.address);
 }
