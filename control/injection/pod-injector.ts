@@ -1,7 +1,7 @@
 // Injection of one pod (or pod template): which pods get the mesh, and what they get. Pure: objects
 // in, a new object out, so the admission webhook (JSONPatch) and `petrel inject` (YAML) share it.
 import {
-  ANNOTATIONS, INJECT_LABEL, INJECTED_ANNOTATION, podSettings, type InjectorConfig, type PodSettings,
+  INJECT_LABEL, INJECTED_ANNOTATION, podSettings, type InjectorConfig, type PodSettings,
 } from './injection-config.ts';
 
 export interface ObjectMeta {
@@ -164,5 +164,3 @@ function volumes(config: InjectorConfig): Record<string, unknown>[] {
     { name: CACHE_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
   ];
 }
-
-export { ANNOTATIONS };

@@ -57,11 +57,7 @@ export class OpaqueTcpProxy {
     });
   }
 
-  /** Open opaque connections; draining closes them when the grace period ends. */
-  get size(): number {
-    return this.#open.size;
-  }
-
+  /** Closes the opaque connections still open (the drain's grace period is over). */
   destroyAll(): void {
     for (const socket of this.#open) socket.destroy();
   }
