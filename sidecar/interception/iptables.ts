@@ -64,14 +64,11 @@ export async function applyInterception(options: InterceptionOptions, run: Iptab
 export async function removeInterception(run: IptablesRunOptions): Promise<IptablesBackend> {
   const backend = run.backend ?? (await detectBackend());
   await removeJumps(backend);
-  for (const chain of Object.values(CHAINS)) {
-    if (!(await chainExists(backend, chain))) continue;
-    await tool(`iptables-${backend}`, ['-t', 'nat', '-F', chain]);
-  }
-  for (const chain of Object.values(CHAINS)) {
-    if (!(await chainExists(backend, chain))) continue;
-    await tool(`iptables-${backend}`, ['-t', 'nat', '-X', chain]);
-  }
+  const present: string[] = [];
+  for (const chain of Object.values(CHAINS)) if (await chainExists(backend, chain)) present.push(chain);
+  // Flush all before deleting any: our chains jump to each other, and a referenced chain cannot go.
+  for (const chain of present) await tool(`iptables-${backend}`, ['-t', 'nat', '-F', chain]);
+  for (const chain of present) await tool(`iptables-${backend}`, ['-t', 'nat', '-X', chain]);
   run.log(`petrel iptables: interception rules removed (iptables-${backend})`);
   return backend;
 }
