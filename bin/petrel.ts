@@ -3,6 +3,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../api/duration.ts';
 import { DEFAULT_LIMITS } from '../sidecar/listener/http-listener.ts';
+import { DEFAULT_DETECT_TIMEOUT_MS } from '../sidecar/interception/connection-interceptor.ts';
+import { DEFAULT_INTERCEPTION } from '../sidecar/interception/iptables-rules.ts';
 import { reexecWithSidecarFlags } from '../sidecar/runtime-flags.ts';
 
 const [major] = process.versions.node.split('.').map(Number);
@@ -70,7 +72,7 @@ program.command('sidecar')
   .option('--header-timeout <duration>', 'time to receive a request head; then 408', duration, DEFAULT_LIMITS.headersTimeoutMs)
   .option('--keep-alive-timeout <duration>', 'idle downstream keep-alive connections close after this', duration, DEFAULT_LIMITS.keepAliveTimeoutMs)
   .option('--max-connections <n>', 'open downstream connections per listener', positiveInt, DEFAULT_LIMITS.maxConnections)
-  .option('--protocol-detect-timeout <duration>', 'a connection redirected by iptables that sends nothing for this long is passed through as opaque TCP (server-first protocols)', duration, 100)
+  .option('--protocol-detect-timeout <duration>', 'a connection redirected by iptables that sends nothing for this long is passed through as opaque TCP (server-first protocols)', duration, DEFAULT_DETECT_TIMEOUT_MS)
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
   .addOption(new Option('--access-log <mode>', 'one JSON line per request on stdout').choices(['off', 'errors', 'all']).default('errors'))
   .action(async (o) => {
@@ -145,10 +147,10 @@ program.command('iptables')
   .description('write the nat rules that redirect a pod\'s TCP traffic to the sidecar (run as root with NET_ADMIN)')
   .option('--dry-run', 'print the rules instead of applying them')
   .option('--cleanup', 'remove the rules and chains instead of writing them')
-  .option('--proxy-uid <uid>', 'the sidecar\'s uid; its own connections are never redirected', uid, 1337)
-  .option('--inbound-port <port>', 'inbound connections are redirected here', port, 15006)
-  .option('--outbound-port <port>', 'outbound connections are redirected here', port, 15001)
-  .option('--admin-port <port>', 'the sidecar admin port, never redirected', port, 15000)
+  .option('--proxy-uid <uid>', 'the sidecar\'s uid; its own connections are never redirected', uid, DEFAULT_INTERCEPTION.proxyUid)
+  .option('--inbound-port <port>', 'inbound connections are redirected here', port, DEFAULT_INTERCEPTION.inboundPort)
+  .option('--outbound-port <port>', 'outbound connections are redirected here', port, DEFAULT_INTERCEPTION.outboundPort)
+  .option('--admin-port <port>', 'the sidecar admin port, never redirected', port, DEFAULT_INTERCEPTION.adminPort)
   .option('--skip-inbound-ports <ports>', 'comma-separated destination ports on this pod that bypass the sidecar', '')
   .option('--skip-outbound-ports <ports>', 'comma-separated destination ports of outgoing connections that bypass the sidecar', '')
   .addOption(new Option('--backend <backend>', 'iptables backend (default: the one already holding rules, else nft)').choices(['nft', 'legacy']))
@@ -172,13 +174,13 @@ program.command('demo')
 async function webhookOptions(o: { webhookPort?: number; kubernetes?: boolean; webhookCertDir?: string; namespace: string; sidecarImage?: string; streamPort: number }) {
   const webhookPort = o.webhookPort ?? (o.kubernetes === true ? 15017 : undefined);
   if (webhookPort === undefined) return undefined;
-  const { DEFAULT_INJECTOR_CONFIG } = await import('../control/injection/injection-config.ts');
+  const { controlStreamUrl, DEFAULT_INJECTOR_CONFIG } = await import('../control/injection/injection-config.ts');
   return {
     port: webhookPort, certDir: o.webhookCertDir, namespace: o.namespace,
     injector: {
       ...DEFAULT_INJECTOR_CONFIG,
       image: o.sidecarImage ?? DEFAULT_INJECTOR_CONFIG.image,
-      controlUrl: `http://petrel-control.${o.namespace}.svc:${o.streamPort}`,
+      controlUrl: controlStreamUrl(o.namespace, o.streamPort),
     },
   };
 }

@@ -27,9 +27,8 @@ const CACHE_MS = 60_000;
 
 export async function tokenReview(kubeconfig: string | undefined, audience = TOKEN_AUDIENCE): Promise<Authenticator> {
   const k8s = await import('@kubernetes/client-node');
-  const kc = new k8s.KubeConfig();
-  if (kubeconfig !== undefined) kc.loadFromFile(kubeconfig);
-  else kc.loadFromDefault();
+  const { loadKubeConfig } = await import('./kube-config.ts');
+  const kc = loadKubeConfig(kubeconfig);
   const api = kc.makeApiClient(k8s.AuthenticationV1Api);
   const accepted = new Map<string, number>();
   return {

@@ -19,11 +19,8 @@ import { Registry } from './registry.ts';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Server as HttpsServer } from 'node:https';
-import type { InjectorConfig } from './injection/injection-config.ts';
-import { createWebhookServer } from './webhooks/webhook-server.ts';
-import { generateServingCertificate, serviceDnsNames, type ServingCertificate } from './webhooks/webhook-certificate.ts';
-
-const DEFAULT_SERVICE_NAME = 'petrel-control';
+import { CONTROL_SERVICE, type InjectorConfig } from './injection/injection-config.ts';
+import type { ServingCertificate } from './webhooks/webhook-certificate.ts';
 import { PolicyDirectory } from './sources/policy-directory.ts';
 import { Subscription, type SidecarStatus } from './subscription.ts';
 
@@ -116,6 +113,8 @@ export class ControlPlane {
     await Promise.all([listen(this.#stream, this.options.host, this.options.streamPort), listen(this.#api, this.options.host, this.options.apiPort)]);
     const webhook = this.options.webhook;
     if (webhook !== undefined) {
+      // Loaded only here: node-forge and the injector are not needed without webhooks.
+      const { createWebhookServer } = await import('./webhooks/webhook-server.ts');
       this.#webhooks = createWebhookServer({ certificate: await this.#webhookCertificate(webhook), injector: webhook.injector, log: this.log });
       await listen(this.#webhooks, this.options.host, webhook.port);
       this.log.info({ webhooks: this.address('webhook') }, 'admission webhooks listening (HTTPS): POST /inject, POST /validate');
@@ -133,14 +132,12 @@ export class ControlPlane {
       return { certPem: await readFile(join(webhook.certDir, 'tls.crt'), 'utf8'), keyPem: await readFile(join(webhook.certDir, 'tls.key'), 'utf8') };
     }
     if (this.options.kubernetes !== undefined) {
-      const k8s = await import('@kubernetes/client-node');
+      const { loadKubeConfig } = await import('./kube-config.ts');
       const { bootstrapWebhookCertificate, DEFAULT_WEBHOOK_NAMES } = await import('./webhooks/webhook-bootstrap.ts');
-      const kc = new k8s.KubeConfig();
-      if (this.options.kubernetes.kubeconfig !== undefined) kc.loadFromFile(this.options.kubernetes.kubeconfig);
-      else kc.loadFromDefault();
-      return bootstrapWebhookCertificate(kc, { ...DEFAULT_WEBHOOK_NAMES, namespace: webhook.namespace, log: this.log });
+      return bootstrapWebhookCertificate(loadKubeConfig(this.options.kubernetes.kubeconfig), { ...DEFAULT_WEBHOOK_NAMES, namespace: webhook.namespace, log: this.log });
     }
-    return generateServingCertificate(serviceDnsNames(DEFAULT_SERVICE_NAME, webhook.namespace).concat('localhost'), new Date());
+    const { generateServingCertificate, serviceDnsNames } = await import('./webhooks/webhook-certificate.ts');
+    return generateServingCertificate(serviceDnsNames(CONTROL_SERVICE, webhook.namespace).concat('localhost'), new Date());
   }
 
   address(which: 'stream' | 'api' | 'webhook'): string {

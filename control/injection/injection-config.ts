@@ -1,6 +1,7 @@
 // What injection adds to a pod, and the per-pod annotations that change it. Every option has its
 // default here; annotations are validated when the pod arrives and a bad one is refused by name.
 import { parseDuration } from '../../api/duration.ts';
+import { parsePortList } from '../../sidecar/interception/iptables-rules.ts';
 
 export const INJECT_LABEL = 'petrel.dev/inject';
 export const INJECTED_ANNOTATION = 'petrel.dev/injected';
@@ -37,9 +38,17 @@ export interface InjectorConfig {
   drainGraceMs: number;
 }
 
+/** The control plane's Service in k8s/: how webhooks and injected sidecars reach it. */
+export const CONTROL_SERVICE = 'petrel-control';
+
+/** The config stream as injected sidecars reach it: the control plane's Service in its namespace. */
+export function controlStreamUrl(namespace: string, streamPort: number): string {
+  return `http://${CONTROL_SERVICE}.${namespace}.svc:${streamPort}`;
+}
+
 export const DEFAULT_INJECTOR_CONFIG: InjectorConfig = {
   image: 'ghcr.io/petrel-mesh/petrel:0.1.0',
-  controlUrl: 'http://petrel-control.petrel-system.svc:15010',
+  controlUrl: controlStreamUrl('petrel-system', 15010),
   tokenAudience: 'petrel',
   proxyUid: 1337,
   inboundPort: 15006,
@@ -52,7 +61,6 @@ export const DEFAULT_INJECTOR_CONFIG: InjectorConfig = {
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
-const PORT_LIST = /^\s*([0-9]{1,5}\s*(,\s*[0-9]{1,5}\s*)*)?$/;
 
 /** A bad annotation: the field path and what was wrong with its value. */
 export class AnnotationError extends Error {
@@ -83,7 +91,16 @@ export function podSettings(annotations: Record<string, string>, config: Injecto
     if (value !== undefined && !ok(value)) throw new AnnotationError(path(key), `"${value}" is not ${what}`);
     return value;
   };
-  const portsOk = (v: string) => PORT_LIST.test(v) && v.split(',').filter((p) => p.trim() !== '').every((p) => Number(p) >= 1 && Number(p) <= 65535);
+  // The same parser as `petrel iptables`, so an annotation the webhook accepts never fails in the init container.
+  const ports = (key: string): string => {
+    const value = get(key);
+    if (value === undefined) return '';
+    try {
+      return parsePortList(key, value).join(',');
+    } catch {
+      throw new AnnotationError(path(key), `"${value}" is not a comma-separated list of ports`);
+    }
+  };
   const appPort = check(ANNOTATIONS.appPort, (v) => /^[0-9]{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535, 'a port (1-65535)');
   const quantity = (key: string, fallback: string) => check(key, (v) => QUANTITY.test(v), 'a Kubernetes quantity (e.g. 100m, 128Mi)') ?? fallback;
   const drain = get(ANNOTATIONS.drainGrace);
@@ -98,8 +115,8 @@ export function podSettings(annotations: Record<string, string>, config: Injecto
   return {
     service: check(ANNOTATIONS.service, (v) => /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v), 'a DNS-1123 label'),
     appPort: appPort === undefined ? undefined : Number(appPort),
-    skipInboundPorts: (check(ANNOTATIONS.skipInboundPorts, portsOk, 'a comma-separated list of ports') ?? '').replace(/\s/g, ''),
-    skipOutboundPorts: (check(ANNOTATIONS.skipOutboundPorts, portsOk, 'a comma-separated list of ports') ?? '').replace(/\s/g, ''),
+    skipInboundPorts: ports(ANNOTATIONS.skipInboundPorts),
+    skipOutboundPorts: ports(ANNOTATIONS.skipOutboundPorts),
     resources: {
       cpuRequest: quantity(ANNOTATIONS.cpuRequest, config.resources.cpuRequest),
       memoryRequest: quantity(ANNOTATIONS.memoryRequest, config.resources.memoryRequest),

@@ -10,6 +10,7 @@ import type { ResiliencePolicySpec } from '../../api/types.ts';
 import { validatePolicyDocument } from '../../api/validate.ts';
 import type { PolicySource, SourceState, StoredPolicy } from '../policy.ts';
 import type { Registry, ServiceRecord } from '../registry.ts';
+import { loadKubeConfig } from '../kube-config.ts';
 
 const GROUP = 'petrel.dev';
 const VERSION = 'v1alpha1';
@@ -45,9 +46,7 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
   }
 
   async start(): Promise<void> {
-    const kc = new k8s.KubeConfig();
-    if (this.#o.kubeconfig !== undefined) kc.loadFromFile(this.#o.kubeconfig);
-    else kc.loadFromDefault();
+    const kc = loadKubeConfig(this.#o.kubeconfig);
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
     const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
 

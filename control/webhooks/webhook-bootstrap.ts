@@ -4,6 +4,7 @@
 // patched into both webhook configurations' caBundle, so the API server trusts it.
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { CONTROL_SERVICE } from '../injection/injection-config.ts';
 import { certificateUsable, generateServingCertificate, serviceDnsNames, type ServingCertificate } from './webhook-certificate.ts';
 
 export interface WebhookBootstrapOptions {
@@ -18,7 +19,7 @@ export interface WebhookBootstrapOptions {
   now?: () => Date;
 }
 
-export const DEFAULT_WEBHOOK_NAMES = { service: 'petrel-control', secretName: 'petrel-webhook-tls', mutatingWebhook: 'petrel-injector', validatingWebhook: 'petrel-policy-validator' };
+export const DEFAULT_WEBHOOK_NAMES = { service: CONTROL_SERVICE, secretName: 'petrel-webhook-tls', mutatingWebhook: 'petrel-injector', validatingWebhook: 'petrel-policy-validator' };
 
 function statusCode(err: unknown): number | undefined {
   return (err as { code?: number }).code;
