@@ -100,6 +100,11 @@ export const loadBalancerSchema = {
   additionalProperties: false,
   properties: {
     policy: { type: 'string', enum: [...BALANCER_POLICIES], description: 'Default ewma.' },
+    panicThreshold: {
+      type: 'integer', minimum: 0, maximum: 100,
+      description: 'When fewer than this percent of endpoints are available (breakers open), balance over all of them, '
+        + 'as Envoy does: a blip that opened every breaker costs the blip, not openFor. 0 fails fast (503 UO) instead. Default 50.',
+    },
   },
 };
 

@@ -22,7 +22,7 @@ export interface CircuitBreakerSpec {
 
 export interface RateLimitSpec { requestsPerSecond: number; burst?: number }
 export interface ConcurrencySpec { maxRequests?: number; maxPending?: number }
-export interface LoadBalancerSpec { policy?: 'round-robin' | 'least-request' | 'ewma' }
+export interface LoadBalancerSpec { policy?: 'round-robin' | 'least-request' | 'ewma'; panicThreshold?: number }
 export interface FaultSpec {
   delay?: { duration: string; percent: number };
   abort?: { status: number; percent: number };

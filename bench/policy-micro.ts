@@ -7,6 +7,8 @@ import { SidecarMetrics } from '../sidecar/telemetry/metrics.ts';
 import { EndpointStateRegistry } from '../sidecar/upstream/endpoint-state.ts';
 import { PoolRegistry } from '../sidecar/upstream/pool-registry.ts';
 import { upstreamHeaders } from '../sidecar/proxy/headers.ts';
+import { PolicyStateRegistry } from '../sidecar/policy/policy-state.ts';
+import { pino } from 'pino';
 import type { Snapshot } from '../api/types.ts';
 
 const N = 1_000_000;
@@ -34,7 +36,8 @@ export function policyMicrobench(): [string, number][] {
     }],
   };
   const compiled = compileSnapshot(snapshot, {
-    self: { service: 'bench', namespace: 'default' }, app: undefined, pools, metrics, clock: systemClock, random: systemRandom,
+    self: { service: 'bench', namespace: 'default' }, app: undefined, pools, metrics, policyStates: new PolicyStateRegistry(),
+    env: { clock: systemClock, random: systemRandom, log: pino({ level: 'silent' }), draining: () => false, tracing: undefined },
     endpointStates: new EndpointStateRegistry(systemClock, systemRandom, { onCreated() {}, onTransition() {} }),
   });
   const service = compiled.services[0]!;

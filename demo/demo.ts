@@ -42,6 +42,9 @@ const RESILIENT_POLICY: PolicySpec = {
     backoff: { strategy: 'exponential-jitter', base: '10ms', max: '100ms' }, budget: { ratio: 0.5, minPerSecond: 50 },
   },
   circuitBreaker: { consecutiveFailures: 10, openFor: '2s', maxOpenFor: '10s' },
+  // payments has one pod: by default (panicThreshold 50) the balancer would keep trying it while its
+  // breaker is open; this demo shows the fail-fast alternative.
+  loadBalancer: { panicThreshold: 0 },
 };
 /** No phase runs longer than this, whatever the request count. */
 const PHASE_LIMIT_MS = 30_000;
@@ -159,7 +162,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         // Four attempts at 20% failure leave 0.16% of requests failing: allow a few.
         expect: (o) => (okShare(o) >= 0.97 ? undefined : 'expected at least 97% success with retries') },
       { title: 'payments app is down', before: () => mesh.stop('payments'),
-        explain: 'the payments sidecar answers 503 UF; retries cannot help, so the breaker opens and the web sidecar fails fast with UO.',
+        explain: 'the payments sidecar answers 503 UF; retries cannot help, so the breaker opens and, with panicThreshold: 0, the web sidecar fails fast with UO.',
         expect: (o) => (o.some((x) => x.flag === 'UO') && okShare(o) === 0 ? undefined : 'expected every request to fail, fast, with UO') },
       { title: 'payments is back',
         before: async () => {

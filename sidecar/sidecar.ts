@@ -9,12 +9,16 @@ import { loadSnapshotFile } from './config/file-source.ts';
 import { ControlClient } from './config/control-client.ts';
 import { createListener, type ListenerLimits } from './listener/http-listener.ts';
 import type { ProxyContext } from './pipeline/context.ts';
+import { PolicyStateRegistry } from './policy/policy-state.ts';
+import { SelfAddresses } from './routing/self-address.ts';
+import type { HandOver } from './interception/connection-interceptor.ts';
+import type { Socket } from 'node:net';
 import { InboundPipeline } from './pipeline/inbound.ts';
 import { OutboundPipeline } from './pipeline/outbound.ts';
 import { SidecarMetrics } from './telemetry/metrics.ts';
 import { PoolRegistry } from './upstream/pool-registry.ts';
 import { EndpointStateRegistry } from './upstream/endpoint-state.ts';
-import { systemClock, systemRandom, type Clock, type Random } from './policy/clock.ts';
+import { MAX_TIMER_MS, systemClock, systemRandom, type Clock, type Random } from './policy/clock.ts';
 import { AccessLog, type AccessLogMode } from './telemetry/access-log.ts';
 import { startTracing } from './telemetry/tracing.ts';
 import { DEFAULT_DETECT_TIMEOUT_MS, interceptConnections } from './interception/connection-interceptor.ts';
@@ -38,6 +42,12 @@ export interface SidecarOptions {
   control?: { url: string; token: string | undefined; tokenFile?: string; advertise: string | undefined; cacheFile: string | undefined; name: string | undefined };
   /** In-flight requests get this long to finish on shutdown. Default 30000 ms. */
   drainGraceMs: number;
+  /**
+   * On shutdown, how long the listeners keep accepting after the sidecar has deregistered, while
+   * callers learn that it is going (every response then says Connection: close). Default 5000 ms
+   * with a control plane, 0 without one (nobody would learn anything).
+   */
+  drainDelayMs?: number;
   limits: ListenerLimits;
   /** A redirected connection silent this long is passed through as opaque TCP. Default 100 ms. */
   detectTimeoutMs?: number;
@@ -50,6 +60,9 @@ export interface SidecarOptions {
   random?: Random;
 }
 
+/** How long a draining sidecar keeps accepting after deregistering, with a control plane. */
+export const DEFAULT_DRAIN_DELAY_MS = 5000;
+
 export class Sidecar {
   readonly options: SidecarOptions;
   readonly log: Logger;
@@ -57,6 +70,7 @@ export class Sidecar {
   readonly metrics = new SidecarMetrics(() => this.pools.stats().connected);
   readonly store: ConfigStore;
   readonly endpointStates: EndpointStateRegistry;
+  readonly policyStates = new PolicyStateRegistry();
   readonly ctx: ProxyContext;
   #inbound: Server | undefined;
   #outbound: Server | undefined;
@@ -81,12 +95,13 @@ export class Sidecar {
         this.log.info({ service, endpoint, to }, 'circuit breaker transition');
       },
     });
-    this.store = new ConfigStore({ self, app: options.app, pools: this.pools, endpointStates: this.endpointStates, metrics, clock, random });
-    this.ctx = {
-      self, store: this.store, pools: this.pools, metrics, log: this.log, app: options.app,
-      outboundPort: options.outboundPort, draining: () => this.#draining, clock, random,
-      accessLog: new AccessLog(options.accessLog ?? 'errors'), tracing: undefined,
-    };
+    const env = { clock, random, log: this.log, draining: () => this.#draining, tracing: undefined };
+    this.store = new ConfigStore({ self, app: options.app, pools: this.pools, endpointStates: this.endpointStates, policyStates: this.policyStates, metrics, env });
+    this.ctx = Object.assign(env, {
+      self, store: this.store, pools: this.pools, metrics, app: options.app,
+      selfAddresses: new SelfAddresses([options.inboundPort, options.outboundPort, options.adminPort]),
+      accessLog: new AccessLog(options.accessLog ?? 'errors'),
+    });
   }
 
   get draining(): boolean {
@@ -101,8 +116,11 @@ export class Sidecar {
     }
     this.ctx.tracing = await startTracing(options.service, options.namespace);
     if (this.ctx.tracing) this.log.info('tracing on: exporting spans over OTLP/HTTP');
-    const inbound = new InboundPipeline(this.ctx);
-    const outbound = new OutboundPipeline(this.ctx);
+    // An Upgrade the upstream refused hands its connection back to the HTTP server it came from.
+    let reattachInbound: HandOver | undefined;
+    let reattachOutbound: HandOver | undefined;
+    const inbound = new InboundPipeline(this.ctx, (socket, head) => reattachInbound?.(socket as Socket, head));
+    const outbound = new OutboundPipeline(this.ctx, (socket, head) => reattachOutbound?.(socket as Socket, head));
     const drop = (listener: string) => () => this.metrics.connectionsDropped.inc({ listener });
     this.#inbound = createListener(options.limits, { request: inbound.handle, upgrade: inbound.upgrade, dropped: drop('inbound') });
     this.#outbound = createListener(options.limits, {
@@ -110,12 +128,15 @@ export class Sidecar {
     });
     // Connections iptables redirected here: HTTP/1.x goes on to the pipelines, the rest is opaque TCP.
     const detectTimeoutMs = options.detectTimeoutMs ?? DEFAULT_DETECT_TIMEOUT_MS;
-    interceptConnections(this.#inbound, {
+    reattachInbound = interceptConnections(this.#inbound, {
       detectTimeoutMs, classify: inbound.classify,
       opaque: (socket, destination, head) => inbound.opaque(socket, destination, head, this.#opaque),
     });
-    interceptConnections(this.#outbound, {
+    // The outbound listener serves the pod's own processes only, whatever address it is bound to.
+    const selfAddresses = this.ctx.selfAddresses;
+    reattachOutbound = interceptConnections(this.#outbound, {
       detectTimeoutMs, classify: () => 'detect',
+      admit: (socket) => selfAddresses.isLocalPeer(socket.remoteAddress),
       opaque: (socket, destination, head) => outbound.opaque(socket, destination, head, this.#opaque),
     });
     const addon = loadOriginalDestinationAddon();
@@ -130,6 +151,7 @@ export class Sidecar {
       listen(this.#outbound, options.outboundHost, options.outboundPort),
       listen(this.#admin, options.adminHost, options.adminPort),
     ]);
+    this.ctx.selfAddresses.addPorts([this.#inbound, this.#outbound, this.#admin].map((server) => (server.address() as AddressInfo).port));
     this.log.info({ inbound: this.address('inbound'), outbound: this.address('outbound'), admin: this.address('admin'), app: options.app }, 'sidecar listening');
     if (options.control !== undefined) {
       const inboundPort = (this.#inbound.address() as AddressInfo).port;
@@ -183,34 +205,50 @@ export class Sidecar {
   }
 
   /**
-   * Stops accepting, lets in-flight requests finish within the grace period, then closes upstream
-   * pools. /ready answers 503 from the first moment.
+   * Leaves the mesh without losing a request. /ready answers 503 and every response says
+   * Connection: close from the first moment; the sidecar deregisters its endpoint, then keeps
+   * accepting for the drain delay while callers learn it is going; then it stops accepting and
+   * lets in-flight requests finish within the grace period; then it closes upstream pools.
    */
   drain(): Promise<void> {
     if (this.#stopped) return this.#stopped;
     this.#draining = true;
-    this.#controlClient?.stop();
-    this.log.info({ graceMs: this.options.drainGraceMs }, 'draining');
+    const delayMs = this.options.drainDelayMs ?? (this.#controlClient === undefined ? 0 : DEFAULT_DRAIN_DELAY_MS);
+    this.log.info({ delayMs, graceMs: this.options.drainGraceMs }, 'draining');
+    this.#stopped = this.#deregister(delayMs)
+      .then(() => new Promise<void>((resolve) => setTimeout(resolve, Math.min(delayMs, MAX_TIMER_MS))))
+      .then(() => this.#closeListeners());
+    return this.#stopped;
+  }
+
+  /** Tells the control plane this endpoint is going, so callers stop picking it. */
+  async #deregister(delayMs: number): Promise<void> {
+    const client = this.#controlClient;
+    if (client === undefined) return;
+    // Without a way to say goodbye, closing the stream makes the control plane drop the endpoint.
+    if (delayMs === 0) client.stop();
+  }
+
+  async #closeListeners(): Promise<void> {
     const listeners = [this.#inbound, this.#outbound].filter((s): s is Server => s !== undefined);
     const closed = Promise.all(listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     // Keep-alive connections between requests would hold close() open: shut each as it goes idle.
     const sweep = setInterval(() => listeners.forEach((s) => s.closeIdleConnections()), 50);
     listeners.forEach((s) => s.closeIdleConnections());
     let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<'grace'>((resolve) => { timer = setTimeout(() => resolve('grace'), this.options.drainGraceMs); });
-    this.#stopped = Promise.race([closed, grace]).then(async (outcome) => {
-      clearInterval(sweep);
-      clearTimeout(timer);
-      if (outcome === 'grace') {
-        this.log.warn('grace period over; closing remaining connections');
-        listeners.forEach((s) => s.closeAllConnections());
-        this.#opaque.destroyAll();
-      }
-      await this.pools.close();
-      await this.ctx.tracing?.shutdown().catch(() => {});
-      this.log.info('drained');
-    });
-    return this.#stopped;
+    const grace = new Promise<'grace'>((resolve) => { timer = setTimeout(() => resolve('grace'), Math.min(this.options.drainGraceMs, MAX_TIMER_MS)); });
+    const outcome = await Promise.race([closed, grace]);
+    clearInterval(sweep);
+    clearTimeout(timer);
+    if (outcome === 'grace') {
+      this.log.warn('grace period over; closing remaining connections');
+      listeners.forEach((s) => s.closeAllConnections());
+      this.#opaque.destroyAll();
+    }
+    this.#controlClient?.stop();
+    await this.pools.close();
+    await this.ctx.tracing?.shutdown().catch(() => {});
+    this.log.info('drained');
   }
 
   /** Drains, then closes the admin server too. */

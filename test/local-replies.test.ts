@@ -86,11 +86,11 @@ describe('locally generated responses', () => {
     assertLocalReply(await call(sidecar.outboundPort, { headers: { host: 'empty' } }), 503, 'UH');
   });
 
-  it('NR 404 when the request names no host', async () => {
+  it('DPE 400 when the request names no host: a client mistake, not a missing route', async () => {
     const raw = await rawExchange(sidecar.outboundPort, 'GET / HTTP/1.0\r\n\r\n');
-    assert.match(raw, /^HTTP\/1\.1 404 /);
-    assert.match(raw, /petrel-error: NR/);
-    assert.match(raw, /"error":"NR"/);
+    assert.match(raw, /^HTTP\/1\.1 400 /);
+    assert.match(raw, /petrel-error: DPE/);
+    assert.match(raw, /"error":"DPE"/);
   });
 
   it('NR 404 on the inbound side when there is no local app', async () => {

@@ -80,7 +80,7 @@ describe('resilience policies end to end', () => {
         { name: 'breaker', endpoints: [`127.0.0.1:${deadPort}`, ok.address],
           policy: { loadBalancer: { policy: 'round-robin' }, circuitBreaker: { consecutiveFailures: 3, openFor: '1s', maxOpenFor: '1s' }, retry: { attempts: 2, on: ['connect-failure'], budget: generousBudget } } },
         { name: 'abandoned', endpoints: [sleepy.address], policy: { circuitBreaker: { consecutiveFailures: 2, openFor: '1m' } } },
-        { name: 'all-open', endpoints: [`127.0.0.1:${deadPort}`], policy: { circuitBreaker: { consecutiveFailures: 2, openFor: '1m' } } },
+        { name: 'all-open', endpoints: [`127.0.0.1:${deadPort}`], policy: { circuitBreaker: { consecutiveFailures: 2, openFor: '1m' }, loadBalancer: { panicThreshold: 0 } } },
         { name: 'balanced', endpoints: [ok.address, slow.address], policy: { loadBalancer: { policy: 'ewma' } } },
         { name: 'ratelimited', endpoints: [ok.address], policy: { rateLimit: { requestsPerSecond: 5, burst: 5 } } },
         { name: 'crowded', endpoints: [sleepy.address], policy: { concurrency: { maxRequests: 2, maxPending: 1 } } },
@@ -199,7 +199,7 @@ describe('resilience policies end to end', () => {
     assert.equal((await call(sidecar.outboundPort, { headers: { host: 'abandoned' } })).status, 200);
   });
 
-  it('fails fast with UO when every endpoint\'s circuit is open', async () => {
+  it('fails fast with UO when every endpoint\'s circuit is open and panic is off (panicThreshold: 0)', async () => {
     // The first request fails to connect twice (the built-in never-sent retry): two failures trip it.
     assert.equal((await call(sidecar.outboundPort, { headers: { host: 'all-open' } })).headers['petrel-error'], 'UF');
     const started = Date.now();

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SeededRandom } from '../policy/clock.ts';
-import { FakeClock } from '../policy/fake-clock.ts';
+import { FakeClock } from '../../test/harness/fake-clock.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
-import { EndpointStats, EWMA_DECAY_MS } from './endpoint-stats.ts';
+import { EndpointStats, EWMA_DECAY_MS } from '../upstream/endpoint-stats.ts';
 import { leastRequestCost, peakEwmaCost, PowerOfTwoBalancer } from './power-of-two.ts';
 
 function endpoint(name: string, clock: FakeClock, up = true): Endpoint {

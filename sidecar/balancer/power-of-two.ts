@@ -22,21 +22,29 @@ export class PowerOfTwoBalancer implements Balancer {
   }
 
   pick(avoid?: Endpoint): Endpoint | undefined {
-    const a = this.#draw(avoid, undefined);
-    if (a === undefined) return avoid !== undefined && avoid.available() ? avoid : undefined;
-    const b = this.#draw(avoid, a);
+    return this.#pick(avoid, true);
+  }
+
+  pickAny(avoid?: Endpoint): Endpoint | undefined {
+    return this.#pick(avoid, false);
+  }
+
+  #pick(avoid: Endpoint | undefined, onlyAvailable: boolean): Endpoint | undefined {
+    const a = this.#draw(avoid, undefined, onlyAvailable);
+    if (a === undefined) return avoid !== undefined && (!onlyAvailable || avoid.available()) ? avoid : undefined;
+    const b = this.#draw(avoid, a, onlyAvailable);
     if (b === undefined) return a;
     return this.#cost(b) < this.#cost(a) ? b : a;
   }
 
-  /** An available endpoint other than `avoid` and `not`, scanning from a random start. */
-  #draw(avoid: Endpoint | undefined, not: Endpoint | undefined): Endpoint | undefined {
+  /** An endpoint other than `avoid` and `not` (available, when asked), scanning from a random start. */
+  #draw(avoid: Endpoint | undefined, not: Endpoint | undefined, onlyAvailable: boolean): Endpoint | undefined {
     const n = this.#endpoints.length;
     if (n === 0) return undefined;
     const start = Math.floor(this.#random.next() * n);
     for (let i = 0; i < n; i++) {
       const e = this.#endpoints[(start + i) % n] as Endpoint;
-      if (e !== avoid && e !== not && e.available()) return e;
+      if (e !== avoid && e !== not && (!onlyAvailable || e.available())) return e;
     }
     return undefined;
   }

@@ -11,11 +11,19 @@ export class RoundRobinBalancer implements Balancer {
   }
 
   pick(avoid?: Endpoint): Endpoint | undefined {
+    return this.#pick(avoid, true);
+  }
+
+  pickAny(avoid?: Endpoint): Endpoint | undefined {
+    return this.#pick(avoid, false);
+  }
+
+  #pick(avoid: Endpoint | undefined, onlyAvailable: boolean): Endpoint | undefined {
     const n = this.#endpoints.length;
     let fallback: Endpoint | undefined;
     for (let i = 0; i < n; i++) {
       const candidate = this.#endpoints[(this.#next + i) % n] as Endpoint;
-      if (!candidate.available()) continue;
+      if (onlyAvailable && !candidate.available()) continue;
       if (candidate === avoid && n > 1) {
         fallback = candidate;
         continue;

@@ -29,7 +29,10 @@ export function compileTimeouts(service: TimeoutSpec | undefined, route?: Timeou
   return { connectMs: ms(t.connect) ?? DEFAULT_CONNECT_TIMEOUT_MS, perTryMs: ms(t.perTry), totalMs: ms(t.total) };
 }
 
-export function compileRetry(service: RetrySpec | undefined, route: RetrySpec | undefined, env: PolicyEnvironment): RetryPolicy {
+/** Supplies the retry budget for given settings (kept across snapshots by the caller). */
+export type BudgetSupplier = (ratio: number, minPerSecond: number) => RetryBudget;
+
+export function compileRetry(service: RetrySpec | undefined, route: RetrySpec | undefined, env: PolicyEnvironment, budgetFor?: BudgetSupplier): RetryPolicy {
   const configured = service !== undefined || route !== undefined;
   const r: RetrySpec = {
     ...service, ...route,
@@ -42,7 +45,9 @@ export function compileRetry(service: RetrySpec | undefined, route: RetrySpec | 
     ms(r.backoff?.max) ?? DEFAULT_BACKOFF.maxMs,
     env.random,
   );
-  const budget = new RetryBudget(r.budget?.ratio ?? DEFAULT_BUDGET.ratio, r.budget?.minPerSecond ?? DEFAULT_BUDGET.minPerSecond, env.clock);
+  const ratio = r.budget?.ratio ?? DEFAULT_BUDGET.ratio;
+  const minPerSecond = r.budget?.minPerSecond ?? DEFAULT_BUDGET.minPerSecond;
+  const budget = budgetFor?.(ratio, minPerSecond) ?? new RetryBudget(ratio, minPerSecond, env.clock);
   if (!configured) return new RetryPolicy(DEFAULT_NEVER_SENT_ATTEMPTS, compileConditions(['connect-failure']), backoff, budget, false, false);
   return new RetryPolicy(r.attempts ?? 1, compileConditions(r.on ?? DEFAULT_RETRY_ON), backoff, budget, r.nonIdempotent ?? false);
 }

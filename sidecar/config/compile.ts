@@ -1,21 +1,30 @@
 // Compiles a validated snapshot into runtime objects: durations parsed, pools and endpoint state
-// looked up, balancers, routes, buckets, budgets and metric children built. Runs once per
-// snapshot, never per request.
-import type { PolicySpec, ServiceSpec, Snapshot } from '../../api/types.ts';
+// looked up, balancers, routes and their chains of steps, buckets, budgets and metric children
+// built. Runs once per snapshot, never per request. State that must outlive the snapshot comes
+// from the registries (endpoint state, policy state) rather than being built here.
+import type { PolicySpec, RouteSpec, ServiceSpec, Snapshot } from '../../api/types.ts';
 import type { Balancer } from '../balancer/balancer.ts';
+import { DEFAULT_PANIC_THRESHOLD, ServiceCallTarget, SingleCallTarget } from '../balancer/call-target.ts';
 import { leastRequestCost, peakEwmaCost, PowerOfTwoBalancer } from '../balancer/power-of-two.ts';
 import { RoundRobinBalancer } from '../balancer/round-robin.ts';
-import type { Clock, Random } from '../policy/clock.ts';
+import { BodyStep } from '../chain/body-step.ts';
+import { ConcurrencyStep } from '../chain/concurrency-step.ts';
+import { DeadlineStep } from '../chain/deadline-step.ts';
+import { DispatchStep } from '../chain/dispatch-step.ts';
+import { FaultStep } from '../chain/fault-step.ts';
+import { RateLimitStep } from '../chain/rate-limit-step.ts';
+import { chain, type ChainEnvironment } from '../chain/step.ts';
 import { ConcurrencyLimiter, DEFAULT_CONCURRENCY } from '../policy/concurrency-limiter.ts';
+import type { PolicyStateRegistry } from '../policy/policy-state.ts';
+import { RetryBudget } from '../policy/retry-budget.ts';
+import { TokenBucket } from '../policy/token-bucket.ts';
+import type { RateLimitSpec } from '../../api/types.ts';
 import type { SidecarMetrics } from '../telemetry/metrics.ts';
 import { Endpoint } from '../upstream/endpoint.ts';
 import { EndpointStateRegistry } from '../upstream/endpoint-state.ts';
 import { PoolRegistry } from '../upstream/pool-registry.ts';
-import {
-  compileBreaker, compileFault, compileRateLimit, compileRetry, compileTimeouts, routeLayers, type PolicyEnvironment,
-} from './compile-policy.ts';
-import type { CompiledRoute, CompiledSnapshot, RoutePolicy, ServiceTarget } from './compiled.ts';
-import { ServiceCallTarget, SingleCallTarget } from '../pipeline/targets.ts';
+import { compileBreaker, compileFault, compileRetry, compileTimeouts, routeLayers } from './compile-policy.ts';
+import type { CompiledRoute, CompiledSnapshot, InboundRoute, InboundTarget, RouteMatch, RoutePolicy, ServiceTarget } from './compiled.ts';
 
 export { DEFAULT_CONNECT_TIMEOUT_MS } from './compile-policy.ts';
 
@@ -30,9 +39,10 @@ export interface CompileContext {
   app: string | undefined;
   pools: PoolRegistry;
   endpointStates: EndpointStateRegistry;
+  policyStates: PolicyStateRegistry;
   metrics: SidecarMetrics;
-  clock: Clock;
-  random: Random;
+  /** Clock, randomness, log and tracing for the steps. */
+  env: ChainEnvironment;
 }
 
 /** The authorities a service answers to, as seen from a sidecar in `selfNamespace`. */
@@ -43,23 +53,27 @@ export function serviceHosts(name: string, namespace: string, extra: readonly st
   return hosts;
 }
 
-function balancerFor(policy: PolicySpec | undefined, endpoints: readonly Endpoint[], random: Random): Balancer {
+function balancerFor(policy: PolicySpec | undefined, endpoints: readonly Endpoint[], ctx: CompileContext): Balancer {
   switch (policy?.loadBalancer?.policy ?? 'ewma') {
     case 'round-robin': return new RoundRobinBalancer(endpoints);
-    case 'least-request': return new PowerOfTwoBalancer(endpoints, leastRequestCost, random);
-    default: return new PowerOfTwoBalancer(endpoints, peakEwmaCost, random);
+    case 'least-request': return new PowerOfTwoBalancer(endpoints, leastRequestCost, ctx.env.random);
+    default: return new PowerOfTwoBalancer(endpoints, peakEwmaCost, ctx.env.random);
   }
+}
+
+function routeMatch(route: RouteSpec): RouteMatch {
+  const m = route.match;
+  return { path: m?.path, pathPrefix: m?.pathPrefix, methods: m?.methods === undefined ? undefined : new Set(m.methods) };
 }
 
 class SnapshotCompiler {
   readonly poolKeys = new Set<string>();
   readonly endpointKeys = new Set<string>();
+  readonly policyKeys = new Set<string>();
   readonly #ctx: CompileContext;
-  readonly #env: PolicyEnvironment;
 
   constructor(ctx: CompileContext) {
     this.#ctx = ctx;
-    this.#env = { clock: ctx.clock, random: ctx.random };
   }
 
   endpoint(serviceId: string, address: string, name: string | undefined, connectMs: number, breaker: PolicySpec['circuitBreaker']): Endpoint {
@@ -72,17 +86,37 @@ class SnapshotCompiler {
     return new Endpoint(address, name, this.#ctx.pools.pool(origin, connectMs), poolKey, state.stats, state.breaker, label);
   }
 
-  route(spec: ServiceSpec, routeName: string, route: Parameters<typeof routeLayers>[1]): RoutePolicy {
+  bucket(place: string, spec: RateLimitSpec | undefined): TokenBucket | undefined {
+    if (spec === undefined) return undefined;
+    const clock = this.#ctx.env.clock;
+    return this.#ctx.policyStates.get(`${place}:rate`, spec, this.policyKeys,
+      () => new TokenBucket(spec.requestsPerSecond, spec.burst ?? Math.max(1, Math.ceil(spec.requestsPerSecond)), clock));
+  }
+
+  route(spec: ServiceSpec, id: string, routeName: string, route: RouteSpec | undefined, service: Omit<ServiceTarget, 'routes' | 'defaultRoute'>): RoutePolicy {
     const layers = routeLayers(spec.policy, route);
-    const { metrics, self } = this.#ctx;
+    const { metrics, self, env, policyStates } = this.#ctx;
+    const place = `service:${id}:route:${routeName}`;
+    const retry = compileRetry(layers.retry[0], layers.retry[1], env, (ratio, minPerSecond) =>
+      policyStates.get(`${place}:budget`, { ratio, minPerSecond }, this.policyKeys, () => new RetryBudget(ratio, minPerSecond, env.clock)));
+    const rateLimit = this.bucket(place, layers.rateLimit);
+    const fault = compileFault(layers.fault, env);
+    const buckets = [service.rateLimit, rateLimit].filter((b): b is TokenBucket => b !== undefined);
+    const steps = chain([
+      (next) => (buckets.length === 0 ? undefined : new RateLimitStep(env, buckets, id, next)),
+      (next) => new ConcurrencyStep(env, service.concurrency, id, next),
+      (next) => (fault === undefined ? undefined : new FaultStep(env, fault, next)),
+      (next) => new BodyStep(retry.attempts > 1, next),
+    ], new DispatchStep(env, { target: service.callTarget, timeouts: layers.timeout, retry, propagateDeadline: true, traceAttempts: true }));
     return {
       name: routeName,
       timeouts: layers.timeout,
-      retry: compileRetry(layers.retry[0], layers.retry[1], this.#env),
-      rateLimit: compileRateLimit(layers.rateLimit, this.#env),
-      fault: compileFault(layers.fault, this.#env),
+      retry,
+      rateLimit,
+      fault,
       metrics: metrics.stream('outbound', self.service, spec.name, routeName),
       counters: metrics.routeCounters(self.service, spec.name, routeName),
+      chain: steps,
     };
   }
 
@@ -91,40 +125,47 @@ class SnapshotCompiler {
     const policy = spec.policy;
     const connectMs = compileTimeouts(policy?.timeout).connectMs;
     const endpoints = spec.endpoints.map((e) => this.endpoint(id, e.address, e.name, connectMs, policy?.circuitBreaker));
-    const routes: CompiledRoute[] = (policy?.routes ?? []).map((r) => ({
-      match: {
-        path: r.match?.path,
-        pathPrefix: r.match?.pathPrefix,
-        methods: r.match?.methods === undefined ? undefined : new Set(r.match.methods),
-      },
-      policy: this.route(spec, r.name, r),
-    }));
-    const concurrency = policy?.concurrency;
-    const balancer = balancerFor(policy, endpoints, this.#ctx.random);
-    return {
+    const concurrency = { ...DEFAULT_CONCURRENCY, ...policy?.concurrency };
+    const balancer = balancerFor(policy, endpoints, this.#ctx);
+    const base = {
+      kind: 'service' as const,
       id,
       name: spec.name,
       namespace: spec.namespace,
       endpoints,
       balancer,
-      callTarget: new ServiceCallTarget(id, endpoints, balancer),
-      routes,
-      defaultRoute: this.route(spec, 'default', undefined),
-      rateLimit: compileRateLimit(policy?.rateLimit, this.#env),
-      concurrency: new ConcurrencyLimiter(concurrency?.maxRequests ?? DEFAULT_CONCURRENCY.maxRequests, concurrency?.maxPending ?? DEFAULT_CONCURRENCY.maxPending),
+      callTarget: new ServiceCallTarget(id, endpoints, balancer, policy?.loadBalancer?.panicThreshold ?? DEFAULT_PANIC_THRESHOLD),
+      rateLimit: this.bucket(`service:${id}`, policy?.rateLimit),
+      concurrency: this.#ctx.policyStates.get(`service:${id}:concurrency`, concurrency, this.policyKeys,
+        () => new ConcurrencyLimiter(concurrency.maxRequests, concurrency.maxPending)),
     };
+    const routes: CompiledRoute[] = (policy?.routes ?? []).map((r) => ({ match: routeMatch(r), policy: this.route(spec, id, r.name, r, base) }));
+    return { ...base, routes, defaultRoute: this.route(spec, id, 'default', undefined, base) };
   }
 
-  inbound(snapshot: Snapshot): CompiledSnapshot['inbound'] {
-    const ctx = this.#ctx;
-    const timeouts = compileTimeouts(snapshot.inbound?.policy?.timeout);
-    const app = ctx.app === undefined ? undefined
-      : this.endpoint(`inbound.${ctx.self.service}`, ctx.app, 'app', timeouts.connectMs, undefined);
-    return {
-      timeouts, app,
-      callTarget: app === undefined ? undefined : new SingleCallTarget(app.destination),
-      rateLimit: compileRateLimit(snapshot.inbound?.policy?.rateLimit, this.#env),
+  inbound(snapshot: Snapshot): InboundTarget {
+    const { self, app: appAddress, env } = this.#ctx;
+    const policy = snapshot.inbound?.policy;
+    const timeouts = compileTimeouts(policy?.timeout);
+    const app = appAddress === undefined ? undefined
+      : this.endpoint(`inbound.${self.service}`, appAddress, 'app', timeouts.connectMs, undefined);
+    if (app === undefined) return { timeouts, app, routes: [], defaultRoute: undefined };
+    const target = new SingleCallTarget(app.destination);
+    const bucket = this.bucket('inbound', policy?.rateLimit);
+    const route = (name: string, spec: RouteSpec | undefined): InboundRoute => {
+      const routeTimeouts = compileTimeouts(policy?.timeout, spec?.timeout);
+      return {
+        name,
+        match: spec === undefined ? { path: undefined, pathPrefix: undefined, methods: undefined } : routeMatch(spec),
+        timeouts: routeTimeouts,
+        chain: chain([
+          (next) => (bucket === undefined ? undefined : new RateLimitStep(env, [bucket], `inbound ${self.service}`, next)),
+          (next) => new DeadlineStep(env, next),
+          (next) => new BodyStep(false, next),
+        ], new DispatchStep(env, { target, timeouts: routeTimeouts, retry: undefined, propagateDeadline: false, traceAttempts: false })),
+      };
     };
+    return { timeouts, app, routes: (policy?.routes ?? []).map((r) => route(r.name, r)), defaultRoute: route('default', undefined) };
   }
 }
 
@@ -155,5 +196,6 @@ export function compileSnapshot(snapshot: Snapshot, ctx: CompileContext): Compil
     inbound,
     poolKeys: compiler.poolKeys,
     endpointKeys: compiler.endpointKeys,
+    policyKeys: compiler.policyKeys,
   };
 }

@@ -1,7 +1,8 @@
 // Runtime configuration: what a snapshot compiles into. Immutable once built; a new snapshot builds
 // a new CompiledSnapshot and the store swaps the reference, so a request that started on the old
-// one finishes on it. Policy objects with state (token buckets, retry budgets, concurrency
-// limiters) belong to their snapshot; endpoint state (breakers, latency) outlives snapshots.
+// one finishes on it. Each route carries its chain of steps, built once. Policy objects with state
+// (token buckets, retry budgets, concurrency limiters, breakers, latency) outlive snapshots: they
+// come from registries keyed by where they apply and by their own settings.
 import type { Snapshot } from '../../api/types.ts';
 import type { Balancer } from '../balancer/balancer.ts';
 import type { ConcurrencyLimiter } from '../policy/concurrency-limiter.ts';
@@ -10,7 +11,8 @@ import type { RetryPolicy } from '../policy/retry-policy.ts';
 import type { TokenBucket } from '../policy/token-bucket.ts';
 import type { RouteCounters, StreamMetrics } from '../telemetry/metrics.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
-import type { CallTarget } from '../pipeline/proxy-call.ts';
+import type { CallTarget } from '../balancer/call-target.ts';
+import type { Step } from '../chain/step.ts';
 
 /** Timeouts of one route, in milliseconds; undefined for none. */
 export interface Timeouts {
@@ -32,6 +34,8 @@ export interface RoutePolicy {
   readonly fault: FaultInjector | undefined;
   readonly metrics: StreamMetrics;
   readonly counters: RouteCounters;
+  /** The steps a request on this route passes: rate limit -> concurrency -> fault -> body -> dispatch. */
+  readonly chain: Step;
 }
 
 export interface RouteMatch {
@@ -46,6 +50,7 @@ export interface CompiledRoute {
 }
 
 export interface ServiceTarget {
+  readonly kind: 'service';
   /** "name.namespace" */
   readonly id: string;
   readonly name: string;
@@ -61,14 +66,24 @@ export interface ServiceTarget {
   readonly callTarget: CallTarget;
 }
 
+/** One inbound route: its match and its chain (rate limit -> caller's deadline -> body -> app). */
+export interface InboundRoute {
+  readonly match: RouteMatch;
+  readonly name: string;
+  readonly timeouts: Timeouts;
+  readonly chain: Step;
+}
+
 /** The local app behind the inbound listener. */
 export interface InboundTarget {
+  /** The timeouts of the default route; connectMs also serves opaque TCP to the app's host. */
   readonly timeouts: Timeouts;
   /** undefined when the sidecar runs without --app. */
   readonly app: Endpoint | undefined;
-  readonly callTarget: CallTarget | undefined;
-  /** Inbound rate limit (the inbound policy's rateLimit), undefined for none. */
-  readonly rateLimit: TokenBucket | undefined;
+  /** This service's own routes (for their timeouts, for callers that send no deadline); first match wins. */
+  readonly routes: readonly InboundRoute[];
+  /** undefined when there is no app to call. */
+  readonly defaultRoute: InboundRoute | undefined;
 }
 
 export interface CompiledSnapshot {
@@ -88,21 +103,37 @@ export interface CompiledSnapshot {
   readonly poolKeys: ReadonlySet<string>;
   /** Endpoint-state keys this snapshot uses; the rest are dropped after a swap. */
   readonly endpointKeys: ReadonlySet<string>;
+  /** Policy-state keys (buckets, limiters, budgets) this snapshot uses; the rest are dropped after a swap. */
+  readonly policyKeys: ReadonlySet<string>;
+}
+
+export function routeMatches(match: RouteMatch, method: string, path: string): boolean {
+  if (match.methods !== undefined && !match.methods.has(method)) return false;
+  if (match.path !== undefined || match.pathPrefix !== undefined) {
+    const q = path.indexOf('?');
+    const p = q < 0 ? path : path.slice(0, q);
+    if (match.path !== undefined && p !== match.path) return false;
+    if (match.pathPrefix !== undefined && !p.startsWith(match.pathPrefix)) return false;
+  }
+  return true;
 }
 
 /** The route policy for a request: the first matching route, else the service default. */
 export function matchRoute(service: ServiceTarget, method: string, path: string): RoutePolicy {
   const routes = service.routes;
   for (let i = 0; i < routes.length; i++) {
-    const { match, policy } = routes[i] as CompiledRoute;
-    if (match.methods !== undefined && !match.methods.has(method)) continue;
-    if (match.path !== undefined || match.pathPrefix !== undefined) {
-      const q = path.indexOf('?');
-      const p = q < 0 ? path : path.slice(0, q);
-      if (match.path !== undefined && p !== match.path) continue;
-      if (match.pathPrefix !== undefined && !p.startsWith(match.pathPrefix)) continue;
-    }
-    return policy;
+    const route = routes[i] as CompiledRoute;
+    if (routeMatches(route.match, method, path)) return route.policy;
   }
   return service.defaultRoute;
+}
+
+/** The inbound route for a request, or undefined when there is no app. */
+export function matchInboundRoute(inbound: InboundTarget, method: string, path: string): InboundRoute | undefined {
+  const routes = inbound.routes;
+  for (let i = 0; i < routes.length; i++) {
+    const route = routes[i] as InboundRoute;
+    if (routeMatches(route.match, method, path)) return route;
+  }
+  return inbound.defaultRoute;
 }

@@ -56,6 +56,7 @@ export class ConfigStore extends EventEmitter {
     this.#current = compiled;
     this.#context.pools.retain(compiled.poolKeys);
     this.#context.endpointStates.retain(compiled.endpointKeys);
+    this.#context.policyStates.retain(compiled.policyKeys);
     this.#context.metrics.configVersion.set(compiled.version);
     this.emit('applied', compiled, previous);
     return compiled;

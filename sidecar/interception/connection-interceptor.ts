@@ -8,8 +8,10 @@ import { detectProtocol } from './protocol-detection.ts';
 import { originalDestination, type OriginalDestination } from './original-destination.ts';
 
 export interface InterceptorOptions {
-  /** Whether a redirected connection may be HTTP at all; "opaque" skips detection. */
-  classify(destination: OriginalDestination): 'detect' | 'opaque';
+  /** Whether a connection may be served at all (the outbound listener serves only its own pod). */
+  admit?(socket: Socket): boolean;
+  /** Whether a redirected connection may be HTTP at all; "opaque" and "refuse" skip detection and go to opaque(). */
+  classify(destination: OriginalDestination): 'detect' | 'opaque' | 'refuse';
   /** A redirected connection silent this long is opaque (the server speaks first). Default 100 ms. */
   detectTimeoutMs: number;
   /** Takes over a redirected connection that is not HTTP/1.x; `head` holds the bytes already read. */
@@ -27,7 +29,11 @@ export function redirectedDestination(socket: Socket): OriginalDestination | und
 
 type ConnectionListener = (this: Server, socket: Socket) => void;
 
-export function interceptConnections(server: Server, options: InterceptorOptions): void {
+/** Gives a connection (back) to the HTTP server, with bytes already read from it put back first. */
+export type HandOver = (socket: Socket, head: Buffer) => void;
+
+/** Installs the interceptor; returns how to hand a connection to the HTTP server directly. */
+export function interceptConnections(server: Server, options: InterceptorOptions): HandOver {
   // http.Server parses every connection in its own 'connection' listener; we run first and call it
   // for the connections that are HTTP.
   const toHttp = server.listeners('connection') as ConnectionListener[];
@@ -36,10 +42,14 @@ export function interceptConnections(server: Server, options: InterceptorOptions
     for (const listener of toHttp) listener.call(server, socket);
   };
   server.on('connection', (socket: Socket) => {
+    if (options.admit !== undefined && !options.admit(socket)) {
+      socket.destroy();
+      return;
+    }
     const destination = originalDestination(socket);
     if (destination === undefined) return handOver(socket);
     redirected.set(socket, destination);
-    if (options.classify(destination) === 'opaque') return options.opaque(socket, destination, Buffer.alloc(0));
+    if (options.classify(destination) !== 'detect') return options.opaque(socket, destination, Buffer.alloc(0));
     detect(socket, options.detectTimeoutMs, (kind, head) => {
       if (kind === 'opaque') return options.opaque(socket, destination, head);
       if (head.length > 0) socket.unshift(head);
@@ -47,6 +57,11 @@ export function interceptConnections(server: Server, options: InterceptorOptions
       socket.resume();
     });
   });
+  return (socket, head) => {
+    if (head.length > 0) socket.unshift(head);
+    handOver(socket);
+    socket.resume();
+  };
 }
 
 function detect(socket: Socket, timeoutMs: number, decided: (kind: 'http1' | 'opaque', head: Buffer) => void): void {

@@ -1,29 +1,12 @@
-// Byte tunnels for what is not a plain request/response: HTTP Upgrade (WebSocket and any other
-// protocol switch) and CONNECT. The upgrade request head is re-sent upstream with hop-by-hop
-// hygiene; from then on bytes flow both ways untouched, with backpressure from pipe().
+// Byte tunnels for CONNECT: opaque TCP both ways, with backpressure from pipe(). (An HTTP Upgrade
+// becomes a tunnel only after the upstream's 101: proxy/upgrade-attempt.ts.)
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { FLAGS, NO_FLAGS, type Flag } from '../proxy/flags.ts';
 import type { StreamMetrics } from '../telemetry/metrics.ts';
-import { ERROR_HEADER } from '../proxy/local-reply.ts';
+import { rawLocalReply } from '../proxy/local-reply.ts';
 import { classifyUpstreamError } from '../proxy/upstream-error.ts';
-
-/** Writes a flagged local reply on a raw socket (no ServerResponse exists for upgrades) and closes it. */
-export function rawLocalReply(socket: Duplex, flag: Flag, message: string, requestId?: string): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const { status } = FLAGS[flag];
-  const body = JSON.stringify({ error: flag, code: FLAGS[flag].code, message });
-  const idLine = requestId === undefined ? '' : `x-request-id: ${requestId}\r\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\n${ERROR_HEADER}: ${flag}\r\n` +
-    `${idLine}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
-}
 
 export interface TunnelTarget {
   host: string;
@@ -81,22 +64,6 @@ function dial(client: Duplex, target: TunnelTarget, requestId: string | undefine
   client.on('error', () => upstream.destroy());
   client.on('close', () => upstream.destroy());
   upstream.on('close', () => client.destroy());
-}
-
-/** Tunnels an HTTP Upgrade: re-sends the request head, then pipes both ways. */
-export function tunnelUpgrade(
-  req: IncomingMessage, client: Duplex, head: Buffer, target: TunnelTarget, path: string, headers: string[],
-  requestId: string, done: TunnelOutcome,
-): void {
-  dial(client, target, requestId, done, (upstream) => {
-    let text = `${req.method ?? 'GET'} ${path} HTTP/1.1\r\n`;
-    for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
-    upstream.write(`${text}\r\n`);
-    if (head.length > 0) upstream.write(head);
-    upstream.pipe(client);
-    client.pipe(upstream);
-    done(undefined);
-  });
 }
 
 /** Tunnels a CONNECT request as opaque TCP to host:port. */

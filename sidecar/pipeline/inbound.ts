@@ -1,114 +1,113 @@
 // The inbound request path: a call from another sidecar (or, in Kubernetes, any client redirected
-// to 15006) is checked, measured and forwarded to the local app.
+// to 15006) is accepted, matched to one of this service's routes and passed down that route's
+// chain (rate limit -> caller's deadline -> body -> the local app).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { rawLocalReply, TunnelRecord, tunnelUpgrade } from '../listener/tunnel.ts';
-import { Exchange, type ExchangeObserver } from '../proxy/exchange.ts';
-import { upstreamHeaders } from '../proxy/headers.ts';
-import { localReply } from '../proxy/local-reply.ts';
-import type { ProxyContext } from './context.ts';
-import { NO_BODY } from '../proxy/request-body.ts';
-import { ProxyCall } from './proxy-call.ts';
-import { recordExchange } from './record.ts';
-import type { StreamMetrics } from '../telemetry/metrics.ts';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../config/compile.ts';
+import { matchInboundRoute } from '../config/compiled.ts';
+import { reject } from '../chain/reject.ts';
 import type { OriginalDestination } from '../interception/original-destination.ts';
 import type { OpaqueTcpProxy } from '../interception/opaque-tcp.ts';
-import { parseAuthority } from '../routing/request-target.ts';
+import { Exchange, type ExchangeObserver, type UpgradeDownstream } from '../proxy/exchange.ts';
+import { ProxyError } from '../proxy/flags.ts';
+import { upstreamHeaders } from '../proxy/headers.ts';
+import { parseAuthority, requestTarget } from '../routing/request-target.ts';
+import type { RouteCounters } from '../telemetry/metrics.ts';
+import type { StreamMetrics } from '../telemetry/request-series.ts';
+import type { ProxyContext } from './context.ts';
+import { recordExchange } from './record.ts';
+
+/** Distinct calling peers whose series are cached; past it, lookups go to the metrics registry. */
+const MAX_CACHED_PEERS = 256;
 
 export class InboundPipeline implements ExchangeObserver {
   readonly #ctx: ProxyContext;
-  readonly #appLabel: string;
-  readonly #byPeer = new Map<string | undefined, StreamMetrics>();
-  readonly #appHost: string;
+  readonly #byPeer = new Map<string | undefined, { metrics: StreamMetrics; counters: RouteCounters }>();
   readonly #appPort: number | undefined;
+  readonly #reattach: UpgradeDownstream['reattach'];
 
-  constructor(ctx: ProxyContext) {
+  constructor(ctx: ProxyContext, reattach: UpgradeDownstream['reattach']) {
     this.#ctx = ctx;
-    this.#appLabel = `local app ${ctx.app ?? '(none)'}`;
-    const app = ctx.app === undefined ? undefined : parseAuthority(ctx.app);
-    this.#appHost = app?.host ?? '127.0.0.1';
-    this.#appPort = app?.port;
+    this.#appPort = ctx.app === undefined ? undefined : parseAuthority(ctx.app)?.port;
+    this.#reattach = reattach;
   }
 
   /**
-   * A redirected connection is HTTP for the app only on the app's port; every other port of the pod
-   * (a metrics port, a database, a second protocol) is passed to the same port on the app's host as
-   * opaque TCP, so interception never breaks what the sidecar does not handle.
+   * A redirected connection is HTTP for the app only on the app's port. A connection to one of the
+   * sidecar's own ports is refused: from outside the pod they must never be reachable through
+   * interception (the outbound listener, admin). Every other port of the pod is passed through as
+   * opaque TCP to the address the client dialled, never to loopback, so a service the app bound to
+   * 127.0.0.1 stays private to the pod.
    */
-  readonly classify = (destination: OriginalDestination): 'detect' | 'opaque' => (destination.port === this.#appPort ? 'detect' : 'opaque');
+  readonly classify = (destination: OriginalDestination): 'detect' | 'opaque' | 'refuse' => {
+    if (destination.port === this.#appPort) return 'detect';
+    return this.#ctx.selfAddresses.hasPort(destination.port) ? 'refuse' : 'opaque';
+  };
 
   opaque(socket: Socket, destination: OriginalDestination, head: Buffer, proxy: OpaqueTcpProxy): void {
     const ctx = this.#ctx;
+    const metrics = ctx.metrics.tcp.series('inbound', ctx.self.service, 'unknown');
+    if (this.classify(destination) === 'refuse') return proxy.refuse(socket, metrics);
     const connectTimeoutMs = ctx.store.current?.inbound.timeouts.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    proxy.proxy(socket, { host: this.#appHost, port: destination.port, connectTimeoutMs }, head, ctx.metrics.tcp.series('inbound', ctx.self.service, 'unknown'));
+    proxy.proxy(socket, { host: destination.host, port: destination.port, connectTimeoutMs }, head, metrics);
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    // A draining sidecar tells every client to go elsewhere next time.
+    if (this.#ctx.draining()) res.shouldKeepAlive = false;
+    this.#accept(new Exchange(req, res, this), false);
+  };
+
+  /** HTTP Upgrade to the local app: the same route and steps; a tunnel only once the app answers 101. */
+  readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    this.#accept(new Exchange(req, undefined, this, { socket, head, reattach: this.#reattach }), true);
+  };
+
+  #accept(exchange: Exchange, upgrade: boolean): void {
     const ctx = this.#ctx;
-    const exchange = new Exchange(req, res, this);
+    const req = exchange.req;
     // accept
-    const up = upstreamHeaders(req.rawHeaders, req.socket.remoteAddress);
-    exchange.requestId = up.requestId;
-    exchange.metrics = this.#series(up.peer);
-    // route: everything inbound goes to the one local app
+    const up = upstreamHeaders(req.rawHeaders, req.socket.remoteAddress, upgrade);
+    exchange.prepare(up);
+    const peer = this.#peer(up.peer);
+    exchange.metrics = peer.metrics;
+    exchange.counters = peer.counters;
+    if (up.problem !== undefined) return this.#refuse(exchange, new ProxyError('DPE', up.problem), 'bad_request');
+    const target = requestTarget(exchange.path, req.headers.host);
+    if (typeof target === 'string') return this.#refuse(exchange, new ProxyError('DPE', target), 'bad_request');
+    if (upgrade && up.hasBody) return this.#refuse(exchange, new ProxyError('DPE', 'an Upgrade request must not carry a body'), 'bad_request');
+    exchange.path = target.path;
+    // route: everything inbound goes to the one local app, by this service's own routes
     const inbound = ctx.store.current?.inbound;
-    if (inbound?.callTarget === undefined) {
+    const route = inbound === undefined ? undefined : matchInboundRoute(inbound, exchange.method, target.path);
+    if (route === undefined) {
       const why = ctx.app === undefined ? 'this sidecar has no local app (--app)' : 'the sidecar has no configuration yet';
-      return this.#reply(exchange, 'NR', why);
-    }
-    // policy: the inbound rate limit, and the caller's deadline as a total timeout
-    if (inbound.rateLimit !== undefined && !inbound.rateLimit.tryTake()) {
-      exchange.setFlag('RL');
-      return localReply(res, 'RL', `inbound rate limit of ${inbound.rateLimit.ratePerSecond}/s reached`, undefined, exchange.requestId,
-        { 'retry-after': String(inbound.rateLimit.retryAfterSeconds()) });
+      return this.#refuse(exchange, new ProxyError('NR', why), 'no_route');
     }
     if (ctx.tracing !== undefined) {
-      const span = ctx.tracing.serverSpan({ parentHeaders: req.headers, method: req.method ?? 'GET', path: req.url ?? '/', serverAddress: ctx.self.service, serverPort: req.socket.localPort });
-      ctx.tracing.inject(span, up.headers);
+      const span = ctx.tracing.serverSpan({ parentHeaders: req.headers, method: exchange.method, path: target.path, serverAddress: ctx.self.service, serverPort: req.socket.localPort });
+      ctx.tracing.inject(span, exchange.headers);
       exchange.span = span;
     }
-    let timeouts = inbound.timeouts;
-    if (up.deadlineMs !== undefined) {
-      if (up.deadlineMs <= 0) return this.#reply(exchange, 'UT', 'the caller\'s deadline has already passed');
-      if (timeouts.totalMs === undefined || up.deadlineMs < timeouts.totalMs) timeouts = { ...timeouts, totalMs: up.deadlineMs };
-    }
-    // upstream
-    new ProxyCall(ctx, exchange, {
-      target: inbound.callTarget, path: req.url ?? '/', headers: up.headers,
-      body: up.hasBody ? { kind: 'stream', stream: req } : NO_BODY, timeouts, retry: undefined, counters: undefined, propagateDeadline: false, traceAttempts: false,
-    }).start();
-  };
-
-  #reply(exchange: Exchange, flag: 'NR' | 'UT', message: string): void {
-    exchange.setFlag(flag);
-    localReply(exchange.res, flag, message, undefined, exchange.requestId);
+    route.chain.run(exchange);
   }
 
-  /** HTTP Upgrade to the local app, tunnelled as bytes. */
-  readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const ctx = this.#ctx;
-    const up = upstreamHeaders(req.rawHeaders, req.socket.remoteAddress, true);
-    const { done } = new TunnelRecord(this.#series(up.peer), req.method ?? 'GET', 101);
-    const inbound = ctx.store.current?.inbound;
-    if (inbound?.app === undefined) {
-      rawLocalReply(socket, 'NR', 'this sidecar has no local app (--app) or no configuration yet', up.requestId);
-      return done('NR');
-    }
-    const target = { host: inbound.app.host, port: inbound.app.port, connectTimeoutMs: inbound.timeouts.connectMs, label: this.#appLabel };
-    tunnelUpgrade(req, socket, head, target, req.url ?? '/', up.headers, up.requestId, done);
-  };
+  #refuse(exchange: Exchange, error: ProxyError, decision: Parameters<typeof reject>[3]): void {
+    if (error.flag === 'DPE' && exchange.res !== undefined) exchange.res.shouldKeepAlive = false;
+    reject(this.#ctx, exchange, error, decision);
+  }
 
-  /** Metric series by calling peer, looked up once per distinct peer header value. */
-  #series(peer: string | undefined): StreamMetrics {
-    let series = this.#byPeer.get(peer);
-    if (series === undefined) {
+  /** Metric series and counters by calling peer, looked up once per distinct peer header value. */
+  #peer(name: string | undefined): { metrics: StreamMetrics; counters: RouteCounters } {
+    let entry = this.#byPeer.get(name);
+    if (entry === undefined) {
       const ctx = this.#ctx;
-      series = ctx.metrics.stream('inbound', ctx.self.service, ctx.metrics.boundedPeer(peer), 'default');
-      if (this.#byPeer.size < 256) this.#byPeer.set(peer, series);
+      const peer = ctx.metrics.boundedPeer(name);
+      entry = { metrics: ctx.metrics.stream('inbound', ctx.self.service, peer, 'default'), counters: ctx.metrics.routeCounters(ctx.self.service, peer, 'default') };
+      if (this.#byPeer.size < MAX_CACHED_PEERS) this.#byPeer.set(name, entry);
     }
-    return series;
+    return entry;
   }
 
   onExchangeDone(exchange: Exchange): void {

@@ -1,26 +1,29 @@
-// The outbound request path, top to bottom: accept -> route -> policy chain -> balancer -> upstream.
-// An app's call to another service arrives here (as an HTTP proxy request, with a Host header, or
-// redirected by iptables) and leaves for one endpoint's inbound sidecar.
+// The outbound request path, top to bottom: accept -> route -> the route's chain of steps (policy
+// -> balancer -> upstream). An app's call to another service arrives here (as an HTTP proxy
+// request, with a Host header, or redirected by iptables) and leaves for one endpoint's inbound
+// sidecar. Plain requests and Upgrades take the same path; CONNECT and opaque TCP are routed by
+// the same resolveOutbound().
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../config/compile.ts';
 import { matchRoute, type Timeouts } from '../config/compiled.ts';
+import { SingleCallTarget } from '../balancer/call-target.ts';
+import { BodyStep } from '../chain/body-step.ts';
+import { DispatchStep } from '../chain/dispatch-step.ts';
+import { reject } from '../chain/reject.ts';
 import { redirectedDestination } from '../interception/connection-interceptor.ts';
 import type { OriginalDestination } from '../interception/original-destination.ts';
 import type { OpaqueTcpProxy } from '../interception/opaque-tcp.ts';
-import { rawLocalReply, TunnelRecord, tunnelConnect, tunnelUpgrade, type TunnelTarget } from '../listener/tunnel.ts';
-import { Exchange, type ExchangeObserver } from '../proxy/exchange.ts';
-import type { Flag } from '../proxy/flags.ts';
-import { PEER_HEADER, setHeader, upstreamHeaders, type UpstreamHeaders } from '../proxy/headers.ts';
-import { localReply } from '../proxy/local-reply.ts';
-import { NO_BODY } from '../proxy/request-body.ts';
-import { isLoopbackHost, parseAuthority, requestTarget, type RequestTarget } from '../routing/request-target.ts';
+import { TunnelRecord, tunnelConnect } from '../listener/tunnel.ts';
+import { Exchange, type ExchangeObserver, type UpgradeDownstream } from '../proxy/exchange.ts';
+import { ProxyError } from '../proxy/flags.ts';
+import { HOPS_HEADER, MAX_HOPS, PEER_HEADER, setHeader, upstreamHeaders } from '../proxy/headers.ts';
+import { rawLocalReply } from '../proxy/local-reply.ts';
+import { parseAuthority, requestTarget } from '../routing/request-target.ts';
+import { resolveOutbound, type PassthroughDestination } from '../routing/resolve-outbound.ts';
 import type { ProxyContext } from './context.ts';
-import { OutboundRequest } from './outbound-request.ts';
-import { ProxyCall } from './proxy-call.ts';
 import { recordExchange } from './record.ts';
-import { SingleCallTarget } from './targets.ts';
 
 /** Passthrough traffic has no policy: the built-in connect timeout, nothing else. */
 const PASSTHROUGH_TIMEOUTS: Timeouts = { connectMs: DEFAULT_CONNECT_TIMEOUT_MS, perTryMs: undefined, totalMs: undefined };
@@ -28,116 +31,90 @@ const PASSTHROUGH_TIMEOUTS: Timeouts = { connectMs: DEFAULT_CONNECT_TIMEOUT_MS, 
 export class OutboundPipeline implements ExchangeObserver {
   readonly #ctx: ProxyContext;
   readonly #passthroughMetrics;
+  readonly #reattach: UpgradeDownstream['reattach'];
 
-  constructor(ctx: ProxyContext) {
+  constructor(ctx: ProxyContext, reattach: UpgradeDownstream['reattach']) {
     this.#ctx = ctx;
     this.#passthroughMetrics = ctx.metrics.stream('outbound', ctx.self.service, 'passthrough', 'default');
+    this.#reattach = reattach;
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const ctx = this.#ctx;
-    const exchange = new Exchange(req, res, this);
-    // accept
-    const up = upstreamHeaders(req.rawHeaders, req.socket.remoteAddress);
-    exchange.requestId = up.requestId;
-    // route: host -> service (or passthrough), then path and method -> route policy
-    const target = requestTarget(req.url ?? '/', req.headers.host);
-    if (target === undefined) return this.#reply(exchange, 'NR', 'the request names no valid host (Host header or absolute URI)');
-    const snapshot = ctx.store.current;
-    if (snapshot === undefined) return this.#reply(exchange, 'UH', 'the sidecar has no configuration yet');
-    // Absolute-form requests name their authority in the request line; it wins over Host (RFC 9112 §3.2.2).
-    if (target.absoluteForm) setHeader(up.headers, 'host', target.authority);
-    let service = snapshot.hosts.get(target.host);
-    const redirectedFrom = service === undefined ? redirectedDestination(req.socket) : undefined;
-    service ??= redirectedFrom && snapshot.addresses.get(redirectedFrom.address);
-    if (service === undefined) return this.#passthrough(exchange, target, up, snapshot.passthrough, redirectedFrom);
-    const route = matchRoute(service, req.method ?? 'GET', target.path);
-    exchange.metrics = route.metrics;
-    up.headers.push(PEER_HEADER, ctx.self.service);
-    // policy chain -> balancer -> upstream (outbound-request.ts, proxy-call.ts)
-    new OutboundRequest(ctx, exchange, service, route, target.path, up).run();
+    // A draining sidecar tells every client to go elsewhere next time.
+    if (this.#ctx.draining()) res.shouldKeepAlive = false;
+    this.#accept(new Exchange(req, res, this), false);
   };
 
-  /** To a host outside the mesh: the address iptables redirected from, else the one the request names. */
-  #passthrough(exchange: Exchange, target: RequestTarget, up: UpstreamHeaders, allowed: boolean, redirectedFrom: OriginalDestination | undefined): void {
-    exchange.metrics = this.#passthroughMetrics;
-    const refusal = this.#passthroughRefusal(target, allowed);
-    if (refusal !== undefined) return this.#reply(exchange, 'NR', refusal);
-    const address = redirectedFrom?.address ?? `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port ?? 80}`;
-    const timeouts = this.#ctx.store.current?.inbound.timeouts ?? PASSTHROUGH_TIMEOUTS;
-    new ProxyCall(this.#ctx, exchange, {
-      target: new SingleCallTarget({ dispatcher: this.#ctx.pools.agent(timeouts.connectMs), origin: `http://${address}`, label: `passthrough ${address}` }),
-      path: target.path, headers: up.headers, body: up.hasBody ? { kind: 'stream', stream: exchange.req } : NO_BODY,
-      timeouts: PASSTHROUGH_TIMEOUTS, retry: undefined, counters: undefined, propagateDeadline: false, traceAttempts: true,
-    }).start();
-  }
-
-  /** Why a request to a host outside the mesh may not pass through, or undefined when it may. */
-  #passthroughRefusal(target: RequestTarget, allowed: boolean): string | undefined {
-    if (!allowed) return `${target.host} is not a mesh service and passthrough is off`;
-    if ((target.port ?? 80) === this.#ctx.outboundPort && isLoopbackHost(target.host)) {
-      return `refusing to forward to this sidecar's own outbound listener (${target.authority})`;
-    }
-    return undefined;
-  }
-
-  #reply(exchange: Exchange, flag: 'NR' | 'UH', message: string): void {
-    exchange.metrics ??= this.#passthroughMetrics;
-    exchange.setFlag(flag);
-    localReply(exchange.res, flag, message, undefined, exchange.requestId);
-  }
-
-  /** HTTP Upgrade (WebSocket and others): routed like a request, then tunnelled as bytes. */
+  /** HTTP Upgrade (WebSocket and others): the same path; it becomes a tunnel only on a 101. */
   readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const ctx = this.#ctx;
-    const up = upstreamHeaders(req.rawHeaders, req.socket.remoteAddress, true);
-    const record = new TunnelRecord(this.#passthroughMetrics, req.method ?? 'GET', 101);
-    const fail = (flag: Flag, message: string) => {
-      rawLocalReply(socket, flag, message, up.requestId);
-      record.done(flag);
-    };
-    const target = requestTarget(req.url ?? '/', req.headers.host);
-    const snapshot = ctx.store.current;
-    if (target === undefined) return fail('NR', 'the request names no valid host (Host header or absolute URI)');
-    if (snapshot === undefined) return fail('UH', 'the sidecar has no configuration yet');
-    if (target.absoluteForm) setHeader(up.headers, 'host', target.authority);
-    let service = snapshot.hosts.get(target.host);
-    const redirectedFrom = service === undefined ? redirectedDestination(req.socket) : undefined;
-    service ??= redirectedFrom && snapshot.addresses.get(redirectedFrom.address);
-    let tunnel: TunnelTarget;
-    if (service !== undefined) {
-      record.metrics = service.defaultRoute.metrics;
-      const endpoint = service.balancer.pick();
-      if (endpoint === undefined) return fail(service.endpoints.length === 0 ? 'UH' : 'UO', `service ${service.id} has no available endpoint`);
-      up.headers.push(PEER_HEADER, ctx.self.service);
-      tunnel = { host: endpoint.host, port: endpoint.port, connectTimeoutMs: service.defaultRoute.timeouts.connectMs, label: endpoint.destination.label };
-    } else {
-      const refusal = this.#passthroughRefusal(target, snapshot.passthrough);
-      if (refusal !== undefined) return fail('NR', refusal);
-      tunnel = redirectedFrom === undefined
-        ? { host: target.host, port: target.port ?? 80, connectTimeoutMs: snapshot.inbound.timeouts.connectMs, label: `passthrough ${target.authority}` }
-        : { host: redirectedFrom.host, port: redirectedFrom.port, connectTimeoutMs: snapshot.inbound.timeouts.connectMs, label: `passthrough ${redirectedFrom.address}` };
-    }
-    tunnelUpgrade(req, socket, head, tunnel, target.path, up.headers, up.requestId, record.done);
+    this.#accept(new Exchange(req, undefined, this, { socket, head, reattach: this.#reattach }), true);
   };
+
+  #accept(exchange: Exchange, upgrade: boolean): void {
+    const ctx = this.#ctx;
+    const req = exchange.req;
+    // accept: header hygiene, and the checks that make a request the client's mistake (400 DPE)
+    const up = upstreamHeaders(req.rawHeaders, req.socket.remoteAddress, upgrade);
+    exchange.prepare(up);
+    exchange.metrics = this.#passthroughMetrics;
+    if (up.problem !== undefined) return this.#refuse(exchange, new ProxyError('DPE', up.problem), 'bad_request');
+    const target = requestTarget(exchange.path, req.headers.host);
+    if (typeof target === 'string') return this.#refuse(exchange, new ProxyError('DPE', target), 'bad_request');
+    if (upgrade && up.hasBody) return this.#refuse(exchange, new ProxyError('DPE', 'an Upgrade request must not carry a body'), 'bad_request');
+    if (up.hops >= MAX_HOPS) {
+      return this.#refuse(exchange, new ProxyError('NR', `the request has passed ${up.hops} outbound sidecars: a forwarding loop`, 508), 'loop');
+    }
+    const snapshot = ctx.store.current;
+    if (snapshot === undefined) return this.#refuse(exchange, new ProxyError('UH', 'the sidecar has no configuration yet'), 'no_endpoint');
+    // route: host -> service (or passthrough), then path and method -> the route's chain
+    // Absolute-form requests name their authority in the request line; it wins over Host (RFC 9112 §3.2.2).
+    if (target.absoluteForm) setHeader(exchange.headers, 'host', target.authority);
+    exchange.path = target.path;
+    const redirectedFrom = snapshot.hosts.has(target.host) ? undefined : redirectedDestination(req.socket);
+    const destination = resolveOutbound(snapshot, { host: target.host, port: target.port, redirectedFrom }, ctx.selfAddresses);
+    if (destination instanceof ProxyError) return this.#refuse(exchange, destination, 'no_route');
+    exchange.headers.push(HOPS_HEADER, String(up.hops + 1));
+    if (destination.kind === 'passthrough') return this.#passthrough(exchange, destination);
+    const route = matchRoute(destination, exchange.method, target.path);
+    exchange.metrics = route.metrics;
+    exchange.counters = route.counters;
+    exchange.headers.push(PEER_HEADER, ctx.self.service);
+    route.chain.run(exchange);
+  }
+
+  /** To a host outside the mesh: no policy, one attempt, the built-in connect timeout. */
+  #passthrough(exchange: Exchange, destination: PassthroughDestination): void {
+    const ctx = this.#ctx;
+    const connectMs = ctx.store.current?.inbound.timeouts.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const target = new SingleCallTarget({
+      dispatcher: ctx.pools.agent(connectMs), origin: `http://${destination.address}`, host: destination.host, port: destination.port,
+      label: `passthrough ${destination.address}`,
+    });
+    const dispatch = new DispatchStep(ctx, { target, timeouts: PASSTHROUGH_TIMEOUTS, retry: undefined, propagateDeadline: false, traceAttempts: true });
+    new BodyStep(false, dispatch).run(exchange);
+  }
+
+  #refuse(exchange: Exchange, error: ProxyError, decision: Parameters<typeof reject>[3]): void {
+    // A request the sidecar could not read leaves nothing on the connection worth keeping.
+    if (error.flag === 'DPE' && exchange.res !== undefined) exchange.res.shouldKeepAlive = false;
+    reject(this.#ctx, exchange, error, decision);
+  }
 
   /** CONNECT host:port (HTTPS through HTTP_PROXY, or any TCP): opaque passthrough. */
   readonly connect = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const { done } = new TunnelRecord(this.#passthroughMetrics, 'CONNECT', 200);
+    const refuse = (flag: 'NR' | 'DPE' | 'UH', message: string) => {
+      rawLocalReply(socket, flag, message);
+      done(flag);
+    };
     const target = parseAuthority(req.url ?? '');
+    if (target === undefined || target.port === undefined) return refuse('DPE', `CONNECT needs host:port, got "${(req.url ?? '').slice(0, 64)}"`);
     const snapshot = this.#ctx.store.current;
-    if (target === undefined || target.port === undefined) {
-      rawLocalReply(socket, 'NR', `CONNECT needs host:port, got "${req.url ?? ''}"`);
-      return done('NR');
-    }
-    const authority = { host: target.host, port: target.port, authority: req.url ?? '', path: '', absoluteForm: true };
-    const refusal = this.#passthroughRefusal(authority, snapshot?.passthrough ?? false);
-    if (refusal !== undefined) {
-      rawLocalReply(socket, 'NR', refusal);
-      return done('NR');
-    }
-    const connectTimeoutMs = snapshot?.inbound.timeouts.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    tunnelConnect(socket, head, { host: target.host, port: target.port, connectTimeoutMs, label: `passthrough ${req.url ?? ''}` }, done);
+    if (snapshot === undefined) return refuse('UH', 'the sidecar has no configuration yet');
+    const destination = resolveOutbound(snapshot, { host: target.host, port: target.port, redirectedFrom: undefined }, this.#ctx.selfAddresses);
+    if (destination instanceof ProxyError) return refuse('NR', destination.message);
+    const host = destination.kind === 'passthrough' ? destination.host : target.host;
+    tunnelConnect(socket, head, { host, port: target.port, connectTimeoutMs: snapshot.inbound.timeouts.connectMs, label: `passthrough ${req.url ?? ''}` }, done);
   };
 
   /**
@@ -145,10 +122,13 @@ export class OutboundPipeline implements ExchangeObserver {
    * reaches a mesh endpoint's inbound sidecar through that pod's own interception.
    */
   opaque(socket: Socket, destination: OriginalDestination, head: Buffer, proxy: OpaqueTcpProxy): void {
-    const snapshot = this.#ctx.store.current;
-    const service = snapshot?.addresses.get(destination.address);
-    const metrics = this.#ctx.metrics.tcp.series('outbound', this.#ctx.self.service, service?.name ?? 'passthrough');
-    if (service === undefined && snapshot?.passthrough === false) return proxy.refuse(socket, metrics);
+    const ctx = this.#ctx;
+    const snapshot = ctx.store.current;
+    const resolved = snapshot === undefined ? undefined
+      : resolveOutbound(snapshot, { host: destination.host, port: destination.port, redirectedFrom: destination }, ctx.selfAddresses);
+    const service = resolved !== undefined && !(resolved instanceof ProxyError) && resolved.kind === 'service' ? resolved : undefined;
+    const metrics = ctx.metrics.tcp.series('outbound', ctx.self.service, service?.name ?? 'passthrough');
+    if (resolved instanceof ProxyError) return proxy.refuse(socket, metrics);
     const connectTimeoutMs = service?.defaultRoute.timeouts.connectMs ?? snapshot?.inbound.timeouts.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     proxy.proxy(socket, { host: destination.host, port: destination.port, connectTimeoutMs }, head, metrics);
   }

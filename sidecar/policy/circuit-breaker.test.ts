@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CircuitBreaker, type BreakerConfig, type CircuitState } from './circuit-breaker.ts';
 import { SeededRandom } from './clock.ts';
-import { FakeClock } from './fake-clock.ts';
+import { FakeClock } from '../../test/harness/fake-clock.ts';
 
 /** random() = 0.5 makes the ±10% jitter factor exactly 1. */
 const noJitter = { next: () => 0.5 };

@@ -97,6 +97,17 @@ export class CircuitBreaker {
     this.#window.addA();
   }
 
+  /**
+   * A success from an endpoint the balancer used in panic (too few endpoints available): proof
+   * that it serves again, so an open breaker closes at once instead of waiting out `openFor`.
+   */
+  onPanicSuccess(): void {
+    if (this.#state !== 'open') return this.onSuccess();
+    this.#trips = 0;
+    this.#reset();
+    this.#transition('closed');
+  }
+
   /** A request was abandoned by its client: no verdict, but a half-open probe slot is freed. */
   onCancelled(): void {
     if (this.#state === 'half-open' && this.#probesAdmitted > this.#probesSucceeded) this.#probesAdmitted--;

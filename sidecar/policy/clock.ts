@@ -17,9 +17,16 @@ export interface Random {
   next(): number;
 }
 
+/**
+ * The longest delay a Node timer keeps (2^31 - 1 ms, about 24.8 days); a longer one fires at once.
+ * Every duration that reaches a timer is bounded well below it (api/duration.ts), and the system
+ * clock clamps as a last line of defence.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimeout: (callback, ms, arg) => setTimeout(callback, ms, arg),
+  setTimeout: (callback, ms, arg) => setTimeout(callback, Math.min(ms, MAX_TIMER_MS), arg),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 

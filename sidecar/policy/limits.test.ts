@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SeededRandom } from './clock.ts';
 import { ConcurrencyLimiter } from './concurrency-limiter.ts';
-import { FakeClock } from './fake-clock.ts';
+import { FakeClock } from '../../test/harness/fake-clock.ts';
 import { FaultInjector } from './fault.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { TokenBucket } from './token-bucket.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Backoff } from './backoff.ts';
 import { SeededRandom } from './clock.ts';
-import { FakeClock } from './fake-clock.ts';
+import { FakeClock } from '../../test/harness/fake-clock.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { compileConditions, parseRetryAfter, RetryPolicy } from './retry-policy.ts';
 

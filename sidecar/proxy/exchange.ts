@@ -1,22 +1,61 @@
-// One request/response pair as it crosses the sidecar: what the pipeline decided (flags), where it
-// went, and the bookkeeping done once when the downstream response closes.
+// One request/response pair as it crosses the sidecar: the request as it will go upstream, what
+// the chain decided (flags), where it went, and the bookkeeping done once when it is over. It is
+// the one object a request allocates besides its attempts: the chain's steps are built once per
+// snapshot and keep their per-request state here.
+//
+// The downstream is an HTTP/1.1 response, or the raw socket of an Upgrade request (which owns its
+// connection until the upstream answers); steps reply through reply() and never need to know which.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import type { StreamMetrics } from '../telemetry/metrics.ts';
 import type { Span } from '@opentelemetry/api';
+import type { StreamMetrics } from '../telemetry/request-series.ts';
+import type { RouteCounters } from '../telemetry/metrics.ts';
 import { NO_FLAGS, type Flag } from './flags.ts';
+import { localReply, rawLocalReply } from './local-reply.ts';
+import { NO_BODY, type RequestBody } from './request-body.ts';
+import type { UpstreamHeaders } from './headers.ts';
 
 export interface ExchangeObserver {
   /** Called once, when the downstream response has finished or the client went away. */
   onExchangeDone(exchange: Exchange): void;
 }
 
+/** A step that suspended a request (queued it, delayed it) and continues it later. */
+export interface Resumable {
+  resume(exchange: Exchange): void;
+}
+
+/** What an Upgrade request brings besides its head: its raw socket and the bytes read past the head. */
+export interface UpgradeDownstream {
+  readonly socket: Duplex;
+  readonly head: Buffer;
+  /** Hands a connection whose upgrade was refused back to the HTTP server, to parse its next request. */
+  readonly reattach: (socket: Duplex, head: Buffer) => void;
+}
+
 export class Exchange {
   readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  /** The HTTP response; undefined for an Upgrade request, which has `upgrade` instead. */
+  readonly res: ServerResponse | undefined;
+  readonly upgrade: UpgradeDownstream | undefined;
   readonly startedAt = performance.now();
+  readonly method: string;
+  /** origin-form path and query, as sent upstream. */
+  path: string;
+  /** Flat [name, value, ...] headers for the upstream, after hop-by-hop hygiene. */
+  headers: string[] = [];
   requestId = '';
+  /** The calling sidecar's service (x-petrel-peer), inbound. */
+  peer: string | undefined;
+  hasBody = false;
+  /** The caller's remaining time (x-petrel-deadline-ms), when a sidecar sent one. */
+  callerDeadlineMs: number | undefined;
+  /** A total timeout that overrides the route's (the caller's deadline, inbound). */
+  totalMs: number | undefined;
+  body: RequestBody = NO_BODY;
   metrics: StreamMetrics | undefined;
+  counters: RouteCounters | undefined;
   flags: string = NO_FLAGS;
   /** The endpoint of the last attempt, for logs. */
   upstream = '';
@@ -25,17 +64,43 @@ export class Exchange {
   span: Span | undefined;
   /** The upstream attempt in progress, to cancel when the client goes away. */
   attempt: { abort(reason: Error): void } | undefined;
+  /** The step that suspended this request, to continue it (concurrency queue, fault delay). */
+  parked: Resumable | undefined;
+  /** Set by a step that holds a resource until the exchange ends (a concurrency slot). */
+  release: ((exchange: Exchange) => void) | undefined;
+  /** The status recorded for an Upgrade exchange (101 once switched, else the relayed status). */
+  upgradeStatus = 0;
   readonly #observer: ExchangeObserver;
   #cutByProxy = false;
-  #onDone: ((arg: never) => void) | undefined;
-  #onDoneArg: unknown;
+  #over = false;
 
-  constructor(req: IncomingMessage, res: ServerResponse, observer: ExchangeObserver) {
+  constructor(req: IncomingMessage, res: ServerResponse | undefined, observer: ExchangeObserver, upgrade?: UpgradeDownstream) {
     this.req = req;
     this.res = res;
+    this.upgrade = upgrade;
+    this.method = req.method ?? 'GET';
+    this.path = req.url ?? '/';
     this.#observer = observer;
-    (res as ExchangeResponse)[EXCHANGE] = this;
-    res.on('close', onResponseClose);
+    if (res !== undefined) {
+      (res as ExchangeResponse)[EXCHANGE] = this;
+      res.on('close', onResponseClose);
+    }
+  }
+
+  /** Takes what header hygiene produced for the upstream. */
+  prepare(up: UpstreamHeaders): void {
+    this.headers = up.headers;
+    this.peer = up.peer;
+    this.requestId = up.requestId;
+    this.hasBody = up.hasBody;
+    this.callerDeadlineMs = up.deadlineMs;
+  }
+
+  /** The step that parked this exchange continues it (a concurrency slot freed, a delay over). */
+  granted(): void {
+    const parked = this.parked;
+    this.parked = undefined;
+    parked?.resume(this);
   }
 
   /** Adds a flag once (a retried request can fail the same way twice). */
@@ -44,16 +109,28 @@ export class Exchange {
     else if (!this.flags.split(',').includes(flag)) this.flags = `${this.flags},${flag}`;
   }
 
-  /** Runs `callback(arg)` once the exchange is over (one callback; used to release a concurrency slot). */
-  onDone<T>(callback: (arg: T) => void, arg: T): void {
-    this.#onDone = callback as (arg: never) => void;
-    this.#onDoneArg = arg;
+  /** True once the client is gone or the answer is complete: a waiting step drops the request. */
+  get gone(): boolean {
+    return this.res !== undefined ? this.res.destroyed || this.res.writableEnded : this.#over;
+  }
+
+  /** A locally generated answer (`petrel-error: flag`), on whichever downstream this is. */
+  reply(flag: Flag, message: string, status: number, extraHeaders?: Record<string, string>): void {
+    this.setFlag(flag);
+    if (this.res !== undefined) {
+      localReply(this.res, flag, message, status, this.requestId, extraHeaders);
+      return;
+    }
+    rawLocalReply((this.upgrade as UpgradeDownstream).socket, flag, message, this.requestId, status, extraHeaders);
+    this.upgradeStatus = status;
+    this.closed();
   }
 
   /** Ends a response that already started (its upstream failed): the client sees the stream cut. */
   cut(): void {
     this.#cutByProxy = true;
-    this.res.destroy();
+    if (this.res !== undefined) this.res.destroy();
+    else this.upgrade?.socket.destroy();
   }
 
   get durationSeconds(): number {
@@ -62,16 +139,24 @@ export class Exchange {
 
   /** True when the client went away before the response was complete. */
   get downstreamClosed(): boolean {
-    return !this.res.writableFinished;
+    return this.res !== undefined ? !this.res.writableFinished : !this.#over;
   }
 
-  /** Called once when the downstream response closes, finished or not. */
+  /** The status to record: what the client got, 499 when it got nothing. */
+  get status(): number {
+    if (this.res === undefined) return this.upgradeStatus || 499;
+    return this.res.headersSent ? this.res.statusCode : 499;
+  }
+
+  /** Called once when the downstream response closes, finished or not (for an Upgrade: when its outcome is known). */
   closed(): void {
-    if (!this.res.writableFinished && !this.#cutByProxy) {
+    if (this.#over) return;
+    this.#over = true;
+    if (this.res !== undefined && !this.res.writableFinished && !this.#cutByProxy) {
       this.setFlag('DC');
       this.attempt?.abort(new Error('downstream closed'));
     }
-    if (this.#onDone !== undefined) (this.#onDone as (arg: unknown) => void)(this.#onDoneArg);
+    if (this.release !== undefined) this.release(this);
     this.#observer.onExchangeDone(this);
   }
 }

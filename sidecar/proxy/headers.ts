@@ -13,6 +13,31 @@ const HOP_BY_HOP = new Set([
 export const PEER_HEADER = 'x-petrel-peer';
 /** Milliseconds the caller will still wait: the remaining total timeout, carried to the next hop. */
 export const DEADLINE_HEADER = 'x-petrel-deadline-ms';
+/**
+ * How many outbound sidecars a request has passed. An outbound listener that sees a request come
+ * back MAX_HOPS times refuses it: whatever spelling or name led a request back into a sidecar, the
+ * loop ends after a bounded number of turns instead of exhausting memory.
+ */
+export const HOPS_HEADER = 'x-petrel-hops';
+export const MAX_HOPS = 8;
+/** The largest caller deadline taken from x-petrel-deadline-ms: 24 h, well inside a Node timer's range. */
+export const MAX_DEADLINE_MS = 86_400_000;
+
+export function isHopByHop(lowerName: string): boolean {
+  return HOP_BY_HOP.has(lowerName);
+}
+
+/** The header names a response's or request's Connection headers list, or undefined for none. */
+export function hopByHopListed(raw: readonly string[]): Set<string> | undefined {
+  let listed: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).length === 10 && (raw[i] as string).toLowerCase() === 'connection') {
+      const tokens = connectionTokens(raw[i + 1] as string);
+      if (tokens.size > 0) listed = listed ? new Set([...listed, ...tokens]) : tokens;
+    }
+  }
+  return listed;
+}
 
 export interface UpstreamHeaders {
   /** Flat [name, value, name, value, ...] for undici. */
@@ -22,8 +47,12 @@ export interface UpstreamHeaders {
   peer: string | undefined;
   /** True when the request carries a body (chunked, or a non-zero Content-Length). */
   hasBody: boolean;
-  /** The caller's remaining time budget (x-petrel-deadline-ms), if it sent one. */
+  /** The caller's remaining time budget (x-petrel-deadline-ms), if it sent a whole number; capped at MAX_DEADLINE_MS. */
   deadlineMs: number | undefined;
+  /** x-petrel-hops as sent (0 when absent or not a number). */
+  hops: number;
+  /** Why the request cannot be forwarded as it is (answered 400 DPE), or undefined. */
+  problem: string | undefined;
 }
 
 function connectionTokens(value: string): Set<string> {
@@ -41,14 +70,10 @@ function connectionTokens(value: string): Set<string> {
  * @param keepUpgrade keep Connection: upgrade and Upgrade (for tunnelled upgrades)
  */
 export function upstreamHeaders(raw: readonly string[], clientIp: string | undefined, keepUpgrade = false): UpstreamHeaders {
-  let listed: Set<string> | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).length === 10 && (raw[i] as string).toLowerCase() === 'connection') {
-      const tokens = connectionTokens(raw[i + 1] as string);
-      if (tokens.size > 0) listed = listed ? new Set([...listed, ...tokens]) : tokens;
-    }
-  }
+  const listed = hopByHopListed(raw);
   const out: string[] = [];
+  let hosts = 0;
+  let hops = 0;
   let requestId: string | undefined;
   let peer: string | undefined;
   let deadlineMs: number | undefined;
@@ -74,11 +99,16 @@ export function upstreamHeaders(raw: readonly string[], clientIp: string | undef
       continue;
     }
     if (lower === DEADLINE_HEADER) {
-      const n = Number(value);
-      if (Number.isFinite(n)) deadlineMs = n;
+      // Only a plain whole number counts; anything else is ignored rather than trusted.
+      if (/^[0-9]{1,16}$/.test(value)) deadlineMs = Math.min(Number(value), MAX_DEADLINE_MS);
       continue;
     }
-    if (lower === 'x-request-id') requestId = value;
+    if (lower === HOPS_HEADER) {
+      if (/^[0-9]{1,3}$/.test(value)) hops = Math.max(hops, Number(value));
+      continue;
+    }
+    if (lower === 'host') hosts++;
+    else if (lower === 'x-request-id') requestId = value;
     else if (lower === 'x-forwarded-proto') hasProto = true;
     out.push(name, value);
   }
@@ -90,7 +120,9 @@ export function upstreamHeaders(raw: readonly string[], clientIp: string | undef
     out.push('x-request-id', requestId);
   }
   if (keepUpgrade) out.push('connection', 'upgrade');
-  return { headers: out, requestId, peer, hasBody, deadlineMs };
+  // Two Host headers name two destinations (RFC 9112 §3.2): no guess is safe.
+  const problem = hosts > 1 ? `the request has ${hosts} Host headers` : undefined;
+  return { headers: out, requestId, peer, hasBody, deadlineMs, hops, problem };
 }
 
 /** Drops hop-by-hop response headers in place; returns the same object for writeHead. */

@@ -3,7 +3,7 @@
 // for a retry; a relayed response streams into the downstream ServerResponse with backpressure
 // both ways (a slow client pauses the upstream socket). Methods live on the prototype: nothing but
 // this object is allocated per attempt.
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import type { Span } from '@opentelemetry/api';
@@ -29,6 +29,8 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   readonly label: string;
   /** Clock time the attempt was dispatched. */
   readonly startedAt: number;
+  /** The balancer overruled the breakers (panic) to pick this endpoint. */
+  readonly panic: boolean;
   /** The attempt's CLIENT span, when tracing is on. */
   span: Span | undefined;
   #controller: Dispatcher.DispatchController | undefined;
@@ -37,8 +39,9 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   /** An abort that arrived before undici handed over the controller. */
   #abortReason: Error | undefined;
 
-  constructor(owner: AttemptOwner, endpoint: Endpoint | undefined, label: string, startedAt: number) {
+  constructor(owner: AttemptOwner, endpoint: Endpoint | undefined, label: string, startedAt: number, panic: boolean) {
     this.owner = owner;
+    this.panic = panic;
     this.endpoint = endpoint;
     this.label = label;
     this.startedAt = startedAt;
@@ -60,7 +63,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
       this.#discarding = true;
       return;
     }
-    const res = this.owner.exchange.res;
+    const res = this.owner.exchange.res as ServerResponse;
     this.#relaying = true;
     downstreamHeaders(headers);
     if (this.owner.closeConnections()) res.shouldKeepAlive = false;
@@ -70,7 +73,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#discarding) return;
-    const res = this.owner.exchange.res;
+    const res = this.owner.exchange.res as ServerResponse;
     if (!res.write(chunk)) {
       controller.pause();
       res.once('drain', () => controller.resume());
@@ -82,7 +85,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
       this.owner.onAttemptDiscarded(this);
       return;
     }
-    const res = this.owner.exchange.res;
+    const res = this.owner.exchange.res as ServerResponse;
     for (const _ in trailers) {
       res.addTrailers(trailers as Record<string, string>);
       break;

@@ -6,6 +6,8 @@ const CONNECT_CODES = new Set([
   'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL',
   'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CONNECT',
 ]);
+/** undici refused the request before sending it: something in the request itself, the client's mistake. */
+const CLIENT_CODES = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_HTTP_TOKEN', 'ERR_INVALID_CHAR']);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 
 export function errorCode(err: unknown): string {
@@ -30,6 +32,9 @@ export function classifyUpstreamError(err: unknown, target: string): UpstreamFai
   const code = errorCode(err);
   const detail = err instanceof Error ? err.message : String(err);
   let flag: Flag;
+  if (CLIENT_CODES.has(code)) {
+    return { flag: 'DPE', neverSent: true, error: new ProxyError('DPE', `the request cannot be forwarded: ${detail}`, 400, { cause: err }) };
+  }
   if (CONNECT_CODES.has(code)) flag = 'UF';
   else if (TIMEOUT_CODES.has(code)) flag = 'UT';
   else flag = 'UC';

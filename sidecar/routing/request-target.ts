@@ -40,17 +40,29 @@ export function parseAuthority(authority: string): { host: string; port: number 
   return { host: host.toLowerCase(), port };
 }
 
-export function requestTarget(url: string, hostHeader: string | undefined): RequestTarget | undefined {
+/**
+ * Where the request goes, or why it cannot be read (answered 400 DPE at the listener: the client's
+ * mistake, never an upstream's). Only origin-form and absolute-form http:// targets are proxied;
+ * `*`, authority-form outside CONNECT, other schemes, userinfo and fragments are refused.
+ */
+export function requestTarget(url: string, hostHeader: string | undefined): RequestTarget | string {
+  if (url.includes('#')) return 'the request target must not carry a fragment (#)';
   if (url.charCodeAt(0) === 47 /* "/" */) {
-    if (hostHeader === undefined) return undefined;
+    if (hostHeader === undefined) return 'the request has no Host header';
     const parsed = parseAuthority(hostHeader);
-    return parsed && { ...parsed, authority: hostHeader, path: url, absoluteForm: false };
+    return parsed === undefined ? `the Host header "${hostHeader}" is not host[:port]` : { ...parsed, authority: hostHeader, path: url, absoluteForm: false };
   }
-  if (!url.toLowerCase().startsWith('http://')) return undefined;
+  if (!url.toLowerCase().startsWith('http://')) {
+    return `the request target "${url.slice(0, 64)}" is neither origin-form (/path) nor absolute-form (http://host/path)`;
+  }
   const slash = url.indexOf('/', 7);
-  const authority = slash < 0 ? url.slice(7) : url.slice(7, slash);
+  const query = url.indexOf('?', 7);
+  const end = slash < 0 ? (query < 0 ? url.length : query) : query < 0 ? slash : Math.min(slash, query);
+  const authority = url.slice(7, end);
   const parsed = parseAuthority(authority);
-  return parsed && { ...parsed, authority, path: slash < 0 ? '/' : url.slice(slash), absoluteForm: true };
+  if (parsed === undefined) return `the authority "${authority.slice(0, 64)}" in the request target is not host[:port]`;
+  const rest = url.slice(end);
+  return { ...parsed, authority, path: rest === '' ? '/' : rest.startsWith('?') ? `/${rest}` : rest, absoluteForm: true };
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '0.0.0.0', '::']);

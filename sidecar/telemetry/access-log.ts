@@ -2,7 +2,6 @@
 // destination) so that a slow terminal or log shipper never blocks the request path. Modes: `off`,
 // `errors` (default: a 5xx, or any flag the sidecar set: RL, UO, URX, DC, ...) and `all`.
 import { pino } from 'pino';
-import type { Exchange } from '../proxy/exchange.ts';
 import { NO_FLAGS } from '../proxy/flags.ts';
 
 export type AccessLogMode = 'off' | 'errors' | 'all';
@@ -46,29 +45,17 @@ export class AccessLog {
     }
   }
 
-  /** Writes the line for a finished exchange when the mode asks for it. */
-  record(exchange: Exchange, direction: string, service: string, status: number, seconds: number): void {
-    if (this.mode === 'off') return;
-    if (this.mode === 'errors' && status < 500 && exchange.flags === NO_FLAGS) return;
-    const { req } = exchange;
-    const labels = exchange.metrics?.labels;
-    const record: AccessLogRecord = {
-      time: new Date().toISOString(),
-      trace_id: traceIdOf(req.headers.traceparent),
-      request_id: exchange.requestId,
-      direction,
-      service,
-      peer_service: labels?.peer_service ?? '',
-      method: req.method ?? '',
-      authority: req.headers.host ?? '',
-      path: req.url ?? '',
-      route: labels?.route ?? '',
-      status,
-      flags: exchange.flags,
-      upstream: exchange.upstream,
-      attempts: exchange.attempts,
-      duration_ms: Math.round(seconds * 1e6) / 1e3,
-    };
+  /** Whether a request with this outcome gets a line. */
+  wants(status: number, flags: string): boolean {
+    if (this.mode === 'off') return false;
+    return this.mode === 'all' || status >= 500 || flags !== NO_FLAGS;
+  }
+
+  traceId(traceparent: string | string[] | undefined): string {
+    return traceIdOf(traceparent);
+  }
+
+  write(record: AccessLogRecord): void {
     this.#write(`${JSON.stringify(record)}\n`);
   }
 }

@@ -2,16 +2,13 @@
 // path records into plain numbers (request-series.ts); everything else uses prom-client directly.
 import { Counter, Gauge, Registry } from 'prom-client';
 import { collectProcessMetrics } from './process-metrics.ts';
-import { RequestMetrics, type RequestSeries } from './request-series.ts';
+import { RequestMetrics, type Direction, type StreamMetrics } from './request-series.ts';
 import { TcpMetricsFamily } from './tcp-metrics.ts';
 
 /** Distinct peer_service values before the rest count as "other". */
 const MAX_PEERS = 64;
 
-export type Direction = 'inbound' | 'outbound';
-
-/** What the request path records into: one per (direction, service, peer_service, route). */
-export type StreamMetrics = RequestSeries;
+export type { Direction, StreamMetrics } from './request-series.ts';
 
 /** Counters of the policy decisions on one route; children are resolved once per snapshot. */
 export interface RouteCounters {

@@ -21,6 +21,9 @@ const register = (registry: Registry, collector: Collector): void =>
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export type StreamLabel = 'direction' | 'service' | 'peer_service' | 'route';
+
+/** Which listener a request came through. */
+export type Direction = 'inbound' | 'outbound';
 type RequestLabel = StreamLabel | 'method' | 'code' | 'flags';
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT']);
@@ -29,6 +32,9 @@ interface Outcome {
   labels: Record<RequestLabel, string>;
   value: number;
 }
+
+/** What the request path records into: one per (direction, service, peer_service, route). */
+export type StreamMetrics = RequestSeries;
 
 /** One (direction, service, peer_service, route): its outcome counters and latency histogram. */
 export class RequestSeries {

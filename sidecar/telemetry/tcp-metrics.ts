@@ -1,7 +1,7 @@
 // Metrics of opaque TCP connections (what interception passes through without parsing), named as
 // Istio names them so existing dashboards translate: connections opened and closed, bytes each way.
 import { Counter, type Registry } from 'prom-client';
-import type { Direction } from './metrics.ts';
+import type { Direction } from './request-series.ts';
 
 /** One (direction, service, peer_service) series set, resolved once and reused per connection. */
 export interface TcpMetrics {

@@ -1,7 +1,7 @@
 // Resilience state per endpoint, kept across config snapshots: a policy edit must not forget that
 // an endpoint's breaker is open, nor its latency history. A breaker is rebuilt only when its own
 // settings change; state of endpoints that left every service is dropped.
-import { EndpointStats } from '../balancer/endpoint-stats.ts';
+import { EndpointStats } from './endpoint-stats.ts';
 import { CircuitBreaker, type BreakerConfig, type CircuitState } from '../policy/circuit-breaker.ts';
 import type { Clock, Random } from '../policy/clock.ts';
 

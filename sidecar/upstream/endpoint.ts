@@ -1,10 +1,20 @@
 // A runtime endpoint: one upstream address of a mesh service, the pool that reaches it, and its
-// resilience state (load signals and circuit breaker), which outlives config snapshots.
+// resilience state (load signals and circuit breaker), which outlives config snapshots. The
+// endpoint keeps its own books: an attempt begins here and settles here.
 import { parseAuthority } from '../routing/request-target.ts';
-import type { EndpointStats } from '../balancer/endpoint-stats.ts';
+import type { EndpointStats } from './endpoint-stats.ts';
 import type { CircuitBreaker } from '../policy/circuit-breaker.ts';
 import type { Destination } from './destination.ts';
 import type { Pool } from './undici.ts';
+
+/** The latency a failed attempt is charged with in the endpoint's EWMA. */
+export const FAILURE_LATENCY_MS = 1000;
+
+/**
+ * How an attempt ended, for the endpoint's books: `cancelled` (the client left, or the request was
+ * the client's mistake) says nothing about the endpoint's health.
+ */
+export type AttemptOutcome = 'succeeded' | 'failed' | 'cancelled';
 
 export class Endpoint {
   readonly address: string;
@@ -20,6 +30,8 @@ export class Endpoint {
   readonly breaker: CircuitBreaker | undefined;
   /** Built once: every attempt to this endpoint reuses it. */
   readonly destination: Destination;
+  /** The same, for attempts the balancer made in panic. */
+  readonly panicDestination: Destination;
 
   constructor(
     address: string, name: string | undefined, pool: Pool, poolKey: string, stats: EndpointStats,
@@ -36,11 +48,40 @@ export class Endpoint {
     this.poolKey = poolKey;
     this.stats = stats;
     this.breaker = breaker;
-    this.destination = { dispatcher: pool, endpoint: this, label };
+    this.destination = { dispatcher: pool, host: this.host, port: this.port, endpoint: this, label };
+    this.panicDestination = { ...this.destination, panic: true };
   }
 
   /** Whether the balancer may choose it now (its breaker, if any, would admit a request). */
   available(): boolean {
     return this.breaker === undefined || this.breaker.available();
+  }
+
+  /** An attempt to this endpoint starts. */
+  begin(): void {
+    this.stats.inflight++;
+  }
+
+  /**
+   * An attempt ended: load, latency, breaker. A failure counts as at least FAILURE_LATENCY_MS, so
+   * that an endpoint failing fast (connection refused) does not look like the fastest one to the
+   * EWMA balancer and draw traffic into a black hole.
+   */
+  settle(outcome: AttemptOutcome, latencyMs: number, panic: boolean | undefined): void {
+    this.stats.inflight--;
+    const breaker = this.breaker;
+    if (outcome === 'cancelled') {
+      // Neither a success nor a failure; a half-open probe slot must still be given back.
+      breaker?.onCancelled();
+      return;
+    }
+    if (outcome === 'failed') {
+      this.stats.observe(Math.max(latencyMs, FAILURE_LATENCY_MS));
+      breaker?.onFailure();
+      return;
+    }
+    this.stats.observe(latencyMs);
+    if (panic === true) breaker?.onPanicSuccess();
+    else breaker?.onSuccess();
   }
 }

@@ -1,5 +1,5 @@
 // A clock for tests: time moves only when advance() is called, and due timers fire in order.
-import type { Clock, TimerHandle } from './clock.ts';
+import type { Clock, TimerHandle } from '../../sidecar/policy/clock.ts';
 
 interface Timer { at: number; seq: number; callback: () => void }
 

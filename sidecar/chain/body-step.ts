@@ -1,0 +1,33 @@
+// Step: the request body as the retry loop needs it. When the route may retry, a body up to
+// 64 KiB is buffered so it can be sent again; a larger one streams and is never resent.
+import { MAX_REPLAY_BODY_BYTES } from '../policy/retry-policy.ts';
+import type { Exchange } from '../proxy/exchange.ts';
+import { bufferBody, NO_BODY } from '../proxy/request-body.ts';
+import type { Step } from './step.ts';
+
+export class BodyStep implements Step {
+  /** True when an attempt may be resent: then the body is buffered for replay. */
+  readonly #replay: boolean;
+  readonly #next: Step;
+
+  constructor(replay: boolean, next: Step) {
+    this.#replay = replay;
+    this.#next = next;
+  }
+
+  run(exchange: Exchange): void {
+    if (!exchange.hasBody || exchange.upgrade !== undefined) {
+      exchange.body = NO_BODY;
+      return this.#next.run(exchange);
+    }
+    if (!this.#replay) {
+      exchange.body = { kind: 'stream', stream: exchange.req };
+      return this.#next.run(exchange);
+    }
+    const next = this.#next;
+    bufferBody(exchange.req, MAX_REPLAY_BODY_BYTES, (body) => {
+      exchange.body = body;
+      next.run(exchange);
+    });
+  }
+}

@@ -1,0 +1,275 @@
+// The retry loop of one request: attempts, each to an endpoint the target picks (its breaker
+// consulted), with the per-try timeout; between them, backoff; around all of it, the total
+// timeout. Whether to try again is decideRetry()'s call (policy/retry-decision.ts); the endpoint
+// keeps its own books (Endpoint.begin/settle). This class keeps only its timers and the dispatch.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { Endpoint } from '../upstream/endpoint.ts';
+import type { TimerHandle } from '../policy/clock.ts';
+import { MAX_TIMER_MS } from '../policy/clock.ts';
+import { decideRetry, type AttemptResult, type RetryDecision } from '../policy/retry-decision.ts';
+import { parseRetryAfter } from '../policy/retry-policy.ts';
+import type { Exchange } from '../proxy/exchange.ts';
+import { FLAGS, ProxyError, type Flag } from '../proxy/flags.ts';
+import { DEADLINE_HEADER } from '../proxy/headers.ts';
+import { ERROR_HEADER } from '../proxy/local-reply.ts';
+import { replayable } from '../proxy/request-body.ts';
+import { UpstreamAttempt, type AttemptOwner } from '../proxy/upstream-attempt.ts';
+import { classifyUpstreamError } from '../proxy/upstream-error.ts';
+import type { SpanStart } from '../telemetry/tracing.ts';
+import type { DispatchPlan } from './dispatch-step.ts';
+import { reject } from './reject.ts';
+import type { ChainEnvironment } from './step.ts';
+
+export class ProxyCall implements AttemptOwner {
+  readonly exchange: Exchange;
+  readonly #env: ChainEnvironment;
+  readonly #plan: DispatchPlan;
+  #attempt: UpstreamAttempt | undefined;
+  #lastEndpoint: Endpoint | undefined;
+  #deadline = Infinity;
+  #totalMs: number | undefined;
+  #totalTimer: TimerHandle | undefined;
+  #backoffTimer: TimerHandle | undefined;
+  #retried = false;
+  #done = false;
+  /** Index of the deadline header's value in the exchange's headers, once added. */
+  #deadlineSlot = -1;
+
+  constructor(env: ChainEnvironment, exchange: Exchange, plan: DispatchPlan) {
+    this.#env = env;
+    this.exchange = exchange;
+    this.#plan = plan;
+  }
+
+  start(): void {
+    const exchange = this.exchange;
+    const req = exchange.req;
+    const body = exchange.body;
+    if (body.kind === 'stream' && body.stream === req) {
+      // Let the parser finish this packet first: a malformed body (bad chunk size) that arrived
+      // with the headers destroys the request before anything is sent upstream.
+      queueMicrotask(() => {
+        if (!req.destroyed) this.#begin();
+      });
+      return;
+    }
+    this.#begin();
+  }
+
+  #begin(): void {
+    const exchange = this.exchange;
+    exchange.attempt = this;
+    this.#plan.retry?.budget.recordRequest();
+    const totalMs = exchange.totalMs ?? this.#plan.timeouts.totalMs;
+    if (totalMs !== undefined) {
+      this.#totalMs = totalMs;
+      this.#deadline = this.#env.clock.now() + totalMs;
+      this.#totalTimer = this.#env.clock.setTimeout(onTotalTimeout, Math.min(totalMs, MAX_TIMER_MS), this);
+    }
+    this.#send();
+  }
+
+  /** The client went away (or a limit gave up): stop everything. */
+  abort(reason: Error): void {
+    this.#finish();
+    this.#attempt?.abort(reason);
+  }
+
+  closeConnections(): boolean {
+    return this.#env.draining();
+  }
+
+  #send(): void {
+    if (this.#done) return;
+    const exchange = this.exchange;
+    const destination = this.#plan.target.next(this.#lastEndpoint);
+    if (destination instanceof ProxyError) {
+      this.#finish();
+      reject(this.#env, exchange, destination, destination.flag === 'UO' ? 'circuit_open' : 'no_endpoint');
+      return;
+    }
+    const { clock } = this.#env;
+    const plan = this.#plan;
+    exchange.attempts++;
+    exchange.upstream = destination.label;
+    const endpoint = destination.endpoint;
+    endpoint?.begin();
+    this.#lastEndpoint = endpoint;
+    const attempt = new UpstreamAttempt(this, endpoint, destination.label, clock.now(), destination.panic === true);
+    this.#attempt = attempt;
+    const headers = exchange.headers;
+    const tracing = this.#env.tracing;
+    if (tracing !== undefined && plan.traceAttempts) {
+      attempt.span = tracing.clientSpan(this.#spanStart(endpoint));
+      tracing.inject(attempt.span, headers);
+    }
+    if (plan.propagateDeadline && this.#deadline !== Infinity) {
+      const remaining = String(Math.max(0, Math.round(this.#deadline - clock.now())));
+      // The header array is this request's own: set the value in place, once per attempt.
+      if (this.#deadlineSlot < 0) this.#deadlineSlot = headers.push(DEADLINE_HEADER, remaining) - 1;
+      else headers[this.#deadlineSlot] = remaining;
+    }
+    const body = exchange.body;
+    const options: Dispatcher.DispatchOptions = {
+      method: exchange.method as Dispatcher.HttpMethod,
+      path: exchange.path,
+      headers,
+      body: body.kind === 'none' ? null : body.kind === 'buffered' ? body.data : body.stream,
+    };
+    if (destination.origin !== undefined) options.origin = destination.origin;
+    if (plan.timeouts.perTryMs !== undefined) options.headersTimeout = plan.timeouts.perTryMs;
+    try {
+      destination.dispatcher.dispatch(options, attempt);
+    } catch (err) {
+      // undici refuses some requests before sending them (a header it will not send): the
+      // client's mistake, answered 400 DPE, never counted against the endpoint.
+      this.onAttemptFailed(attempt, err as Error, false);
+    }
+  }
+
+  #spanStart(endpoint: Endpoint | undefined): SpanStart {
+    const exchange = this.exchange;
+    const req = exchange.req;
+    return {
+      parentHeaders: req.headers, method: exchange.method, path: exchange.path,
+      serverAddress: endpoint?.host ?? (req.headers.host ?? ''), serverPort: endpoint?.port, resendCount: exchange.attempts - 1,
+    };
+  }
+
+  #settle(attempt: UpstreamAttempt, outcome: 'succeeded' | 'failed' | 'cancelled'): void {
+    attempt.endpoint?.settle(outcome, this.#env.clock.now() - attempt.startedAt, attempt.panic);
+  }
+
+  onAttemptResponse(attempt: UpstreamAttempt, status: number, headers: IncomingHttpHeaders): boolean {
+    this.#settle(attempt, status >= 500 ? 'failed' : 'succeeded');
+    if (attempt.span !== undefined) this.#env.tracing?.end(attempt.span, status, '-');
+    if (this.#done) return false;
+    const retry = this.#plan.retry;
+    if (retry !== undefined) {
+      const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(headers['retry-after'], Date.now()) : undefined;
+      const decision = this.#decide({ kind: 'status', status, retryAfterMs });
+      if (decision.retry) {
+        this.#scheduleRetry(decision.delayMs, decision.reason);
+        return false;
+      }
+      if (decision.why !== 'condition' && this.#retried && retry.configured) {
+        this.exchange.setFlag('URX');
+        headers[ERROR_HEADER] = 'URX';
+      }
+    }
+    this.#finish();
+    return true;
+  }
+
+  onAttemptDiscarded(_attempt: UpstreamAttempt): void {
+    this.#retryNow();
+  }
+
+  onAttemptFailed(attempt: UpstreamAttempt, err: Error, relaying: boolean): void {
+    const exchange = this.exchange;
+    const failure = classifyUpstreamError(err, attempt.label);
+    if ((exchange.downstreamClosed && exchange.gone) || failure.flag === 'DPE') {
+      // The client left first (DC, already counted), or the request was the client's own
+      // mistake: neither says anything about the endpoint's health.
+      this.#settle(attempt, 'cancelled');
+      if (attempt.span !== undefined) this.#env.tracing?.end(attempt.span, undefined, failure.flag === 'DPE' ? 'DPE' : 'DC', 'DC');
+      if (failure.flag === 'DPE') this.#reply('DPE', failure.error.message, failure.error.status);
+      return;
+    }
+    this.#settle(attempt, 'failed');
+    if (attempt.span !== undefined) this.#env.tracing?.end(attempt.span, undefined, failure.flag, failure.flag);
+    exchange.setFlag(failure.flag);
+    this.#env.log.debug({ requestId: exchange.requestId, flag: failure.flag, upstream: attempt.label, err: failure.error.message }, 'upstream failure');
+    if (relaying) {
+      this.#finish();
+      exchange.cut();
+      return;
+    }
+    if (this.#done) {
+      // The total timeout fired and aborted this attempt.
+      exchange.reply(failure.flag, failure.error.message, failure.error.status);
+      return;
+    }
+    const retry = this.#plan.retry;
+    const kind = failure.flag === 'UF' ? 'connect-failure' : failure.flag === 'UC' ? 'reset' : failure.flag === 'UT' ? 'timeout' : undefined;
+    if (retry !== undefined && kind !== undefined) {
+      const decision = this.#decide({ kind, neverSent: failure.neverSent });
+      if (decision.retry) {
+        this.#scheduleRetry(decision.delayMs, decision.reason);
+        this.#retryNow();
+        return;
+      }
+    }
+    const exhausted = this.#retried && retry?.configured === true;
+    if (exhausted) exchange.setFlag('URX');
+    this.#reply(exhausted ? 'URX' : failure.flag, failure.error.message, failure.error.status);
+  }
+
+  #decide(result: AttemptResult): RetryDecision {
+    const exchange = this.exchange;
+    const decision = decideRetry(this.#plan.retry!, result, {
+      attempts: exchange.attempts, method: exchange.method, replayable: replayable(exchange.body),
+      now: this.#env.clock.now(), deadline: this.#deadline,
+    });
+    if (!decision.retry && decision.why === 'budget') {
+      exchange.counters?.budgetExhausted();
+      this.#attempt?.span?.addEvent('retry_budget_exhausted');
+    }
+    return decision;
+  }
+
+  /** Counts the retry and sets when it goes: after the discarded response is read, or now. */
+  #pendingDelay = 0;
+  #scheduleRetry(delayMs: number, reason: string): void {
+    this.exchange.counters?.retry(reason);
+    this.#pendingDelay = delayMs;
+  }
+
+  #retryNow(): void {
+    if (this.#done) return;
+    this.#retried = true;
+    const delay = this.#pendingDelay;
+    if (delay <= 0) {
+      this.#send();
+      return;
+    }
+    this.#backoffTimer = this.#env.clock.setTimeout(onBackoffDone, Math.min(delay, MAX_TIMER_MS), this);
+  }
+
+  /** The backoff wait is over: the next attempt. */
+  backoffDone(): void {
+    this.#backoffTimer = undefined;
+    this.#send();
+  }
+
+  totalTimeout(): void {
+    this.#totalTimer = undefined;
+    const message = `no response within the total timeout of ${this.#totalMs}ms`;
+    const waiting = this.#backoffTimer !== undefined;
+    this.#finish();
+    if (waiting || this.#attempt === undefined) this.exchange.reply('UT', message, FLAGS.UT.status);
+    else this.#attempt.abort(new ProxyError('UT', `${this.#attempt.label}: ${message}`));
+  }
+
+  #reply(flag: Flag, message: string, status: number): void {
+    this.#finish();
+    this.exchange.reply(flag, message, status);
+  }
+
+  /** No more attempts: timers off. */
+  #finish(): void {
+    this.#done = true;
+    if (this.#totalTimer !== undefined) this.#env.clock.clearTimeout(this.#totalTimer);
+    if (this.#backoffTimer !== undefined) this.#env.clock.clearTimeout(this.#backoffTimer);
+    this.#totalTimer = this.#backoffTimer = undefined;
+  }
+}
+
+function onTotalTimeout(call: ProxyCall): void {
+  call.totalTimeout();
+}
+
+function onBackoffDone(call: ProxyCall): void {
+  call.backoffDone();
+}

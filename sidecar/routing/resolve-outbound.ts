@@ -1,0 +1,47 @@
+// Where an outbound request or connection goes: a mesh service (by Host, else by the address
+// iptables redirected it from), a passthrough destination outside the mesh, or nowhere. One
+// function serves plain requests, Upgrades, CONNECT and opaque TCP alike, so every entry point
+// refuses the same things: passthrough when it is off, and any destination that is this
+// sidecar's own listener, however its address is spelled.
+import type { CompiledSnapshot, ServiceTarget } from '../config/compiled.ts';
+import type { OriginalDestination } from '../interception/original-destination.ts';
+import { ProxyError } from '../proxy/flags.ts';
+import { canonicalIp, type SelfAddresses } from './self-address.ts';
+
+/** A destination outside the mesh: where to dial, and how to name it. */
+export interface PassthroughDestination {
+  readonly kind: 'passthrough';
+  /** The host to dial: the canonical IP when the client named an address, else the name. */
+  readonly host: string;
+  readonly port: number;
+  /** host:port, IPv6 in brackets. */
+  readonly address: string;
+}
+
+export interface OutboundQuery {
+  /** Lower-case host the request names (Host, the absolute-form authority, or CONNECT's). */
+  readonly host: string;
+  readonly port: number | undefined;
+  /** Where iptables redirected the connection from, when it did. */
+  readonly redirectedFrom: OriginalDestination | undefined;
+}
+
+export function resolveOutbound(
+  snapshot: CompiledSnapshot, query: OutboundQuery, self: SelfAddresses,
+): ServiceTarget | PassthroughDestination | ProxyError {
+  const byHost = snapshot.hosts.get(query.host);
+  if (byHost !== undefined) return byHost;
+  const redirected = query.redirectedFrom;
+  if (redirected !== undefined) {
+    const byAddress = snapshot.addresses.get(redirected.address);
+    if (byAddress !== undefined) return byAddress;
+  }
+  const host = redirected?.host ?? query.host;
+  const port = redirected?.port ?? query.port ?? 80;
+  if (self.isSelf(host, port)) {
+    return new ProxyError('NR', `refusing to forward to this sidecar's own listener (${host}:${port})`);
+  }
+  if (!snapshot.passthrough) return new ProxyError('NR', `${query.host} is not a mesh service and passthrough is off`);
+  const dial = canonicalIp(host) ?? host;
+  return { kind: 'passthrough', host: dial, port, address: `${dial.includes(':') ? `[${dial}]` : dial}:${port}` };
+}
