@@ -58,17 +58,28 @@ export function createListener(limits: ListenerLimits, handlers: ListenerHandler
   if (handlers.connect) server.on('connect', handlers.connect);
   if (handlers.dropped) server.on('drop', handlers.dropped);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    const busy = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-    if (err.code === 'ECONNRESET' || !socket.writable || busy?.headersSent) {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }
-    const status = protocolErrorStatus(err.code);
-    const body = JSON.stringify({ error: 'DPE', code: FLAGS.DPE.code, message: `${err.code ?? 'error'}: ${err.message}` });
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\n${ERROR_HEADER}: DPE\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
+    const answer = () => {
+      if (!socket.writable) return void socket.destroy();
+      const status = protocolErrorStatus(err.code);
+      const body = JSON.stringify({ error: 'DPE', code: FLAGS.DPE.code, message: `${err.code ?? 'error'}: ${err.message}` });
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\n${ERROR_HEADER}: DPE\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    };
+    // A bad request pipelined behind a good one: the good one was already forwarded, so its answer
+    // must reach the client first (else the client, seeing only the 400, would send it again).
+    const busy = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+    if (busy !== undefined && busy !== null && !busy.writableFinished) {
+      busy.once('finish', answer);
+      busy.once('close', () => { if (!busy.writableFinished) socket.destroy(); });
+      return;
+    }
+    answer();
   });
   return server;
 }

@@ -11,7 +11,7 @@ import type { OriginalDestination } from '../interception/original-destination.t
 import type { OpaqueTcpProxy } from '../interception/opaque-tcp.ts';
 import { Exchange, type ExchangeObserver, type UpgradeDownstream } from '../proxy/exchange.ts';
 import { ProxyError } from '../proxy/flags.ts';
-import { upstreamHeaders } from '../proxy/headers.ts';
+import { upstreamHeaders, versionProblem } from '../proxy/headers.ts';
 import { parseAuthority, requestTarget } from '../routing/request-target.ts';
 import type { RouteCounters } from '../telemetry/metrics.ts';
 import type { StreamMetrics } from '../telemetry/request-series.ts';
@@ -73,7 +73,8 @@ export class InboundPipeline implements ExchangeObserver {
     const peer = this.#peer(up.peer);
     exchange.metrics = peer.metrics;
     exchange.counters = peer.counters;
-    if (up.problem !== undefined) return this.#refuse(exchange, new ProxyError('DPE', up.problem), 'bad_request');
+    const problem = up.problem ?? versionProblem(req.httpVersion, req.headers['transfer-encoding'] !== undefined);
+    if (problem !== undefined) return this.#refuse(exchange, new ProxyError('DPE', problem), 'bad_request');
     const target = requestTarget(exchange.path, req.headers.host);
     if (typeof target === 'string') return this.#refuse(exchange, new ProxyError('DPE', target), 'bad_request');
     if (upgrade && up.hasBody) return this.#refuse(exchange, new ProxyError('DPE', 'an Upgrade request must not carry a body'), 'bad_request');

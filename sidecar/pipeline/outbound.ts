@@ -18,7 +18,7 @@ import type { OpaqueTcpProxy } from '../interception/opaque-tcp.ts';
 import { TunnelRecord, tunnelConnect } from '../listener/tunnel.ts';
 import { Exchange, type ExchangeObserver, type UpgradeDownstream } from '../proxy/exchange.ts';
 import { ProxyError } from '../proxy/flags.ts';
-import { HOPS_HEADER, MAX_HOPS, PEER_HEADER, setHeader, upstreamHeaders } from '../proxy/headers.ts';
+import { HOPS_HEADER, MAX_HOPS, PEER_HEADER, setHeader, upstreamHeaders, versionProblem } from '../proxy/headers.ts';
 import { rawLocalReply } from '../proxy/local-reply.ts';
 import { parseAuthority, requestTarget } from '../routing/request-target.ts';
 import { resolveOutbound, type PassthroughDestination } from '../routing/resolve-outbound.ts';
@@ -57,7 +57,8 @@ export class OutboundPipeline implements ExchangeObserver {
     const up = upstreamHeaders(req.rawHeaders, req.socket.remoteAddress, upgrade);
     exchange.prepare(up);
     exchange.metrics = this.#passthroughMetrics;
-    if (up.problem !== undefined) return this.#refuse(exchange, new ProxyError('DPE', up.problem), 'bad_request');
+    const problem = up.problem ?? versionProblem(req.httpVersion, req.headers['transfer-encoding'] !== undefined);
+    if (problem !== undefined) return this.#refuse(exchange, new ProxyError('DPE', problem), 'bad_request');
     const target = requestTarget(exchange.path, req.headers.host);
     if (typeof target === 'string') return this.#refuse(exchange, new ProxyError('DPE', target), 'bad_request');
     if (upgrade && up.hasBody) return this.#refuse(exchange, new ProxyError('DPE', 'an Upgrade request must not carry a body'), 'bad_request');

@@ -74,6 +74,7 @@ export function upstreamHeaders(raw: readonly string[], clientIp: string | undef
   const out: string[] = [];
   let hosts = 0;
   let hops = 0;
+  let codings: string | undefined;
   let requestId: string | undefined;
   let peer: string | undefined;
   let deadlineMs: number | undefined;
@@ -84,7 +85,10 @@ export function upstreamHeaders(raw: readonly string[], clientIp: string | undef
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     const lower = name.toLowerCase();
-    if (lower === 'transfer-encoding' || (lower === 'content-length' && value !== '0')) hasBody = true;
+    if (lower === 'transfer-encoding') {
+      hasBody = true;
+      codings = codings === undefined ? value : `${codings}, ${value}`;
+    } else if (lower === 'content-length' && value !== '0') hasBody = true;
     if (HOP_BY_HOP.has(lower) || listed?.has(lower)) {
       if (lower === 'te' && value.trim().toLowerCase() === 'trailers') out.push('te', 'trailers');
       else if (keepUpgrade && lower === 'upgrade') out.push(name, value);
@@ -120,9 +124,21 @@ export function upstreamHeaders(raw: readonly string[], clientIp: string | undef
     out.push('x-request-id', requestId);
   }
   if (keepUpgrade) out.push('connection', 'upgrade');
-  // Two Host headers name two destinations (RFC 9112 §3.2): no guess is safe.
-  const problem = hosts > 1 ? `the request has ${hosts} Host headers` : undefined;
+  // Two Host headers name two destinations (RFC 9112 §3.2): no guess is safe. A transfer coding
+  // other than a lone "chunked" cannot be forwarded faithfully (the coding would be lost, or read
+  // differently by the next parser): refused, as nginx and Envoy do.
+  let problem: string | undefined;
+  if (hosts > 1) problem = `the request has ${hosts} Host headers`;
+  else if (codings !== undefined && codings.trim().toLowerCase() !== 'chunked') problem = `Transfer-Encoding "${codings.slice(0, 64)}" is not supported; only "chunked" is`;
   return { headers: out, requestId, peer, hasBody, deadlineMs, hops, problem };
+}
+
+/** Why a request's protocol version makes it unsafe to forward, or undefined. */
+export function versionProblem(httpVersion: string, hasTransferEncoding: boolean): string | undefined {
+  if (httpVersion !== '1.1' && httpVersion !== '1.0') return `HTTP/${httpVersion} is not supported`;
+  // RFC 9112 §6.1: a Transfer-Encoding in an HTTP/1.0 request cannot be trusted to frame the body.
+  if (httpVersion === '1.0' && hasTransferEncoding) return 'Transfer-Encoding in an HTTP/1.0 request';
+  return undefined;
 }
 
 /** Drops hop-by-hop response headers in place; returns the same object for writeHead. */
