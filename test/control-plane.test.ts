@@ -65,7 +65,7 @@ describe('control plane', () => {
     const replies: Reply[] = [];
     for (let i = 0; i < 10; i++) replies.push(await call(web.outboundPort, { headers: { host: 'payments' } }));
     assert.deepEqual([...new Set(replies.map((r) => r.status))].sort(), [200, 503], 'no policy yet: the flaky app shows through');
-    const out = await runPetrel(['status', '--control', control.apiUrl]);
+    const out = await runPetrel(['status', '--control', control.apiUrl, '--token-file', tokenFile]);
     assert.equal(out.code, 0);
     assert.match(out.stdout, /^SERVICE +NAMESPACE +ADDRESS +NAME +VERSION +STATUS +LAST SEEN +ERROR$/m);
     assert.match(out.stdout, /^payments +default +127\.0\.0\.1:\d+ .* SYNCED /m);
@@ -203,11 +203,11 @@ describe('control plane', () => {
       if (done) assert.fail(`the stream ended before a snapshot: ${text}`);
       text += decoder.decode(value);
     }
-    const hello = JSON.parse(text.split('\n')[0]!) as { id: string };
+    const hello = JSON.parse(text.split('\n')[0]!) as { id: string; secret: string };
     const snapshot = JSON.parse(text.split('\n').find((l) => l.includes('"snapshot"'))!) as { snapshot: { version: number } };
     const ack = await fetch(`${control.streamUrl}/v1/ack`, {
       method: 'POST', headers: { authorization: 'Bearer s3cret', 'content-type': 'application/json' },
-      body: JSON.stringify({ id: hello.id, version: snapshot.snapshot.version, status: 'NACK', error: 'rogue says no' }),
+      body: JSON.stringify({ id: hello.id, secret: hello.secret, version: snapshot.snapshot.version, status: 'NACK', error: 'rogue says no' }),
     });
     assert.equal(ack.status, 204);
     const rogue = (await control.status()).sidecars.find((s) => s.service === 'rogue');
