@@ -32,7 +32,7 @@ export async function runStatus(control: string, output: string, out: (line: str
   }
   const rows = [['SERVICE', 'NAMESPACE', 'ADDRESS', 'NAME', 'VERSION', 'STATUS', 'LAST SEEN', 'ERROR']];
   for (const s of body.sidecars) {
-    rows.push([s.service, s.namespace, s.address, s.name, String(s.version ?? '-'), s.connected ? s.state : `${s.state} (disconnected)`, s.lastSeen, s.error ?? '']);
+    rows.push([s.service, s.namespace, s.address, s.name, String(s.version ?? '-'), `${s.state}${s.connected ? '' : ' (disconnected)'}${s.deregistered === true ? ' (deregistered)' : ''}`, s.lastSeen, s.error ?? '']);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   for (const r of rows) out(r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd());

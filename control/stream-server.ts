@@ -85,6 +85,7 @@ export class StreamServer {
     this.#subscriptions.set(sub.id, sub);
     const release = address === '' || !request.register ? undefined : this.#o.registry.register(service, namespace, address, sub.name);
     if (release !== undefined) sub.registered(() => release(true));
+    else if (!request.register) sub.deregistered = true;
     res.once('close', () => {
       release?.();
       this.#o.log.info({ sidecar: sub.id, service, address }, 'sidecar stream closed');

@@ -17,6 +17,8 @@ export interface SidecarStatus {
   state: SyncState;
   error: string | null;
   connected: boolean;
+  /** The sidecar deregistered: its endpoint is no longer advertised. */
+  deregistered: boolean;
   lastSeen: string;
 }
 
@@ -122,7 +124,7 @@ export class Subscription {
     return {
       id: this.id, service: this.node.service, namespace: this.node.namespace, address: this.address, name: this.name,
       version: this.ackedVersion ?? this.heldVersion, state, error: state === 'NACKED' ? (this.nack?.error ?? null) : null,
-      connected: this.connected, lastSeen: new Date(this.lastSeen).toISOString(),
+      connected: this.connected, deregistered: this.deregistered, lastSeen: new Date(this.lastSeen).toISOString(),
     };
   }
 

@@ -89,8 +89,9 @@ describe('deregistration', () => {
     assert.ok(confirmed < 1000, `confirmed after ${confirmed} ms`);
     // The deregistered sidecar still serves what reaches it, and still holds its config stream.
     assert.equal((await call(paymentsB.inboundPort, { headers: { host: 'payments' } })).status, 200);
-    const mine = (await control.status()).sidecars.find((s) => s.address === b);
+    const mine = (await control.status()).sidecars.find((s) => s.address === b) as { connected: boolean; deregistered: boolean } | undefined;
     assert.equal(mine?.connected, true);
+    assert.equal(mine?.deregistered, true, 'status says so');
     for (let i = 0; i < 10; i++) assert.equal((await call(web.outboundPort, { headers: { host: 'payments' } })).status, 200);
     assert.match(control.output(), /sidecar deregistered; its endpoint is dropped/);
   });
