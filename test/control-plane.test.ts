@@ -3,7 +3,7 @@
 // traffic survives the control plane's death, a restart re-syncs everyone, a wrong token gets
 // nothing, and a NACKed snapshot is reported and never applied.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -50,6 +50,9 @@ describe('control plane', () => {
     const args = ['--control', control.streamUrl, '--token-file', tokenFile];
     payments = await startSidecar({ service: 'payments', app: app.address, args });
     web = await startSidecar({ service: 'web', args });
+    // payments is pushed a new snapshot when web registers: wait until it holds web, then for both to ACK.
+    const services = async (h: SidecarHandle) => ((await (await h.admin('/config_dump')).json()) as { services: { id: string }[] }).services.map((s) => s.id.split('.')[0]);
+    await waitFor(async () => (await services(payments)).includes('web'), 'web in the payments sidecar\'s snapshot');
     await waitFor(async () => (await control.status()).sidecars.filter((s) => s.state === 'SYNCED').length === 2, 'two SYNCED sidecars');
     await waitFor(async () => (await call(web.outboundPort, { headers: { host: 'payments' } })).status !== 503 || true, 'a route to payments');
   });
@@ -128,6 +131,8 @@ describe('control plane', () => {
     const cache = join(tempDir(), 'snapshot.json');
     const first = await startSidecar({ service: 'cached', args: ['--control', control.streamUrl, '--token-file', tokenFile, '--cache', cache] });
     const version = await first.metric('petrel_config_version');
+    // The cache is written after the ACK: kill the sidecar only once it is there.
+    await waitFor(() => existsSync(cache), 'the snapshot cache on disk');
     await first.stop('SIGKILL');
     const nowhere = `http://127.0.0.1:${await freePort()}`;
     const second = await startSidecar({ service: 'cached', args: ['--control', nowhere, '--cache', cache] });
