@@ -120,9 +120,10 @@ program.command('status')
   .description('one row per sidecar: service, namespace, address, version, SYNCED|STALE|NACKED, error, last seen')
   .option('--control <url>', 'the control plane API', 'http://127.0.0.1:15014')
   .option('-o, --output <format>', 'table or json', 'table')
+  .option('--token-file <file>', 'the control plane\'s shared secret (needed when it runs with --token-file)')
   .action(async (o) => {
     const { runStatus } = await import('../control/status-command.ts');
-    process.exitCode = await runStatus(o.control, o.output);
+    process.exitCode = await runStatus(o.control, o.output, undefined, o.tokenFile);
   });
 
 program.command('validate')

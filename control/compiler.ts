@@ -3,6 +3,7 @@
 // route > service policy > namespace default > built-in defaults; the sidecar applies routes and
 // built-in defaults, the control plane merges the namespace default under the service policy.
 import { snapshotContentHashOfJson } from '../api/snapshot-hash.ts';
+import { SNAPSHOT_JSON_HEAD } from '../api/stream-messages.ts';
 import type { PolicySpec, ResiliencePolicySpec, ServiceSpec } from '../api/types.ts';
 import type { StoredPolicy } from './policy.ts';
 import type { ServiceRecord } from './registry.ts';
@@ -78,9 +79,6 @@ export class CompiledRound {
     this.servicesJson = JSON.stringify(specs);
   }
 }
-
-/** Where a pushed snapshot's version goes: right after apiVersion and kind. */
-export const SNAPSHOT_JSON_HEAD = '{"apiVersion":"petrel.dev/v1alpha1","kind":"SidecarSnapshot",';
 
 /** One sidecar's snapshot without its version, as JSON, and its content hash. */
 export function compileFor(node: NodeIdentity, round: CompiledRound): { json: string; hash: string } {

@@ -32,11 +32,16 @@ export class Registry extends EventEmitter {
     this.#graceMs = graceMs;
   }
 
-  /** Registers an endpoint; the returned function releases it (after the grace period). */
-  register(service: string, namespace: string, address: string, name: string): () => void {
+  /**
+   * Registers an endpoint; the returned function releases it: after the grace period (a stream that
+   * broke may come back), or `immediately` when the sidecar deregistered (it is going away, and
+   * callers must stop picking it now, whoever else still holds the address).
+   */
+  register(service: string, namespace: string, address: string, name: string): (immediately?: boolean) => void {
     const id = `${service}.${namespace}`;
     let entry = this.#services.get(id);
     if (entry === undefined) this.#services.set(id, (entry = { name: service, namespace, endpoints: new Map() }));
+    const service_ = entry;
     const endpoints = entry.endpoints;
     let held = endpoints.get(address);
     let changed = false;
@@ -48,17 +53,22 @@ export class Registry extends EventEmitter {
     held.dropTimer = undefined;
     held.holders++;
     if (changed) this.emit('change');
+    const h = held;
+    const drop = () => {
+      if (h.dropTimer) clearTimeout(h.dropTimer);
+      if (endpoints.get(address) !== h) return;
+      endpoints.delete(address);
+      if (endpoints.size === 0 && this.#services.get(id) === service_) this.#services.delete(id);
+      this.emit('change');
+    };
     let released = false;
-    return () => {
+    return (immediately = false) => {
       if (released) return;
       released = true;
-      const h = held as Held;
+      if (endpoints.get(address) !== h) return; // dropped already
+      if (immediately) return drop();
       if (--h.holders > 0) return;
-      h.dropTimer = setTimeout(() => {
-        endpoints.delete(address);
-        if (endpoints.size === 0) this.#services.delete(id);
-        this.emit('change');
-      }, this.#graceMs);
+      h.dropTimer = setTimeout(drop, this.#graceMs);
       h.dropTimer.unref();
     };
   }

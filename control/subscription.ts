@@ -1,7 +1,9 @@
 // One sidecar's config stream: the snapshots pushed to it (NDJSON lines on a long-lived response),
 // what it acknowledged or rejected, and its status as `petrel status` shows it.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { SNAPSHOT_JSON_HEAD, type NodeIdentity } from './compiler.ts';
+import { encodeFrame, encodeSnapshotFrame, type HelloFrame, type PingFrame } from '../api/stream-messages.ts';
+import type { NodeIdentity } from './compiler.ts';
 
 export type SyncState = 'SYNCED' | 'STALE' | 'NACKED';
 
@@ -15,6 +17,8 @@ export interface SidecarStatus {
   state: SyncState;
   error: string | null;
   connected: boolean;
+  /** The sidecar deregistered: its endpoint is no longer advertised. */
+  deregistered: boolean;
   lastSeen: string;
 }
 
@@ -27,6 +31,12 @@ export class Subscription {
   readonly address: string;
   readonly name: string;
   readonly #res: ServerResponse;
+  /** Sent only on this stream (in the hello): an ACK/NACK or deregister must carry it. */
+  readonly #secret = randomBytes(24).toString('base64url');
+  /** Drops this sidecar's endpoint from the registry; set once it registered one. */
+  #unregister: (() => void) | undefined;
+  /** The sidecar said it is going away: its endpoint is gone for good, even if it reconnects. */
+  deregistered = false;
   sentVersion: number | null = null;
   sentHash: string | null = null;
   sentAt = 0;
@@ -42,13 +52,33 @@ export class Subscription {
     this.address = address;
     this.name = name;
     this.#res = res;
-    this.#write({ type: 'hello', id, heartbeatMs: HEARTBEAT_MS });
+    this.#write({ type: 'hello', id, heartbeatMs: HEARTBEAT_MS, secret: this.#secret });
     this.#heartbeat = setInterval(() => this.#write({ type: 'ping' }), HEARTBEAT_MS);
     this.#heartbeat.unref();
     res.once('close', () => {
       this.connected = false;
       clearInterval(this.#heartbeat);
     });
+  }
+
+  /** True when `secret` is this stream's secret (constant time). */
+  owns(secret: string | undefined): boolean {
+    if (secret === undefined) return false;
+    const given = Buffer.from(secret);
+    const expected = Buffer.from(this.#secret);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  /** `unregister` drops the endpoint the sidecar registered; called by deregister(). */
+  registered(unregister: () => void): void {
+    this.#unregister = unregister;
+  }
+
+  /** The sidecar is going away: drop its endpoint now. */
+  deregister(): void {
+    this.deregistered = true;
+    this.#unregister?.();
+    this.#unregister = undefined;
   }
 
   /** The version the sidecar said it held when it subscribed. */
@@ -72,9 +102,7 @@ export class Subscription {
     this.sentVersion = version;
     this.sentHash = hash;
     this.sentAt = performance.now();
-    if (!this.#res.writableEnded) {
-      this.#res.write(`{"type":"snapshot","snapshot":${SNAPSHOT_JSON_HEAD}"version":${version},${json.slice(SNAPSHOT_JSON_HEAD.length)}}\n`);
-    }
+    if (!this.#res.writableEnded) this.#res.write(encodeSnapshotFrame(version, json));
   }
 
   /** Records an ACK or NACK; returns the seconds since the push for an ACK of the current version. */
@@ -96,7 +124,7 @@ export class Subscription {
     return {
       id: this.id, service: this.node.service, namespace: this.node.namespace, address: this.address, name: this.name,
       version: this.ackedVersion ?? this.heldVersion, state, error: state === 'NACKED' ? (this.nack?.error ?? null) : null,
-      connected: this.connected, lastSeen: new Date(this.lastSeen).toISOString(),
+      connected: this.connected, deregistered: this.deregistered, lastSeen: new Date(this.lastSeen).toISOString(),
     };
   }
 
@@ -105,7 +133,7 @@ export class Subscription {
     this.#res.destroy();
   }
 
-  #write(message: unknown): void {
-    if (!this.#res.writableEnded) this.#res.write(`${JSON.stringify(message)}\n`);
+  #write(frame: HelloFrame | PingFrame): void {
+    if (!this.#res.writableEnded) this.#res.write(encodeFrame(frame));
   }
 }

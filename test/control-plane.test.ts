@@ -3,7 +3,7 @@
 // traffic survives the control plane's death, a restart re-syncs everyone, a wrong token gets
 // nothing, and a NACKed snapshot is reported and never applied.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -50,6 +50,9 @@ describe('control plane', () => {
     const args = ['--control', control.streamUrl, '--token-file', tokenFile];
     payments = await startSidecar({ service: 'payments', app: app.address, args });
     web = await startSidecar({ service: 'web', args });
+    // payments is pushed a new snapshot when web registers: wait until it holds web, then for both to ACK.
+    const services = async (h: SidecarHandle) => ((await (await h.admin('/config_dump')).json()) as { services: { id: string }[] }).services.map((s) => s.id.split('.')[0]);
+    await waitFor(async () => (await services(payments)).includes('web'), 'web in the payments sidecar\'s snapshot');
     await waitFor(async () => (await control.status()).sidecars.filter((s) => s.state === 'SYNCED').length === 2, 'two SYNCED sidecars');
     await waitFor(async () => (await call(web.outboundPort, { headers: { host: 'payments' } })).status !== 503 || true, 'a route to payments');
   });
@@ -65,7 +68,7 @@ describe('control plane', () => {
     const replies: Reply[] = [];
     for (let i = 0; i < 10; i++) replies.push(await call(web.outboundPort, { headers: { host: 'payments' } }));
     assert.deepEqual([...new Set(replies.map((r) => r.status))].sort(), [200, 503], 'no policy yet: the flaky app shows through');
-    const out = await runPetrel(['status', '--control', control.apiUrl]);
+    const out = await runPetrel(['status', '--control', control.apiUrl, '--token-file', tokenFile]);
     assert.equal(out.code, 0);
     assert.match(out.stdout, /^SERVICE +NAMESPACE +ADDRESS +NAME +VERSION +STATUS +LAST SEEN +ERROR$/m);
     assert.match(out.stdout, /^payments +default +127\.0\.0\.1:\d+ .* SYNCED /m);
@@ -128,6 +131,8 @@ describe('control plane', () => {
     const cache = join(tempDir(), 'snapshot.json');
     const first = await startSidecar({ service: 'cached', args: ['--control', control.streamUrl, '--token-file', tokenFile, '--cache', cache] });
     const version = await first.metric('petrel_config_version');
+    // The cache is written after the ACK: kill the sidecar only once it is there.
+    await waitFor(() => existsSync(cache), 'the snapshot cache on disk');
     await first.stop('SIGKILL');
     const nowhere = `http://127.0.0.1:${await freePort()}`;
     const second = await startSidecar({ service: 'cached', args: ['--control', nowhere, '--cache', cache] });
@@ -203,11 +208,11 @@ describe('control plane', () => {
       if (done) assert.fail(`the stream ended before a snapshot: ${text}`);
       text += decoder.decode(value);
     }
-    const hello = JSON.parse(text.split('\n')[0]!) as { id: string };
+    const hello = JSON.parse(text.split('\n')[0]!) as { id: string; secret: string };
     const snapshot = JSON.parse(text.split('\n').find((l) => l.includes('"snapshot"'))!) as { snapshot: { version: number } };
     const ack = await fetch(`${control.streamUrl}/v1/ack`, {
       method: 'POST', headers: { authorization: 'Bearer s3cret', 'content-type': 'application/json' },
-      body: JSON.stringify({ id: hello.id, version: snapshot.snapshot.version, status: 'NACK', error: 'rogue says no' }),
+      body: JSON.stringify({ id: hello.id, secret: hello.secret, version: snapshot.snapshot.version, status: 'NACK', error: 'rogue says no' }),
     });
     assert.equal(ack.status, 204);
     const rogue = (await control.status()).sidecars.find((s) => s.service === 'rogue');

@@ -11,6 +11,7 @@ import { validatePolicyDocument } from '../../api/validate.ts';
 import type { PolicySource, SourceState, StoredPolicy } from '../policy.ts';
 import type { Registry, ServiceRecord } from '../registry.ts';
 import { loadKubeConfig } from '../kube-config.ts';
+import { DEFAULT_POLICY_LIMITS, type PolicyLimits } from './policy-limits.ts';
 
 const GROUP = 'petrel.dev';
 const VERSION = 'v1alpha1';
@@ -31,12 +32,15 @@ export interface KubernetesSourceOptions {
   kubeconfig: string | undefined;
   registry: Registry;
   log: Logger;
+  limits?: PolicyLimits;
 }
 
 export class KubernetesSource extends EventEmitter implements PolicySource {
   readonly #o: KubernetesSourceOptions;
   readonly #good = new Map<string, StoredPolicy>();
   readonly #errors = new Map<string, string[]>();
+  /** Policies in force per namespace, for the per-namespace bound. */
+  readonly #perNamespace = new Map<string, number>();
   readonly #informers: { stop(): Promise<void> }[] = [];
   #stopped = false;
 
@@ -104,13 +108,24 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     const key = `${namespace}/${name}`;
     const issues = validatePolicyDocument({ apiVersion: object.apiVersion, kind: object.kind, metadata: { name, namespace }, spec: object.spec });
     const origin = `kubernetes ${key}`;
+    const limits = this.#o.limits ?? DEFAULT_POLICY_LIMITS;
+    if (issues.length === 0 && !this.#good.has(key)) {
+      // Bounded: a namespace (or the cluster) full of policies must not take the control plane's memory.
+      const inNamespace = this.#perNamespace.get(namespace) ?? 0;
+      if (inNamespace >= limits.maxPoliciesPerNamespace) {
+        issues.push({ path: '', segments: [], message: `namespace ${namespace} already holds ${inNamespace} policies; the limit is ${limits.maxPoliciesPerNamespace} per namespace` });
+      } else if (this.#good.size >= limits.maxPolicies) {
+        issues.push({ path: '', segments: [], message: `the cluster already holds ${this.#good.size} policies; the limit is ${limits.maxPolicies}` });
+      }
+    }
     let condition: Condition;
     if (issues.length === 0) {
+      if (!this.#good.has(key)) this.#perNamespace.set(namespace, (this.#perNamespace.get(namespace) ?? 0) + 1);
       this.#good.set(key, { key, namespace, name, spec: object.spec as ResiliencePolicySpec, origin });
       this.#errors.delete(origin);
       condition = { type: 'Accepted', status: 'True', reason: 'Valid', message: 'the policy is in force' };
     } else {
-      const lines = issues.map((i) => `${i.path}: ${i.message}`);
+      const lines = issues.map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`));
       this.#errors.set(origin, lines);
       const kept = this.#good.has(key) ? ' The previous version stays in force.' : '';
       condition = { type: 'Accepted', status: 'False', reason: 'Invalid', message: `${lines.join('; ')}.${kept}` };
@@ -120,8 +135,9 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
   }
 
   #onPolicyDeleted(object: PolicyObject): void {
-    const key = `${object.metadata?.namespace ?? 'default'}/${object.metadata?.name ?? ''}`;
-    this.#good.delete(key);
+    const namespace = object.metadata?.namespace ?? 'default';
+    const key = `${namespace}/${object.metadata?.name ?? ''}`;
+    if (this.#good.delete(key)) this.#perNamespace.set(namespace, (this.#perNamespace.get(namespace) ?? 1) - 1);
     this.#errors.delete(`kubernetes ${key}`);
     this.emit('change');
   }

@@ -3,14 +3,26 @@
 // answers ACK, or NACK with the errors while keeping its last good config. When the stream breaks it
 // reconnects with exponential backoff and full jitter, serving on the last config all along; the
 // last good snapshot can be cached on disk so that a restart serves before the control plane answers.
+// deregister() tells the control plane this sidecar is going away: its endpoint leaves every other
+// sidecar's snapshot now, while this one keeps serving (and keeps its config stream) until it stops.
+// Message shapes: api/stream-messages.ts, shared with the control plane.
 import { readFileSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { snapshotContentHash } from '../../api/snapshot-hash.ts';
+import {
+  decodeDeregisterReply, decodeFrame, encodeAck, encodeDeregister, encodeSubscribe, STREAM_PATHS, StreamMessageError,
+} from '../../api/stream-messages.ts';
 import { Backoff } from '../policy/backoff.ts';
 import type { Random } from '../policy/clock.ts';
-import { ConfigRejectedError, type ConfigStore } from './config-store.ts';
+import { ConfigRejectedError, type ConfigSource } from './config-store.ts';
+
+/** What the client needs of the ConfigStore: the snapshot in force, and a way to apply one. */
+export interface SnapshotStore {
+  readonly current: { readonly version: number; readonly source: object } | undefined;
+  apply(doc: unknown, source: ConfigSource): { readonly version: number };
+}
 
 export interface ControlClientOptions {
   /** http://host:15010 */
@@ -27,7 +39,7 @@ export interface ControlClientOptions {
   advertise: string;
   name: string;
   cacheFile: string | undefined;
-  store: ConfigStore;
+  store: SnapshotStore;
   log: Logger;
   random: Random;
 }
@@ -37,15 +49,16 @@ const RECONNECT = { baseMs: 250, maxMs: 5_000 };
 /** A stream silent for this many heartbeats is considered dead. */
 const MISSED_HEARTBEATS = 3;
 
-interface StreamMessage { type: string; id?: string; heartbeatMs?: number; snapshot?: unknown }
-
 export class ControlClient {
   readonly #o: ControlClientOptions;
   readonly #backoff: Backoff;
   #failures = 0;
   #stopped = false;
   #response: IncomingMessage | undefined;
-  #subscription = '';
+  /** The current stream's subscription id and secret, from its hello. */
+  #stream: { id: string; secret: string | undefined } | undefined;
+  /** Set by deregister(): the endpoint must not come back on a reconnect. */
+  #deregistered = false;
   #watchdog: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
 
@@ -83,15 +96,13 @@ export class ControlClient {
     if (this.#stopped) return;
     const o = this.#o;
     const current = o.store.current;
-    const url = new URL('/v1/subscribe', o.url);
-    url.searchParams.set('service', o.service);
-    url.searchParams.set('namespace', o.namespace);
-    url.searchParams.set('address', o.advertise);
-    url.searchParams.set('name', o.name);
-    if (current !== undefined) {
-      url.searchParams.set('version', String(current.version));
-      url.searchParams.set('hash', snapshotContentHash(current.source));
-    }
+    const url = new URL(STREAM_PATHS.subscribe, o.url);
+    url.search = encodeSubscribe({
+      service: o.service, namespace: o.namespace, address: o.advertise, name: o.name, register: !this.#deregistered,
+      held: current === undefined ? undefined : { version: current.version, hash: snapshotContentHash(current.source) },
+    }).toString();
+    this.#stream = undefined;
+    const registers = !this.#deregistered;
     const req = request(url, { headers: this.#headers() }, (res) => {
       if (res.statusCode !== 200) {
         let body = '';
@@ -103,13 +114,14 @@ export class ControlClient {
       this.#response = res;
       this.#failures = 0;
       o.log.info({ control: o.url }, 'config stream connected');
-      this.#read(res);
+      this.#read(res, registers);
     });
     req.on('error', (err) => this.#retry(`cannot reach the control plane at ${o.url}: ${err.message}`));
     req.end();
   }
 
-  #read(res: IncomingMessage): void {
+  /** `registers`: the subscription asked to register this sidecar's endpoint. */
+  #read(res: IncomingMessage, registers: boolean): void {
     let buffered = '';
     let heartbeatMs = 10_000;
     const armWatchdog = (): void => {
@@ -126,23 +138,28 @@ export class ControlClient {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
         if (line.trim() === '') continue;
-        let message: StreamMessage;
+        let frame;
         try {
-          message = JSON.parse(line) as StreamMessage;
-        } catch {
-          this.#o.log.error({ line: line.slice(0, 200) }, 'unreadable line on the config stream');
+          frame = decodeFrame(line);
+        } catch (err) {
+          this.#o.log.error({ line: line.slice(0, 200), err: (err as StreamMessageError).message }, 'unreadable line on the config stream');
           continue;
         }
-        if (message.type === 'hello') {
-          this.#subscription = message.id ?? '';
-          heartbeatMs = message.heartbeatMs ?? heartbeatMs;
+        if (frame.type === 'hello') {
+          if (this.#response === res) this.#stream = { id: frame.id, secret: frame.secret };
+          heartbeatMs = frame.heartbeatMs;
           armWatchdog();
-        } else if (message.type === 'snapshot') this.#apply(message.snapshot);
+          // deregister() ran while this subscription (which registered) was being set up.
+          if (registers && this.#deregistered) void this.#sendDeregister(5_000);
+        } else if (frame.type === 'snapshot') this.#apply(frame.snapshot);
       }
     });
     const ended = (why: string) => () => {
       clearTimeout(this.#watchdog);
-      if (this.#response === res) this.#response = undefined;
+      if (this.#response === res) {
+        this.#response = undefined;
+        this.#stream = undefined;
+      }
       this.#retry(why);
     };
     res.on('end', ended('the control plane closed the config stream'));
@@ -165,12 +182,69 @@ export class ControlClient {
   }
 
   #ack(version: number, status: 'ACK' | 'NACK', error?: string): void {
-    const body = JSON.stringify({ id: this.#subscription, version, status, ...(error === undefined ? {} : { error }) });
-    const req = request(new URL('/v1/ack', this.#o.url), {
+    const stream = this.#stream;
+    if (stream === undefined) return; // the stream that carried it is gone; the next one resumes
+    const body = encodeAck({ id: stream.id, secret: stream.secret, version, status, error });
+    const req = request(new URL(STREAM_PATHS.ack, this.#o.url), {
       method: 'POST', headers: { ...this.#headers(), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
     }, (res) => res.resume());
     req.on('error', (err) => this.#o.log.warn({ err: err.message }, 'could not send ACK/NACK'));
     req.end(body);
+  }
+
+  /**
+   * Tells the control plane this sidecar is going away: its endpoint leaves the other sidecars'
+   * snapshots now (no registration grace), and later reconnects do not register it again. The
+   * stream stays open, so this sidecar keeps its config while it drains. Resolves when the control
+   * plane confirmed, or after `timeoutMs`; never rejects.
+   */
+  deregister(timeoutMs: number): Promise<void> {
+    this.#deregistered = true;
+    return this.#sendDeregister(timeoutMs);
+  }
+
+  #sendDeregister(timeoutMs: number): Promise<void> {
+    const log = this.#o.log;
+    const stream = this.#stream;
+    if (stream === undefined || stream.secret === undefined) {
+      // Not subscribed (or to a control plane without stream secrets): the endpoint goes after the
+      // control plane's registration grace, and no reconnect will register it again.
+      log.warn({ control: this.#o.url }, 'deregister: no config stream to deregister on; the control plane drops the endpoint after its registration grace');
+      return Promise.resolve();
+    }
+    const body = encodeDeregister({ id: stream.id, secret: stream.secret });
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (ok: boolean, message: string) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        req.destroy();
+        if (ok) log.info({ control: this.#o.url }, message);
+        else log.warn({ control: this.#o.url }, `deregister: ${message}`);
+        resolve();
+      };
+      const timer = setTimeout(() => finish(false, `no answer from the control plane within ${timeoutMs} ms`), timeoutMs);
+      const req = request(new URL(STREAM_PATHS.deregister, this.#o.url), {
+        method: 'POST', headers: { ...this.#headers(), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => { if (text.length < 4096) text += c; });
+        res.on('end', () => {
+          if (res.statusCode !== 200) return finish(false, `the control plane answered ${res.statusCode}: ${text.trim()}`);
+          try {
+            const reply = decodeDeregisterReply(text);
+            finish(true, `deregistered: the control plane dropped ${reply.deregistered ?? 'no endpoint'} and pushed the others new snapshots`);
+          } catch (err) {
+            finish(false, (err as StreamMessageError).message);
+          }
+        });
+        res.on('error', (err) => finish(false, err.message));
+      });
+      req.on('error', (err) => finish(false, `cannot reach the control plane at ${this.#o.url}: ${err.message}`));
+      req.end(body);
+    });
   }
 
   #retry(why: string): void {

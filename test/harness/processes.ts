@@ -182,10 +182,12 @@ export async function startControl(input: ControlInput): Promise<ControlHandle> 
   proc.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
   const exit = new Promise<number | null>((resolveExit) => proc.once('exit', (code) => { children.delete(proc); resolveExit(code); }));
   const apiUrl = `http://127.0.0.1:${apiPort}`;
+  // With a token, /v1/status wants it too.
+  const statusHeaders: Record<string, string> = input.tokenFile ? { authorization: `Bearer ${readFileSync(input.tokenFile, 'utf8').trim()}` } : {};
   const handle: ControlHandle = {
     proc, streamPort, apiPort, streamUrl: `http://127.0.0.1:${streamPort}`, apiUrl,
     output: () => out,
-    status: async () => (await fetch(`${apiUrl}/v1/status`)).json() as ReturnType<ControlHandle['status']>,
+    status: async () => (await fetch(`${apiUrl}/v1/status`, { headers: statusHeaders })).json() as ReturnType<ControlHandle['status']>,
     metric: async (name, labels = {}) => sampleValue(parseMetrics(await (await fetch(`${apiUrl}/metrics`)).text()), name, labels),
     stop: (signal = 'SIGTERM') => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
