@@ -68,6 +68,7 @@ program.command('sidecar')
   .option('--admin-port <port>', 'admin listener: /ready /live /metrics /config_dump', port, 15000)
   .option('--admin-host <host>', 'admin listener address', '0.0.0.0')
   .option('--drain-grace <duration>', 'time in-flight requests get to finish on SIGTERM', duration, 30_000)
+  .option('--drain-delay <duration>', 'on SIGTERM, how long to keep accepting after deregistering, while callers learn (default 5s with --control, 0 without)', duration)
   .option('--max-header-size <bytes>', 'largest request head; larger gets 431', positiveInt, DEFAULT_LIMITS.maxHeaderSize)
   .option('--header-timeout <duration>', 'time to receive a request head; then 408', duration, DEFAULT_LIMITS.headersTimeoutMs)
   .option('--keep-alive-timeout <duration>', 'idle downstream keep-alive connections close after this', duration, DEFAULT_LIMITS.keepAliveTimeoutMs)
@@ -85,7 +86,7 @@ program.command('sidecar')
         advertise: o.advertise, cacheFile: o.cache, name: o.name,
       },
       inboundHost: o.inboundHost, inboundPort: o.inboundPort, outboundHost: o.outboundHost, outboundPort: o.outboundPort,
-      adminHost: o.adminHost, adminPort: o.adminPort, drainGraceMs: o.drainGrace, detectTimeoutMs: o.protocolDetectTimeout, logLevel: o.logLevel, accessLog: o.accessLog,
+      adminHost: o.adminHost, adminPort: o.adminPort, drainGraceMs: o.drainGrace, drainDelayMs: o.drainDelay, detectTimeoutMs: o.protocolDetectTimeout, logLevel: o.logLevel, accessLog: o.accessLog,
       limits: { maxHeaderSize: o.maxHeaderSize, headersTimeoutMs: o.headerTimeout, keepAliveTimeoutMs: o.keepAliveTimeout, maxConnections: o.maxConnections },
     });
   });

@@ -80,10 +80,21 @@ export class CompiledRound {
   }
 }
 
+/**
+ * What a sidecar applies to calls it receives: its own service's timeouts and routes (names,
+ * matches, timeouts only), for callers outside the mesh; callers inside it send their deadline.
+ */
+function inboundPolicyJson(own: PolicySpec | undefined): string {
+  const routes = own?.routes?.filter((r) => r.timeout !== undefined).map((r) => ({ name: r.name, match: r.match, timeout: r.timeout }));
+  if (own?.timeout === undefined && (routes === undefined || routes.length === 0)) return '';
+  const policy: PolicySpec = { ...(own?.timeout ? { timeout: own.timeout } : {}), ...(routes?.length ? { routes } : {}) };
+  return `,"inbound":${JSON.stringify({ policy })}`;
+}
+
 /** One sidecar's snapshot without its version, as JSON, and its content hash. */
 export function compileFor(node: NodeIdentity, round: CompiledRound): { json: string; hash: string } {
   const own = round.policies.policyFor(node.service, node.namespace);
-  const inbound = own?.timeout ? `,"inbound":${JSON.stringify({ policy: { timeout: own.timeout } })}` : '';
+  const inbound = inboundPolicyJson(own);
   // The same key order as JSON.stringify of the parsed snapshot minus its version (api/snapshot-hash.ts).
   const json = `${SNAPSHOT_JSON_HEAD}"node":${JSON.stringify({ service: node.service, namespace: node.namespace })}${inbound},"services":${round.servicesJson}}`;
   return { json, hash: snapshotContentHashOfJson(json) };

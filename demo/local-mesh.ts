@@ -68,6 +68,8 @@ export class LocalMesh {
       PETREL_BIN, 'sidecar', '--service', service, '--control', control, '--name', name,
       '--inbound-host', '127.0.0.1', '--inbound-port', String(ports.inbound), '--outbound-port', String(ports.outbound),
       '--admin-host', '127.0.0.1', '--admin-port', String(ports.admin), ...(app ? ['--app', app] : []),
+      // The demo stops the whole mesh at once: nobody is left to learn of a departure.
+      '--drain-delay', '0s',
     ]);
   }
 

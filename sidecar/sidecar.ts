@@ -221,12 +221,12 @@ export class Sidecar {
     return this.#stopped;
   }
 
-  /** Tells the control plane this endpoint is going, so callers stop picking it. */
+  /**
+   * Tells the control plane this endpoint is going, so callers stop picking it; they learn within
+   * the drain delay. The stream stays open: the app may still call out while it drains.
+   */
   async #deregister(delayMs: number): Promise<void> {
-    const client = this.#controlClient;
-    if (client === undefined) return;
-    // Without a way to say goodbye, closing the stream makes the control plane drop the endpoint.
-    if (delayMs === 0) client.stop();
+    await this.#controlClient?.deregister(Math.max(1000, Math.min(delayMs, 5000)));
   }
 
   async #closeListeners(): Promise<void> {

@@ -10,7 +10,7 @@ import { ControlMetrics } from '../control/metrics.ts';
 import { PushScheduler } from '../control/push-scheduler.ts';
 import type { ServiceRecord } from '../control/registry.ts';
 import { Subscription } from '../control/subscription.ts';
-import { FakeClock } from '../sidecar/policy/fake-clock.ts';
+import { FakeClock } from './harness/fake-clock.ts';
 
 /** A subscription whose stream is an array of NDJSON lines. */
 function subscription(service: string): { sub: Subscription; lines: string[] } {

@@ -94,6 +94,8 @@ export async function startSidecar(input: SidecarInput): Promise<SidecarHandle> 
     '--inbound-port', String(inboundPort), '--inbound-host', '127.0.0.1',
     '--outbound-port', String(outboundPort), '--admin-port', String(adminPort), '--admin-host', '127.0.0.1',
     ...(input.app ? ['--app', input.app] : []), ...(input.args ?? []),
+    // Tests stop sidecars whose callers are gone too: no drain delay unless the test asks for one.
+    ...(input.args?.includes('--drain-delay') ? [] : ['--drain-delay', '0s']),
   ];
   const proc = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...input.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
