@@ -128,7 +128,9 @@ const SMUGGLING: SmugglingCase[] = [
   { name: 'obs-fold in an ordinary header', bytes: request('GET', '/fold', ['X-A: a', ' b']) },
   // the request line
   { name: 'space inside the target', bytes: `GET /a b HTTP/1.1\r\nHost: ${HOST}\r\n\r\n` },
-  { name: 'two spaces after the method', bytes: `GET  /a HTTP/1.1\r\nHost: ${HOST}\r\n\r\n` },
+  // Not here: `GET  /a` (two spaces). RFC 9112 §3 lets a recipient parse the request line on
+  // whitespace boundaries, and the sidecar writes a fresh, single-spaced request line upstream, so
+  // no parser behind it can read the request differently.
   { name: 'space after the version', bytes: `GET /a HTTP/1.1 \r\nHost: ${HOST}\r\n\r\n` },
   { name: 'tab instead of the space', bytes: `GET\t/a HTTP/1.1\r\nHost: ${HOST}\r\n\r\n` },
   { name: 'HTTP/0.9 simple request', bytes: 'GET /a\r\n\r\n' },

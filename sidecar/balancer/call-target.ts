@@ -6,11 +6,10 @@
 // a blip that opened every breaker costs the blip, not `openFor`. 0 turns it off: when every
 // endpoint is open the call fails fast with UO.
 import { ProxyError } from '../proxy/flags.ts';
-import type { Destination } from '../upstream/destination.ts';
-import type { Endpoint } from '../upstream/endpoint.ts';
+import type { Destination, Endpoint } from '../upstream/endpoint.ts';
 import type { Balancer } from './balancer.ts';
 
-export type { Destination } from '../upstream/destination.ts';
+export type { Destination } from '../upstream/endpoint.ts';
 
 export interface CallTarget {
   /** The destination of the next attempt, avoiding `previous` when it can; a ProxyError when there is none. */

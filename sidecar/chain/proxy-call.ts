@@ -17,7 +17,7 @@ import { replayable } from '../proxy/request-body.ts';
 import { UpstreamAttempt, type AttemptOwner } from '../proxy/upstream-attempt.ts';
 import { classifyUpstreamError } from '../proxy/upstream-error.ts';
 import type { SpanStart } from '../telemetry/tracing.ts';
-import type { DispatchPlan } from './dispatch-step.ts';
+import type { DispatchPlan } from './dispatch-plan.ts';
 import { reject } from './reject.ts';
 import type { ChainEnvironment } from './step.ts';
 
@@ -44,17 +44,23 @@ export class ProxyCall implements AttemptOwner {
 
   start(): void {
     const exchange = this.exchange;
-    const req = exchange.req;
     const body = exchange.body;
-    if (body.kind === 'stream' && body.stream === req) {
-      // Let the parser finish this packet first: a malformed body (bad chunk size) that arrived
-      // with the headers destroys the request before anything is sent upstream.
-      queueMicrotask(() => {
-        if (!req.destroyed) this.#begin();
-      });
+    if (body.kind === 'stream' && body.stream === exchange.req) {
+      // Let the parser finish the bytes it has first: a malformed body (bad chunk size or framing)
+      // that arrived with the headers destroys the request before anything is sent upstream.
+      // setImmediate, not a microtask: the parse error may surface only after this I/O callback.
+      setImmediate(beginUnlessDestroyed, this);
       return;
     }
     this.#begin();
+  }
+
+  /** Starts the attempts, unless the request was destroyed meanwhile (see start()). */
+  beginUnlessDestroyed(): void {
+    const req = this.exchange.req;
+    // After a parse error the listener has answered 400 and ended the socket; the request itself
+    // is destroyed only when the socket closes.
+    if (!req.destroyed && !req.socket.writableEnded && !req.socket.destroyed) this.#begin();
   }
 
   #begin(): void {
@@ -264,6 +270,10 @@ export class ProxyCall implements AttemptOwner {
     if (this.#backoffTimer !== undefined) this.#env.clock.clearTimeout(this.#backoffTimer);
     this.#totalTimer = this.#backoffTimer = undefined;
   }
+}
+
+function beginUnlessDestroyed(call: ProxyCall): void {
+  call.beginUnlessDestroyed();
 }
 
 function onTotalTimeout(call: ProxyCall): void {

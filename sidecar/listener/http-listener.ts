@@ -71,13 +71,19 @@ export function createListener(limits: ListenerLimits, handlers: ListenerHandler
         `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
     };
-    // A bad request pipelined behind a good one: the good one was already forwarded, so its answer
-    // must reach the client first (else the client, seeing only the 400, would send it again).
-    const busy = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+    // A bad request pipelined behind a good one: the good one was read whole and forwarded, so its
+    // answer must reach the client first (else the client, seeing only the 400, would send it
+    // again). A request whose own body was malformed gets no answer but the cut.
+    const busy = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
     if (busy !== undefined && busy !== null && !busy.writableFinished) {
-      busy.once('finish', answer);
-      busy.once('close', () => { if (!busy.writableFinished) socket.destroy(); });
-      return;
+      if (busy.req.complete) {
+        // 'prefinish': the answer's last bytes are queued on the socket, and Node has not yet
+        // closed a connection whose parser failed.
+        busy.once('prefinish', answer);
+        busy.once('close', () => { if (!busy.writableFinished) socket.destroy(); });
+        return;
+      }
+      if (busy.headersSent) return void socket.destroy();
     }
     answer();
   });

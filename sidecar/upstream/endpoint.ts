@@ -4,8 +4,26 @@
 import { parseAuthority } from '../routing/request-target.ts';
 import type { EndpointStats } from './endpoint-stats.ts';
 import type { CircuitBreaker } from '../policy/circuit-breaker.ts';
-import type { Destination } from './destination.ts';
+import type { Dispatcher } from 'undici';
 import type { Pool } from './undici.ts';
+
+/**
+ * Where one attempt goes: a dispatcher (an endpoint's pool, or the passthrough agent with an
+ * origin), the address for raw tunnels (Upgrade), and the label that names it in errors and logs.
+ */
+export interface Destination {
+  readonly dispatcher: Dispatcher;
+  /** Required for an Agent (passthrough); pools know their origin. */
+  readonly origin?: string;
+  /** Host and port to dial for a tunnel, which bypasses the pool. */
+  readonly host: string;
+  readonly port: number;
+  /** The mesh endpoint, whose load and breaker the attempt updates; undefined outside the mesh. */
+  readonly endpoint?: Endpoint;
+  readonly label: string;
+  /** Chosen in panic (breakers overruled): a success closes the endpoint's open breaker. */
+  readonly panic?: boolean;
+}
 
 /** The latency a failed attempt is charged with in the endpoint's EWMA. */
 export const FAILURE_LATENCY_MS = 1000;

@@ -5,13 +5,13 @@
 // refused must never turn into an unparsed pipe.
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { ChainEnvironment } from '../chain/step.ts';
-import type { DispatchPlan } from '../chain/dispatch-step.ts';
-import { reject } from '../chain/reject.ts';
-import type { Exchange, UpgradeDownstream } from './exchange.ts';
-import { ProxyError } from './flags.ts';
-import { classifyUpstreamError } from './upstream-error.ts';
-import { DEADLINE_HEADER, isHopByHop, hopByHopListed } from './headers.ts';
+import type { ChainEnvironment } from './step.ts';
+import type { DispatchPlan } from './dispatch-plan.ts';
+import { reject } from './reject.ts';
+import type { Exchange, UpgradeDownstream } from '../proxy/exchange.ts';
+import { ProxyError } from '../proxy/flags.ts';
+import { classifyUpstreamError } from '../proxy/upstream-error.ts';
+import { DEADLINE_HEADER, isHopByHop, hopByHopListed } from '../proxy/headers.ts';
 
 export class UpgradeAttempt {
   readonly #env: ChainEnvironment;
