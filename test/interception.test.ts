@@ -160,6 +160,22 @@ describe('iptables interception between two network-namespace pods', { concurren
     assert.equal(await metric(b, 'petrel_tcp_received_bytes_total', labelsB) - bRecv0, 5);
   });
 
+  it('keeps the pod\'s loopback private: a service bound to 127.0.0.1 and the sidecar\'s own ports are unreachable from another pod', async () => {
+    const { a, b } = pods;
+    const refused = () => metric(b, 'petrel_tcp_connections_closed_total', { direction: 'inbound', flags: 'NR' });
+    const refusedBefore = await refused();
+    // 7001 listens on b's loopback only. Interception passes inbound traffic to the address the
+    // client dialled (b's pod IP), never to 127.0.0.1, so the connection finds nothing.
+    assert.deepEqual(await client(a, ['tcp', b.ip, '7001', 'x']), { received: '' });
+    // b's outbound listener (15001) and inbound listener serve b's own processes only; a
+    // connection redirected to them from outside is refused and counted.
+    assert.deepEqual(await client(a, ['tcp', b.ip, '15001', 'x']), { received: '' });
+    await waitFor(async () => await refused() - refusedBefore === 1, 'b to count the refused connection to its outbound port');
+    // The same call from inside b reaches its private service: it exists, it is only not exposed.
+    const inside = await b.run([NODE, CLIENT, 'tcp', '127.0.0.1', '7001', 'x'], APP_UID);
+    assert.equal(JSON.parse(inside.stdout).received, 'PRIVATE\nx\n');
+  });
+
   it('admin: /metrics answers anyone, /config_dump only loopback (403 from pod a)', async () => {
     const { a, b } = pods;
     assert.equal((await fetchInPod(a, `http://${b.ip}:15000/metrics`)).status, 200);

@@ -2,6 +2,7 @@
 //   8080  HTTP, the mesh service: every third request answers 503 (a flaky app for retry policies)
 //   9091, 9092  HTTP, answering their own port number (ports the interception is told to skip)
 //   7000  a server-first TCP protocol: sends a banner, then echoes lines (not HTTP at all)
+//   7001  the same, bound to 127.0.0.1 only: private to the pod, never reachable from outside it
 import { createServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 
@@ -17,6 +18,11 @@ createServer((req, res) => {
 }).listen(8080, '0.0.0.0');
 
 for (const port of [9091, 9092]) createServer((_req, res) => res.end(String(port))).listen(port, '0.0.0.0');
+
+createTcpServer((socket) => {
+  socket.write('PRIVATE\n');
+  socket.pipe(socket);
+}).listen(7001, '127.0.0.1');
 
 createTcpServer((socket) => {
   socket.write('HELLO petrel-test\n');
