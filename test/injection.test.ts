@@ -64,7 +64,7 @@ describe('the mutating webhook handler on AdmissionReview v1', () => {
     assert.equal(arg('--token-file'), '/var/run/secrets/petrel/token');
     assert.equal(proxy.resources.limits.memory, '192Mi');
     assert.equal(proxy.resources.requests.memory, '128Mi');
-    assert.equal(pod.spec.terminationGracePeriodSeconds, 50, 'raised to outlive a 45 s drain');
+    assert.equal(pod.spec.terminationGracePeriodSeconds, 55, 'raised to outlive a 5 s drain delay, a 45 s drain grace and 5 s more');
     const token = pod.spec.volumes?.find((v) => v.name === 'petrel-token') as { projected: { sources: { serviceAccountToken: { audience: string } }[] } };
     assert.equal(token.projected.sources[0]?.serviceAccountToken.audience, 'petrel');
     assert.equal(pod.spec.volumes?.[0]?.name, 'kube-api-access-7xkqz', 'existing volumes kept');

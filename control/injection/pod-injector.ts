@@ -4,6 +4,9 @@ import {
   INJECT_LABEL, INJECTED_ANNOTATION, podSettings, type InjectorConfig, type PodSettings,
 } from './injection-config.ts';
 
+/** The sidecar's default --drain-delay with a control plane (sidecar/sidecar.ts DEFAULT_DRAIN_DELAY_MS). */
+const SIDECAR_DRAIN_DELAY_SECONDS = 5;
+
 export interface ObjectMeta {
   name?: string;
   generateName?: string;
@@ -86,7 +89,9 @@ export function injectTemplate(template: PodTemplate, namespace: string, config:
   const settings = podSettings(meta.annotations ?? {}, config, pathPrefix);
   const service = serviceName(meta, settings, workloadName);
   const port = appPort(template.spec, settings);
-  const graceSeconds = Math.ceil(settings.drainGraceMs / 1000);
+  // The sidecar's drain: its --drain-delay (5 s by default with a control plane) while callers
+  // learn it is going, then --drain-grace for requests in flight.
+  const graceSeconds = SIDECAR_DRAIN_DELAY_SECONDS + Math.ceil(settings.drainGraceMs / 1000);
   const spec = template.spec;
   return {
     ...template,
