@@ -33,6 +33,8 @@ export class ProxyCall implements AttemptOwner {
   #backoffTimer: TimerHandle | undefined;
   #retried = false;
   #done = false;
+  /** The backoff before the retry that #scheduleRetry decided. */
+  #pendingDelay = 0;
   /** Index of the deadline header's value in the exchange's headers, once added. */
   #deadlineSlot = -1;
 
@@ -225,8 +227,7 @@ export class ProxyCall implements AttemptOwner {
     return decision;
   }
 
-  /** Counts the retry and sets when it goes: after the discarded response is read, or now. */
-  #pendingDelay = 0;
+  /** Counts the retry and sets its delay; it goes once the discarded response is read, or at once. */
   #scheduleRetry(delayMs: number, reason: string): void {
     this.exchange.counters?.retry(reason);
     this.#pendingDelay = delayMs;

@@ -2,14 +2,13 @@
 // applying the precedence route > service policy > built-in defaults. The control plane has
 // already merged the namespace default into the service policy.
 import { parseDuration } from '../../api/duration.ts';
-import type { CircuitBreakerSpec, FaultSpec, PolicySpec, RateLimitSpec, RetrySpec, RouteSpec, TimeoutSpec } from '../../api/types.ts';
+import type { CircuitBreakerSpec, FaultSpec, PolicySpec, RetrySpec, RouteSpec, TimeoutSpec } from '../../api/types.ts';
 import { Backoff, DEFAULT_BACKOFF } from '../policy/backoff.ts';
 import { DEFAULT_BREAKER, type BreakerConfig } from '../policy/circuit-breaker.ts';
 import type { Clock, Random } from '../policy/clock.ts';
 import { FaultInjector } from '../policy/fault.ts';
 import { RetryBudget, DEFAULT_BUDGET } from '../policy/retry-budget.ts';
 import { compileConditions, DEFAULT_RETRY_ON, RetryPolicy } from '../policy/retry-policy.ts';
-import { TokenBucket } from '../policy/token-bucket.ts';
 import type { Timeouts } from './compiled.ts';
 
 /** Built-in defaults (DESIGN.md): connect timeout 1s, no per-try or total timeout. */
@@ -68,11 +67,6 @@ export function compileBreaker(spec: CircuitBreakerSpec | undefined): BreakerCon
     maxOpenForMs: Math.max(ms(spec.maxOpenFor) ?? defaults.maxOpenForMs, ms(spec.openFor) ?? 0),
     halfOpenProbes: spec.halfOpenProbes ?? defaults.halfOpenProbes,
   };
-}
-
-export function compileRateLimit(spec: RateLimitSpec | undefined, env: PolicyEnvironment): TokenBucket | undefined {
-  if (spec === undefined) return undefined;
-  return new TokenBucket(spec.requestsPerSecond, spec.burst ?? Math.max(1, Math.ceil(spec.requestsPerSecond)), env.clock);
 }
 
 export function compileFault(spec: FaultSpec | undefined, env: PolicyEnvironment): FaultInjector | undefined {

@@ -65,12 +65,6 @@ export function requestTarget(url: string, hostHeader: string | undefined): Requ
   return { ...parsed, authority, path: rest === '' ? '/' : rest.startsWith('?') ? `/${rest}` : rest, absoluteForm: true };
 }
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '0.0.0.0', '::']);
-
-export function isLoopbackHost(host: string): boolean {
-  return LOOPBACK.has(host) || host.startsWith('127.');
-}
-
 export function isLoopbackAddress(address: string | undefined): boolean {
   if (address === undefined) return false;
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
