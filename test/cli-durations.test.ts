@@ -6,7 +6,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { runPetrel, snapshot, tempDir } from './harness/processes.ts';
+import { runCli } from './harness/cli-run.ts';
+import { snapshot, tempDir } from './harness/processes.ts';
 
 const ephemeral = ['--inbound-port', '0', '--outbound-port', '0', '--admin-port', '0'];
 
@@ -27,7 +28,7 @@ describe('duration limits', () => {
       '    - name: slow', // line 8
       '      timeout: { perTry: 24h1ms }', // line 9
     ]);
-    const r = await runPetrel(['validate', '-f', file]);
+    const r = await runCli(['validate', '-f', file]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n').sort(), [
       `${file}:5: document 1: spec.timeout.total: "600h" is longer than the maximum of 24h`,
@@ -38,14 +39,14 @@ describe('duration limits', () => {
 
   it('petrel validate accepts each maximum itself', async () => {
     const file = policyFile(dir, 'max.yaml', ['  timeout: { total: 24h }', '  retry: { backoff: { base: 1h, max: 60m } }', '  circuitBreaker: { openFor: 24h, maxOpenFor: 24h }']);
-    const r = await runPetrel(['validate', '-f', file]);
+    const r = await runCli(['validate', '-f', file]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
   });
 
   it('a sidecar given a --config snapshot with total 600h refuses to start, with the same message', async () => {
     const file = join(dir, 'snapshot.yaml');
     writeFileSync(file, stringify(snapshot(1, [{ name: 'payments', endpoints: ['127.0.0.1:9'], policy: { timeout: { total: '600h' } } }])));
-    const r = await runPetrel(['sidecar', '--service', 'web', '--config', file, ...ephemeral]);
+    const r = await runCli(['sidecar', '--service', 'web', '--config', file, ...ephemeral]);
     assert.equal(r.code, 1, r.stderr);
     const lines = r.stderr.trimEnd().split('\n');
     assert.equal(lines.length, 1, r.stderr);
@@ -53,7 +54,7 @@ describe('duration limits', () => {
   });
 
   it('petrel sidecar --drain-grace 600h is a usage error: exit 2, one line naming the flag and the limit', async () => {
-    const r = await runPetrel(['sidecar', '--service', 'web', '--drain-grace', '600h', ...ephemeral]);
+    const r = await runCli(['sidecar', '--service', 'web', '--drain-grace', '600h', ...ephemeral]);
     assert.equal(r.code, 2, r.stderr);
     const lines = r.stderr.trimEnd().split('\n');
     assert.equal(lines.length, 1, r.stderr);
@@ -63,7 +64,7 @@ describe('duration limits', () => {
   it('every other duration flag is bounded too', async () => {
     for (const [command, flag] of [['sidecar', '--header-timeout'], ['sidecar', '--keep-alive-timeout'], ['control', '--registration-grace'], ['control', '--startup-grace']] as const) {
       const args = command === 'sidecar' ? ['sidecar', '--service', 'web', flag, '1000h', ...ephemeral] : ['control', flag, '1000h', '--stream-port', '0', '--api-port', '0'];
-      const r = await runPetrel(args);
+      const r = await runCli(args);
       assert.equal(r.code, 2, `${command} ${flag}: ${r.stderr}`);
       assert.match(r.stderr, /is longer than the maximum of 1h/);
     }
