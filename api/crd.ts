@@ -1,9 +1,10 @@
 // The ResiliencePolicy CustomResourceDefinition, generated from the one schema (api/policy-schema.ts).
 // Kubernetes wants a structural schema: `additionalProperties: false` cannot sit beside
 // `properties`, so it is dropped here; the API server prunes unknown fields, and the validating
-// webhook (same schema, unpruned) rejects them with a message.
+// webhook (same schema, unpruned) rejects them with a message. Duration limits are not OpenAPI
+// either: the CRD keeps them in the descriptions and the webhook enforces them.
 import { stringify } from 'yaml';
-import { resiliencePolicySpecSchema } from './policy-schema.ts';
+import { MAX_DURATION_KEYWORD, resiliencePolicySpecSchema } from './policy-schema.ts';
 
 type Schema = Record<string, unknown>;
 
@@ -14,6 +15,7 @@ export function toStructural(schema: unknown): unknown {
   const out: Schema = {};
   for (const [key, value] of Object.entries(schema as Schema)) {
     if (key === 'additionalProperties' && value === false) continue;
+    if (key === MAX_DURATION_KEYWORD) continue;
     if (key === 'properties') {
       out.properties = Object.fromEntries(Object.entries(value as Schema).map(([k, v]) => [k, toStructural(v)]));
       continue;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DurationError, formatDuration, parseDuration } from './duration.ts';
+import { DurationError, exceedsMaximum, formatDuration, MAX_TIMER_MS, parseDuration } from './duration.ts';
 
 describe('parseDuration', () => {
   it('parses single and compound units into milliseconds', () => {
@@ -23,5 +23,11 @@ describe('parseDuration', () => {
     assert.equal(formatDuration(250), '250ms');
     assert.equal(formatDuration(1500), '1.5s');
     assert.equal(formatDuration(300_000), '5m');
+  });
+
+  it('names a value above a maximum, and MAX_TIMER_MS is the largest delay a Node timer keeps', () => {
+    assert.equal(exceedsMaximum('600h', parseDuration('600h'), 86_400_000), '"600h" is longer than the maximum of 24h');
+    assert.equal(exceedsMaximum('24h', parseDuration('24h'), 86_400_000), undefined);
+    assert.equal(MAX_TIMER_MS, 2_147_483_647);
   });
 });

@@ -7,6 +7,7 @@ import AjvModule from 'ajv';
 import standaloneModule from 'ajv/dist/standalone/index.js';
 import { crdYaml } from './crd.ts';
 import { DASHBOARDS, grafanaJson, KUBERNETES_SCRAPE_CONFIG, LOCAL_SCRAPE_CONFIG } from './dashboards.ts';
+import { MAX_DURATION_KEYWORD } from './policy-schema.ts';
 import { VALIDATED_SCHEMAS } from './schemas.ts';
 
 export const GENERATED_FILE = join(import.meta.dirname, 'generated', 'validators.ts');
@@ -24,6 +25,8 @@ export function generatedK8sFiles(): Map<string, string> {
 
 export function generateValidators(): string {
   const ajv = new AjvModule.default({ allErrors: true, strict: true, strictTypes: false, code: { source: true, esm: true, lines: false } });
+  // An annotation to ajv: api/duration-limits.ts enforces it after the schema passed.
+  ajv.addKeyword({ keyword: MAX_DURATION_KEYWORD, schemaType: 'string' });
   const refs: Record<string, string> = {};
   for (const [name, schema] of Object.entries(VALIDATED_SCHEMAS)) {
     ajv.addSchema(schema, name);

@@ -2,9 +2,28 @@
 // openAPIV3Schema, `petrel validate`, the validating webhook and the sidecar's check of a pushed
 // snapshot. Keep it to the subset that is both JSON Schema draft-07 and a structural OpenAPI v3
 // schema (no $ref, no oneOf at the top of a property), so the CRD can be generated from it.
-import { DURATION_PATTERN } from './duration.ts';
+import { DURATION_PATTERN, formatDuration } from './duration.ts';
 
-const duration = (description: string) => ({ type: 'string', pattern: DURATION_PATTERN, description });
+/**
+ * The schema keyword holding a duration field's largest value, such as "24h". A pattern cannot
+ * bound a number, so api/duration-limits.ts enforces it in the one validation path that
+ * `petrel validate`, the webhook and the sidecar share; the CRD drops the keyword and keeps the
+ * limit in the description. Every limit stays far below MAX_TIMER_MS (Node fires longer timers at once).
+ */
+export const MAX_DURATION_KEYWORD = 'x-petrel-max-duration';
+
+const HOUR_MS = 3_600_000;
+/** Timeouts, open times: a day is already far beyond any sensible value. */
+export const MAX_POLICY_DURATION_MS = 24 * HOUR_MS;
+/** Retry backoff, failure-rate windows and fault delays: an hour. */
+export const MAX_SHORT_DURATION_MS = HOUR_MS;
+
+const duration = (description: string, maxMs = MAX_POLICY_DURATION_MS) => ({
+  type: 'string',
+  pattern: DURATION_PATTERN,
+  [MAX_DURATION_KEYWORD]: formatDuration(maxMs),
+  description: `${description} At most ${formatDuration(maxMs)}.`,
+});
 const percent = (description: string) => ({ type: 'number', minimum: 0, maximum: 100, description });
 
 export const RETRY_CONDITIONS = ['connect-failure', 'reset', 'gateway-error', '5xx', 'retriable-4xx'] as const;
@@ -39,8 +58,8 @@ export const retrySchema = {
       additionalProperties: false,
       properties: {
         strategy: { type: 'string', enum: [...BACKOFF_STRATEGIES], description: 'Default exponential-jitter.' },
-        base: duration('First delay. Default 25ms.'),
-        max: duration('Largest delay. Default 250ms.'),
+        base: duration('First delay. Default 25ms.', MAX_SHORT_DURATION_MS),
+        max: duration('Largest delay. Default 250ms.', MAX_SHORT_DURATION_MS),
       },
     },
     budget: {
@@ -66,7 +85,7 @@ export const circuitBreakerSchema = {
       additionalProperties: false,
       properties: {
         threshold: { type: 'number', minimum: 0, maximum: 1, description: 'Trip when the failure share reaches this. Default 0.5.' },
-        window: duration('Sliding window the rate is measured over. Default 10s.'),
+        window: duration('Sliding window the rate is measured over. Default 10s.', MAX_SHORT_DURATION_MS),
         minRequests: { type: 'integer', minimum: 1, description: 'Requests in the window before the rate counts. Default 20.' },
       },
     },
@@ -114,7 +133,7 @@ export const faultSchema = {
   properties: {
     delay: {
       type: 'object', additionalProperties: false, required: ['duration', 'percent'],
-      properties: { duration: duration('Delay added before the request is sent.'), percent: percent('Share of requests delayed.') },
+      properties: { duration: duration('Delay added before the request is sent.', MAX_SHORT_DURATION_MS), percent: percent('Share of requests delayed.') },
     },
     abort: {
       type: 'object', additionalProperties: false, required: ['status', 'percent'],

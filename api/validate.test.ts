@@ -69,6 +69,28 @@ describe('snapshot validation', () => {
     ]);
   });
 
+  it('bounds every duration field, in services, routes and the inbound policy, below what a timer holds', () => {
+    const issues = validateSnapshot({
+      apiVersion: 'petrel.dev/v1alpha1', kind: 'SidecarSnapshot', version: 1,
+      inbound: { policy: { fault: { delay: { duration: '61m', percent: 1 } } } },
+      services: [{
+        name: 'a', namespace: 'default', endpoints: [],
+        policy: {
+          timeout: { connect: '25h' },
+          circuitBreaker: { failureRate: { window: '2h' }, openFor: '24h', maxOpenFor: '596h' },
+          routes: [{ name: 'r', retry: { backoff: { base: '1h', max: '1h0.5s' } } }],
+        },
+      }],
+    });
+    assert.deepEqual(issues.map((i) => `${i.path}: ${i.message}`).sort(), [
+      'inbound.policy.fault.delay.duration: "61m" is longer than the maximum of 1h',
+      'services[0].policy.circuitBreaker.failureRate.window: "2h" is longer than the maximum of 1h',
+      'services[0].policy.circuitBreaker.maxOpenFor: "596h" is longer than the maximum of 24h',
+      'services[0].policy.routes[0].retry.backoff.max: "1h0.5s" is longer than the maximum of 1h',
+      'services[0].policy.timeout.connect: "25h" is longer than the maximum of 24h',
+    ]);
+  });
+
   it('refuses two services claiming one host', () => {
     const issues = validateSnapshot({
       apiVersion: 'petrel.dev/v1alpha1', kind: 'SidecarSnapshot', version: 1,

@@ -4,8 +4,11 @@
 // The schemas are compiled at build time (api/generated/validators.ts, checked against the schema
 // sources by a test): compiling them with ajv at start-up cost every sidecar ~16 MB of RSS.
 import type { ErrorObject } from 'ajv';
+import { checkDurationLimits } from './duration-limits.ts';
 import { DURATION_PATTERN, parseDuration } from './duration.ts';
 import * as validators from './generated/validators.ts';
+import { policyDocumentSchema } from './schemas.ts';
+import { snapshotSchema } from './snapshot-schema.ts';
 import type { PolicySpec, Snapshot } from './types.ts';
 
 export interface ValidationIssue {
@@ -83,6 +86,11 @@ function checkDurationOrder(
   }
 }
 
+/** Durations above their field's limit (a timer would fire at once), located like schema issues. */
+function durationLimitIssues(schema: unknown, doc: unknown): ValidationIssue[] {
+  return checkDurationLimits(schema, doc).map(({ segments, message }) => ({ path: joinPath(segments), segments, message }));
+}
+
 /** What a schema cannot say: orderings between fields, unique route names. */
 export function checkPolicySemantics(policy: PolicySpec, at: (string | number)[]): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
@@ -108,7 +116,7 @@ export function checkPolicySemantics(policy: PolicySpec, at: (string | number)[]
 export function validateSnapshot(doc: unknown): ValidationIssue[] {
   if (!snapshotValidator(doc)) return fromAjv(snapshotValidator, []);
   const snapshot = doc as unknown as Snapshot;
-  const issues: ValidationIssue[] = [];
+  const issues = durationLimitIssues(snapshotSchema, doc);
   const owners = new Map<string, string>();
   snapshot.services.forEach((service, i) => {
     if (service.policy) issues.push(...checkPolicySemantics(service.policy, ['services', i, 'policy']));
@@ -130,5 +138,5 @@ export function validateSnapshot(doc: unknown): ValidationIssue[] {
 export function validatePolicyDocument(doc: unknown): ValidationIssue[] {
   if (!policyDocumentValidator(doc)) return fromAjv(policyDocumentValidator, []);
   const spec = (doc as unknown as { spec: PolicySpec }).spec;
-  return checkPolicySemantics(spec, ['spec']);
+  return [...durationLimitIssues(policyDocumentSchema, doc), ...checkPolicySemantics(spec, ['spec'])];
 }

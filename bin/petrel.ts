@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // The one Petrel CLI. Subcommands live in their layers; this file only parses flags.
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseDuration } from '../api/duration.ts';
+import { Command, Option } from 'commander';
+import { MAX_FLAG_DURATION_MS } from '../api/duration.ts';
 import { DEFAULT_LIMITS } from '../sidecar/listener/http-listener.ts';
 import { DEFAULT_DETECT_TIMEOUT_MS } from '../sidecar/interception/connection-interceptor.ts';
 import { DEFAULT_INTERCEPTION } from '../sidecar/interception/iptables-rules.ts';
 import { reexecWithSidecarFlags } from '../sidecar/runtime-flags.ts';
+import { exitWithError, listenFailure, type ListenerSpec } from './cli-errors.ts';
+import { baseUrl, durationAtMost, hostPort, port, positiveInt, uid } from './flags.ts';
+import { readTokenFile, requireDirectory, requireFile } from './preflight.ts';
 
 const [major] = process.versions.node.split('.').map(Number);
 if ((major ?? 0) < 24) {
@@ -15,40 +18,25 @@ if ((major ?? 0) < 24) {
 
 if (process.argv[2] === 'sidecar') reexecWithSidecarFlags();
 
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`"${value}" is not a port (0-65535)`);
-  return n;
-}
-
-function uid(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 4294967294) throw new InvalidArgumentError(`"${value}" is not a uid`);
-  return n;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`"${value}" is not a positive integer`);
-  return n;
-}
-
-function duration(value: string): number {
-  try {
-    return parseDuration(value);
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
-}
-
-function hostPort(value: string): string {
-  if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/.test(value)) throw new InvalidArgumentError(`"${value}" is not HOST:PORT`);
-  return value;
-}
+/** Every duration flag ends up in a timer; see MAX_FLAG_DURATION_MS. */
+const duration = durationAtMost(MAX_FLAG_DURATION_MS);
 
 const program = new Command('petrel')
   .description('Petrel: a TypeScript service mesh. A sidecar proxy with resilience policies and a small control plane.')
-  .showHelpAfterError();
+  // Usage errors are one line and exit 2, so scripts can tell them from a failure to run (exit 1).
+  // Subcommands inherit both settings.
+  .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, `${usagePrefix()}: `)) })
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+
+/** "petrel sidecar" when argv names a subcommand, else "petrel". */
+function usagePrefix(): string {
+  const sub = program.commands.find((c) => c.name() === process.argv[2]);
+  return sub === undefined ? 'petrel' : `petrel ${sub.name()}`;
+}
+
+/** The subcommand running, for naming it in an error line. */
+let running = '';
+program.hook('preAction', (_program, action) => { running = action.name(); });
 
 program.command('sidecar')
   .description('run the sidecar proxy for one service')
@@ -56,7 +44,7 @@ program.command('sidecar')
   .option('--namespace <ns>', 'the namespace of the service', 'default')
   .option('--app <host:port>', 'the local app behind the inbound listener', hostPort)
   .option('--config <file>', 'a static snapshot (YAML or JSON) instead of a control plane; SIGHUP reloads it')
-  .option('--control <url>', 'the control plane config stream, e.g. http://127.0.0.1:15010')
+  .option('--control <url>', 'the control plane config stream, e.g. http://127.0.0.1:15010', baseUrl)
   .option('--token-file <file>', 'a file holding the token the control plane expects (a shared secret or a projected ServiceAccount token); re-read on every reconnect')
   .option('--advertise <host:port>', 'the inbound address registered for this service (default 127.0.0.1:<inbound port>)', hostPort)
   .option('--cache <file>', 'keep the last good snapshot here, to serve from it after a restart before the control plane answers')
@@ -78,17 +66,23 @@ program.command('sidecar')
   .addOption(new Option('--access-log <mode>', 'one JSON line per request on stdout').choices(['off', 'errors', 'all']).default('errors'))
   .action(async (o) => {
     if (o.config !== undefined && o.control !== undefined) program.error('petrel sidecar: give --config or --control, not both');
+    if (o.config !== undefined) await requireFile(o.config, '--config', 'give the path of a SidecarSnapshot YAML or JSON file');
+    const token = o.tokenFile === undefined ? undefined : await readTokenFile(o.tokenFile);
     const { runSidecar } = await import('../sidecar/main.ts');
-    await runSidecar({
+    await explainListenErrors([
+      { what: 'outbound listener', host: o.outboundHost, port: o.outboundPort, portFlag: '--outbound-port', hostFlag: '--outbound-host' },
+      { what: 'inbound listener', host: o.inboundHost, port: o.inboundPort, portFlag: '--inbound-port', hostFlag: '--inbound-host' },
+      { what: 'admin listener', host: o.adminHost, port: o.adminPort, portFlag: '--admin-port', hostFlag: '--admin-host' },
+    ], () => runSidecar({
       service: o.service, namespace: o.namespace, app: o.app, configFile: o.config,
       control: o.control === undefined ? undefined : {
-        url: o.control, token: o.tokenFile === undefined ? undefined : await readToken(o.tokenFile), tokenFile: o.tokenFile,
+        url: o.control, token, tokenFile: o.tokenFile,
         advertise: o.advertise, cacheFile: o.cache, name: o.name,
       },
       inboundHost: o.inboundHost, inboundPort: o.inboundPort, outboundHost: o.outboundHost, outboundPort: o.outboundPort,
       adminHost: o.adminHost, adminPort: o.adminPort, drainGraceMs: o.drainGrace, drainDelayMs: o.drainDelay, detectTimeoutMs: o.protocolDetectTimeout, logLevel: o.logLevel, accessLog: o.accessLog,
       limits: { maxHeaderSize: o.maxHeaderSize, headersTimeoutMs: o.headerTimeout, keepAliveTimeoutMs: o.keepAliveTimeout, maxConnections: o.maxConnections },
-    });
+    }));
   });
 
 program.command('control')
@@ -109,17 +103,27 @@ program.command('control')
   .option('--startup-grace <duration>', 'after a start, sidecars holding a config get no push until this passes (the registry refills)', duration, 6000)
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
   .action(async (o) => {
+    if (o.policies !== undefined) await requireDirectory(o.policies, '--policies', 'create it or point --policies at a directory of ResiliencePolicy YAML files');
+    if (o.kubeconfig !== undefined) await requireFile(o.kubeconfig, '--kubeconfig', 'give the path of a kubeconfig file');
+    if (o.webhookCertDir !== undefined) await requireDirectory(o.webhookCertDir, '--webhook-cert-dir', 'point it at a directory holding tls.crt and tls.key');
+    const token = o.tokenFile === undefined ? undefined : await readTokenFile(o.tokenFile);
+    const webhook = await webhookOptions(o);
     const { runControl } = await import('../control/main.ts');
-    await runControl({
-      policiesDir: o.policies, kubernetes: o.kubernetes ? { kubeconfig: o.kubeconfig } : undefined, tokenReview: o.tokenReview === true, token: o.tokenFile === undefined ? undefined : await readToken(o.tokenFile),
+    const listeners: ListenerSpec[] = [
+      { what: 'config stream', host: o.host, port: o.streamPort, portFlag: '--stream-port', hostFlag: '--host' },
+      { what: 'HTTP API', host: o.host, port: o.apiPort, portFlag: '--api-port', hostFlag: '--host' },
+    ];
+    if (webhook !== undefined) listeners.push({ what: 'admission webhooks', host: o.host, port: webhook.port, portFlag: '--webhook-port', hostFlag: '--host' });
+    await explainListenErrors(listeners, () => runControl({
+      policiesDir: o.policies, kubernetes: o.kubernetes ? { kubeconfig: o.kubeconfig } : undefined, tokenReview: o.tokenReview === true, token,
       host: o.host, streamPort: o.streamPort, apiPort: o.apiPort, debounceMs: 100, registrationGraceMs: o.registrationGrace,
-      startupGraceMs: o.startupGrace, webhook: await webhookOptions(o),
-    }, o.logLevel);
+      startupGraceMs: o.startupGrace, webhook,
+    }, o.logLevel));
   });
 
 program.command('status')
   .description('one row per sidecar: service, namespace, address, version, SYNCED|STALE|NACKED, error, last seen')
-  .option('--control <url>', 'the control plane API', 'http://127.0.0.1:15014')
+  .option('--control <url>', 'the control plane API', baseUrl, 'http://127.0.0.1:15014')
   .option('-o, --output <format>', 'table or json', 'table')
   .option('--token-file <file>', 'the control plane\'s shared secret (needed when it runs with --token-file)')
   .action(async (o) => {
@@ -139,7 +143,7 @@ program.command('inject')
   .description('add the Petrel sidecar to the pods and pod templates in Kubernetes manifests (what the webhook does), printed to stdout')
   .requiredOption('-f, --file <file>', 'a YAML file of one or more documents, or - for stdin')
   .option('--image <image>', 'the petrel image for the sidecar and init containers')
-  .option('--control-url <url>', 'the control plane config stream the sidecar subscribes to')
+  .option('--control-url <url>', 'the control plane config stream the sidecar subscribes to', baseUrl)
   .action(async (o) => {
     const { runInject } = await import('../control/injection/inject-command.ts');
     process.exitCode = await runInject(o.file, { image: o.image, controlUrl: o.controlUrl });
@@ -187,11 +191,17 @@ async function webhookOptions(o: { webhookPort?: number; kubernetes?: boolean; w
   };
 }
 
-async function readToken(file: string): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
-  const token = (await readFile(file, 'utf8')).trim();
-  if (token === '') program.error(`petrel: ${file} is empty; a token file holds the shared secret`);
-  return token;
+/** Starts a server-running command; a port it cannot take becomes a sentence naming the flag. */
+async function explainListenErrors(listeners: readonly ListenerSpec[], start: () => Promise<void>): Promise<void> {
+  try {
+    await start();
+  } catch (err) {
+    throw listenFailure(err, listeners) ?? err;
+  }
 }
 
-await program.parseAsync();
+try {
+  await program.parseAsync();
+} catch (err) {
+  exitWithError(running, err);
+}

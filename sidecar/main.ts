@@ -8,7 +8,8 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
     await sidecar.start();
   } catch (err) {
     if (err instanceof ConfigRejectedError) {
-      process.stderr.write(`petrel sidecar: ${err.message}\n`);
+      // At start there is no previous config to keep: one line per issue, each with file and line.
+      for (const issue of err.issues) process.stderr.write(`petrel sidecar: cannot start with this --config: ${issue}\n`);
       process.exit(1);
     }
     throw err;

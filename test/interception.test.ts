@@ -5,7 +5,8 @@
 // bypass the sidecars, and a server-first TCP protocol passes through as opaque TCP.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { createPodPair, NODE, type Pod, type PodPair } from './harness/netns.ts';
@@ -36,6 +37,18 @@ async function client(pod: Pod, args: string[]): Promise<Record<string, unknown>
   return JSON.parse(result.stdout) as Record<string, unknown>;
 }
 
+/** /proc status of `pid` or, when that is a launcher (ip, setpriv), of its first descendant run as `uid`. */
+function statusAs(pid: number, uid: number): string | undefined {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  if (new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(status)) return status;
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean);
+  for (const child of children) {
+    const found = statusAs(Number(child), uid);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 async function iptables(pod: Pod, args: string[]): Promise<void> {
   const result = await pod.run([NODE, PETREL, 'iptables', ...args]);
   assert.equal(result.code, 0, `petrel iptables ${args.join(' ')} in ${pod.netns}: ${result.stderr}`);
@@ -43,6 +56,7 @@ async function iptables(pod: Pod, args: string[]): Promise<void> {
 
 describe('iptables interception between two network-namespace pods', { concurrency: false }, () => {
   let pods: PodPair;
+  let sidecars: ChildProcess[] = [];
 
   before(async () => {
     pods = createPodPair();
@@ -61,6 +75,7 @@ describe('iptables interception between two network-namespace pods', { concurren
     const sidecar = (service: string, config: string) => [NODE, PETREL, 'sidecar', '--service', service, '--config', config, '--app', '127.0.0.1:8080', '--access-log', 'off'];
     const sidecarA = a.spawn(sidecar('a', configA), PROXY_UID);
     const sidecarB = b.spawn(sidecar('b', configB), PROXY_UID);
+    sidecars = [sidecarA, sidecarB];
     // One pod on each iptables backend: a on iptables-legacy, b on whichever is detected (nft here).
     await iptables(a, ['--skip-outbound-ports', '9091', '--backend', 'legacy']);
     await iptables(b, ['--skip-inbound-ports', '9092']);
@@ -78,6 +93,17 @@ describe('iptables interception between two network-namespace pods', { concurren
   });
 
   after(() => pods?.destroy());
+
+  it('the sidecars run as uid 1337, the owner iptables exempts, with no capability but reading files', () => {
+    for (const proc of sidecars) {
+      const status = statusAs(proc.pid ?? 0, PROXY_UID);
+      assert.ok(status !== undefined, 'no process of uid 1337 under the sidecar launcher');
+      assert.match(status, /^Uid:\s+1337\s+1337\s+1337\s+1337$/m);
+      assert.match(status, /^Gid:\s+1337\s+1337\s+1337\s+1337$/m);
+      // CAP_DAC_READ_SEARCH (bit 2) only: the checkout may be in a directory only root can enter.
+      assert.match(status, /^CapEff:\s+0000000000000004$/m);
+    }
+  });
 
   it('writes the rules `petrel iptables --dry-run` prints', async () => {
     const dry = await pods.a.run([NODE, PETREL, 'iptables', '--dry-run', '--skip-outbound-ports', '9091']);

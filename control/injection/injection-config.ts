@@ -1,6 +1,6 @@
 // What injection adds to a pod, and the per-pod annotations that change it. Every option has its
 // default here; annotations are validated when the pod arrives and a bad one is refused by name.
-import { parseDuration } from '../../api/duration.ts';
+import { exceedsMaximum, MAX_FLAG_DURATION_MS, parseDuration } from '../../api/duration.ts';
 import { parsePortList } from '../../sidecar/interception/iptables-rules.ts';
 
 export const INJECT_LABEL = 'petrel.dev/inject';
@@ -111,6 +111,9 @@ export function podSettings(annotations: Record<string, string>, config: Injecto
     } catch (err) {
       throw new AnnotationError(path(ANNOTATIONS.drainGrace), `"${drain}" is not a duration: ${(err as Error).message}`);
     }
+    // The sidecar's --drain-grace takes at most 1h: a longer one would leave it crash-looping.
+    const tooLong = exceedsMaximum(drain, drainGraceMs, MAX_FLAG_DURATION_MS);
+    if (tooLong !== undefined) throw new AnnotationError(path(ANNOTATIONS.drainGrace), tooLong);
   }
   return {
     service: check(ANNOTATIONS.service, (v) => /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v), 'a DNS-1123 label'),

@@ -1,6 +1,6 @@
 // "Pods" made of Linux network namespaces for interception tests: two namespaces joined by a veth
 // pair, each with its own address, processes started inside them as a chosen uid (the sidecar as
-// 1337, like the injected pod). Needs root. Everything is torn down in destroy(), on process exit,
+// 1337, like the injected pod), wherever the checkout lives. Needs root. Everything is torn down in destroy(), on process exit,
 // and (for leftovers of a run that was killed) when the next run starts.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { REPO } from './processes.ts';
@@ -58,9 +58,18 @@ function removeStale(): void {
   }
 }
 
+/**
+ * Runs as `uid` with one capability kept: CAP_DAC_READ_SEARCH, ambient so it survives the uid change
+ * and the exec. A checkout may sit in a directory other users cannot enter (/root, `mktemp -d`), and
+ * uid 1337 must still read dist/ and node_modules there. Reading is all it grants: the process keeps
+ * uid 1337, which is what iptables' owner match keys on, so the test proves the same exemption.
+ */
+function asUser(uid: number): string[] {
+  return ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=+dac_read_search', '--ambient-caps=+dac_read_search', '--'];
+}
+
 function inNamespace(ns: string, command: string[], uid: number | undefined): string[] {
-  const drop = uid === undefined ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--'];
-  return ['netns', 'exec', ns, ...drop, ...command];
+  return ['netns', 'exec', ns, ...(uid === undefined ? [] : asUser(uid)), ...command];
 }
 
 function makePod(netns: string, address: string): Pod {
