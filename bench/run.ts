@@ -50,12 +50,12 @@ function nginxProxy(cpus: string, name: string, listen: number, target: number):
 
 let otlpSink = '';
 
-function petrelSidecar(service: string, ports: { inbound: number; outbound: number; admin: number }, snapshotServices: unknown[], app?: string, extraEnv: NodeJS.ProcessEnv = {}): ChildProcess {
+function petrelSidecar(service: string, ports: { inbound: number; outbound: number; admin: number }, snapshotServices: unknown[], app?: string, extraEnv: NodeJS.ProcessEnv = {}, bin = PETREL): ChildProcess {
   if (extraEnv.OTEL_EXPORTER_OTLP_ENDPOINT === 'OTLP_SINK') extraEnv = { ...extraEnv, OTEL_EXPORTER_OTLP_ENDPOINT: otlpSink };
   const file = join(work, `${service}-${ports.inbound}.yaml`);
   writeFileSync(file, stringify({ apiVersion: 'petrel.dev/v1alpha1', kind: 'SidecarSnapshot', version: 1, services: snapshotServices }));
   return startPinned(PROXY_CPU, process.execPath, [
-    PETREL, 'sidecar', '--service', service, '--config', file, '--log-level', 'warn',
+    bin, 'sidecar', '--service', service, '--config', file, '--log-level', 'warn',
     '--inbound-host', '127.0.0.1', '--inbound-port', String(ports.inbound), '--outbound-port', String(ports.outbound),
     '--admin-host', '127.0.0.1', '--admin-port', String(ports.admin), ...(app ? ['--app', app] : []),
   ], { ...process.env, ...extraEnv });
@@ -63,13 +63,13 @@ function petrelSidecar(service: string, ports: { inbound: number; outbound: numb
 
 const ports = async () => ({ inbound: await freePort(), outbound: await freePort(), admin: await freePort() });
 
-function petrelScenarios(label: string, env: NodeJS.ProcessEnv): Scenario[] {
+function petrelScenarios(label: string, env: NodeJS.ProcessEnv, bin = PETREL): Scenario[] {
   return [
     {
       name: `petrel 1 hop${label}`,
       async start(up) {
         const p = await ports();
-        const proc = petrelSidecar('upstream', p, [], `127.0.0.1:${up}`, env);
+        const proc = petrelSidecar('upstream', p, [], `127.0.0.1:${up}`, env, bin);
         await waitForHttp(`http://127.0.0.1:${p.admin}/ready`);
         return { url: `http://127.0.0.1:${p.inbound}/`, host: 'upstream', procs: [proc] };
       },
@@ -79,8 +79,8 @@ function petrelScenarios(label: string, env: NodeJS.ProcessEnv): Scenario[] {
       async start(up) {
         const server = await ports();
         const client = await ports();
-        const a = petrelSidecar('upstream', server, [], `127.0.0.1:${up}`, env);
-        const b = petrelSidecar('client', client, [{ name: 'upstream', namespace: 'default', endpoints: [{ address: `127.0.0.1:${server.inbound}` }] }], undefined, env);
+        const a = petrelSidecar('upstream', server, [], `127.0.0.1:${up}`, env, bin);
+        const b = petrelSidecar('client', client, [{ name: 'upstream', namespace: 'default', endpoints: [{ address: `127.0.0.1:${server.inbound}` }] }], undefined, env, bin);
         await waitForHttp(`http://127.0.0.1:${server.admin}/ready`);
         await waitForHttp(`http://127.0.0.1:${client.admin}/ready`);
         return { url: `http://127.0.0.1:${client.outbound}/`, host: 'upstream', procs: [b, a] };
@@ -167,6 +167,9 @@ const scenarios: Scenario[] = [
     },
   },
   ...(process.env.BENCH_DEFAULT_V8 === '1' ? petrelScenarios(' (Node default V8 flags)', { PETREL_SIDECAR_NODE_FLAGS: '' }) : []),
+  // BENCH_BASELINE=DIR: the same 1 hop and pair from another built checkout (an older commit),
+  // interleaved in the same rounds, so a change is compared with its base on one machine at once.
+  ...(process.env.BENCH_BASELINE ? petrelScenarios(' (baseline)', {}, join(resolve(process.env.BENCH_BASELINE), 'dist', 'bin', 'petrel.js')) : []),
   ...policyScenarios,
 ];
 
@@ -219,7 +222,9 @@ async function main(): Promise<void> {
   const upstreamPort = await freePort();
   const upstream = startNginx(LOAD_CPU, 'upstream', `  server { listen 127.0.0.1:${upstreamPort}; location / { return 200 "ok\\n"; } }`);
   await waitForHttp(`http://127.0.0.1:${upstreamPort}/`);
-  const selected = scenarios.filter((s) => !only || s.name.includes(only));
+  // BENCH_ONLY: comma-separated substrings of scenario names.
+  const wanted = only?.split(',').map((w) => w.trim()).filter((w) => w !== '');
+  const selected = scenarios.filter((s) => !wanted || wanted.some((w) => s.name.includes(w)));
   const runs = new Map<string, Row[]>(selected.map((s) => [s.name, []]));
   try {
     for (let round = 1; round <= ROUNDS; round++) {
@@ -260,7 +265,7 @@ async function main(): Promise<void> {
   }
   lines.push('', 'Policy steps measured in-process on the real objects (ns of CPU per request):');
   for (const [name, ns] of policyMicrobench()) lines.push(`- ${name}: ${fmt(ns)} ns`);
-  if (!only || 'control'.includes(only)) lines.push('', ...(await controlScale()));
+  if (!wanted || wanted.some((w) => 'control'.includes(w))) lines.push('', ...(await controlScale()));
   const cpuModel = execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).toString().trim();
   const header = `Run ${new Date().toISOString()} on ${cpuModel}, Node ${process.version}; medians of ${ROUNDS} interleaved rounds of ${SECONDS}s at 64 connections and ${LATENCY_SECONDS}s at 1 connection; proxies pinned to CPU ${PROXY_CPU}, wrk and upstream nginx to CPU ${LOAD_CPU}; peak and private RSS are the largest seen.`;
   const report = [header, '', ...lines].join('\n');
