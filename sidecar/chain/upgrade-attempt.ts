@@ -21,6 +21,7 @@ export class UpgradeAttempt {
   #request: ClientRequest | undefined;
   #timer: NodeJS.Timeout | undefined;
   #settled = false;
+  #settle: ((outcome: 'succeeded' | 'failed' | 'cancelled') => void) | undefined;
 
   constructor(env: ChainEnvironment, exchange: Exchange, plan: DispatchPlan) {
     this.#env = env;
@@ -31,6 +32,12 @@ export class UpgradeAttempt {
 
   start(): void {
     const exchange = this.#exchange;
+    if (exchange.gone) {
+      // The client left while the request waited (queue, delay): nothing to send.
+      exchange.setFlag('DC');
+      exchange.closed();
+      return;
+    }
     const destination = this.#plan.target.next(undefined);
     if (destination instanceof ProxyError) {
       reject(this.#env, exchange, destination, destination.flag === 'UO' ? 'circuit_open' : 'no_endpoint');
@@ -46,11 +53,12 @@ export class UpgradeAttempt {
       this.#settled = true;
       endpoint?.settle(outcome, this.#env.clock.now() - startedAt, destination.panic);
     };
+    this.#settle = settle;
+    exchange.attempt = this;
     const { timeouts, propagateDeadline } = this.#plan;
     const totalMs = exchange.totalMs ?? timeouts.totalMs;
     const headers = exchange.headers;
     if (propagateDeadline && totalMs !== undefined) headers.push(DEADLINE_HEADER, String(totalMs));
-    const client = this.#downstream.socket;
     const req = request({ host: destination.host, port: destination.port, method: exchange.method, path: exchange.path, headers, agent: false, setHost: false });
     this.#request = req;
     // One timer: the connect timeout, then the time to the response head (perTry, else total).
@@ -62,30 +70,19 @@ export class UpgradeAttempt {
         this.#timer = setTimeout(() => req.destroy(Object.assign(new Error('no response head in time'), { code: 'UND_ERR_HEADERS_TIMEOUT' })), waitMs);
       }
     }));
-    const onClientClose = () => {
-      if (exchange.upgradeStatus !== 0) return;
-      settle('cancelled');
-      exchange.setFlag('DC');
-      req.destroy();
-      exchange.closed();
-    };
-    client.once('close', onClientClose);
     req.once('upgrade', (res: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
       clearTimeout(this.#timer);
-      client.off('close', onClientClose);
       settle('succeeded');
       this.#tunnel(res, upstream, upstreamHead);
     });
     req.once('response', (res: IncomingMessage) => {
       clearTimeout(this.#timer);
-      client.off('close', onClientClose);
       settle(res.statusCode !== undefined && res.statusCode >= 500 ? 'failed' : 'succeeded');
       this.#relay(res);
     });
     req.on('error', (err) => {
       clearTimeout(this.#timer);
       if (exchange.upgradeStatus !== 0 || exchange.gone) return;
-      client.off('close', onClientClose);
       settle('failed');
       const failure = classifyUpstreamError(err, destination.label);
       exchange.reply(failure.flag, failure.error.message, failure.error.status);
@@ -154,9 +151,10 @@ export class UpgradeAttempt {
     });
   }
 
-  /** The client went away or a limit gave up. */
+  /** The client went away before the upstream answered: no verdict on the endpoint. */
   abort(): void {
     clearTimeout(this.#timer);
+    this.#settle?.('cancelled');
     this.#request?.destroy();
   }
 }

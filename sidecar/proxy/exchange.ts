@@ -84,6 +84,14 @@ export class Exchange {
     if (res !== undefined) {
       (res as ExchangeResponse)[EXCHANGE] = this;
       res.on('close', onResponseClose);
+    } else if (upgrade !== undefined) {
+      // An Upgrade's client that leaves before its outcome (queued, delayed, waiting upstream).
+      upgrade.socket.once('close', () => {
+        if (this.#over) return;
+        this.setFlag('DC');
+        this.attempt?.abort(new Error('downstream closed'));
+        this.closed();
+      });
     }
   }
 
@@ -111,7 +119,7 @@ export class Exchange {
 
   /** True once the client is gone or the answer is complete: a waiting step drops the request. */
   get gone(): boolean {
-    return this.res !== undefined ? this.res.destroyed || this.res.writableEnded : this.#over;
+    return this.res !== undefined ? this.res.destroyed || this.res.writableEnded : this.#over || this.upgrade!.socket.destroyed;
   }
 
   /** A locally generated answer (`petrel-error: flag`), on whichever downstream this is. */
