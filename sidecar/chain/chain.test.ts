@@ -58,6 +58,34 @@ describe('a route\'s chain on the fake clock', () => {
     assert.equal(queued.res.statusCode, 0, 'and is waiting for its upstream');
   });
 
+  it('frees the queue place of an Upgrade whose client hangs up while it waits, and never sends it', () => {
+    const mesh = inProcessSidecar(snapshot(1, { concurrency: { maxRequests: 1, maxPending: 1 } }));
+    mesh.request('payments');
+    const upgrade = mesh.request('payments', { upgrade: true, headers: ['connection', 'upgrade', 'upgrade', 'websocket'] });
+    const [first] = mesh.upstreams.take();
+    const limiter = mesh.store.current!.services[0]!.concurrency;
+    assert.equal(limiter.pending, 1, 'the upgrade waits for the slot');
+    upgrade.socket.destroy();
+    assert.equal(limiter.pending, 0, 'its place is given back at once');
+    assert.equal(upgrade.exchange.flags, 'DC');
+    assert.ok(mesh.done.includes(upgrade.exchange), 'and it is recorded');
+    first!.respond(200);
+    assert.equal(limiter.inFlight, 0);
+    assert.equal(mesh.upstreams.calls.length, 0, 'nothing was sent for it');
+  });
+
+  it('answers a refused Upgrade on its raw socket with a flagged reply (429 RL) and records it', () => {
+    const mesh = inProcessSidecar(snapshot(1, { rateLimit: { requestsPerSecond: 1, burst: 1 } }));
+    mesh.request('payments');
+    const upgrade = mesh.request('payments', { upgrade: true, headers: ['connection', 'upgrade', 'upgrade', 'websocket'] });
+    assert.match(upgrade.socket.written, /^HTTP\/1\.1 429 Too Many Requests\r\n/);
+    assert.match(upgrade.socket.written, /petrel-error: RL\r\n/);
+    assert.match(upgrade.socket.written, /retry-after: 1\r\n/);
+    assert.ok(upgrade.socket.destroyed);
+    assert.equal(upgrade.exchange.status, 429);
+    assert.ok(mesh.done.includes(upgrade.exchange));
+  });
+
   it('keeps the concurrency limiter and the token bucket across snapshots that change only endpoints', () => {
     const policy: PolicySpec = { concurrency: { maxRequests: 1, maxPending: 0 }, rateLimit: { requestsPerSecond: 1, burst: 2 } };
     const mesh = inProcessSidecar(snapshot(1, policy));

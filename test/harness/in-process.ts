@@ -3,6 +3,7 @@
 // exchanges built on minimal request/response doubles that record what the client would get.
 import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { pino } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { Snapshot } from '../../api/types.ts';
@@ -133,6 +134,30 @@ export class RecordedResponse extends EventEmitter {
   }
 }
 
+/** The raw socket of an Upgrade request: records what is written, and can hang up. */
+export class FakeSocket extends EventEmitter {
+  written = '';
+  destroyed = false;
+  writable = true;
+
+  write(chunk: string | Buffer): boolean {
+    this.written += chunk.toString();
+    return true;
+  }
+
+  end(chunk?: string | Buffer): void {
+    if (chunk !== undefined) this.written += chunk.toString();
+    this.destroy();
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.writable = false;
+    this.emit('close');
+  }
+}
+
 export interface InProcessSidecar {
   clock: FakeClock;
   upstreams: ScriptedUpstreams;
@@ -141,7 +166,7 @@ export interface InProcessSidecar {
   metrics: SidecarMetrics;
   done: Exchange[];
   /** Runs a request down the chain of the route it matches for service `host`. */
-  request(host: string, init?: { method?: string; path?: string; headers?: string[] }): { exchange: Exchange; res: RecordedResponse };
+  request(host: string, init?: { method?: string; path?: string; headers?: string[]; upgrade?: boolean }): { exchange: Exchange; res: RecordedResponse; socket: FakeSocket };
 }
 
 export function inProcessSidecar(snapshot: Snapshot, service = 'caller'): InProcessSidecar {
@@ -167,13 +192,16 @@ export function inProcessSidecar(snapshot: Snapshot, service = 'caller'): InProc
         method, url: init.path ?? '/', rawHeaders, headers: { host }, socket: { remoteAddress: '127.0.0.1' }, destroyed: false,
       }) as unknown as IncomingMessage;
       const res = new RecordedResponse(method);
-      const exchange = new Exchange(req, res as unknown as ServerResponse, observer);
-      exchange.prepare(upstreamHeaders(rawHeaders, '127.0.0.1'));
+      const socket = new FakeSocket();
+      const exchange = init.upgrade === true
+        ? new Exchange(req, undefined, observer, { socket: socket as unknown as Duplex, head: Buffer.alloc(0), reattach: () => {} })
+        : new Exchange(req, res as unknown as ServerResponse, observer);
+      exchange.prepare(upstreamHeaders(rawHeaders, '127.0.0.1', init.upgrade === true));
       const route = matchRoute(store.current!.hosts.get(host)!, method, exchange.path);
       exchange.counters = route.counters;
       exchange.metrics = route.metrics;
       route.chain.run(exchange);
-      return { exchange, res };
+      return { exchange, res, socket };
     },
   };
 }
