@@ -409,6 +409,7 @@ describe('adversarial clients', () => {
     it('inbound rate limit 1/s burst 1: of 10 upgrade requests in a burst, 1 reaches the app and 9 get 429 RL', async () => {
       const path = '/refuse-rl';
       const before = app.requests.filter((r) => r.url === path).length;
+      const countedBefore = await limited.metric('petrel_rate_limited_total', { service: HOST });
       const results = await Promise.all(Array.from({ length: 10 }, () => rawSend(limited.inboundPort,
         `GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n`, { waitMs: 3000, stopAfterResponses: 1 })));
       const statuses = results.map((r) => r.responses[0]?.status ?? 0).sort();
@@ -416,6 +417,8 @@ describe('adversarial clients', () => {
       await sleep(150);
       assert.equal(app.requests.filter((r) => r.url === path).length - before, 1, `reached the app; statuses ${statuses.join(',')}`);
       assert.equal(limitedReplies.length, 9, `429 RL answers; statuses ${statuses.join(',')}`);
+      // The inbound limit counts like the outbound ones (it used to count nowhere).
+      assert.equal(await limited.metric('petrel_rate_limited_total', { service: HOST }) - countedBefore, 9);
     });
 
     it('Upgrade: h2c that the app does not switch is counted as code 200, not 101', async () => {
