@@ -11,7 +11,7 @@ import { reject } from './reject.ts';
 import type { Exchange, UpgradeDownstream } from '../proxy/exchange.ts';
 import { ProxyError } from '../proxy/flags.ts';
 import { classifyUpstreamError } from '../proxy/upstream-error.ts';
-import { DEADLINE_HEADER, isHopByHop, hopByHopListed } from '../proxy/headers.ts';
+import { DEADLINE_HEADER, downstreamHeaders } from '../proxy/headers.ts';
 
 export class UpgradeAttempt {
   readonly #env: ChainEnvironment;
@@ -116,19 +116,19 @@ export class UpgradeAttempt {
     const { socket: client, head, reattach } = this.#downstream;
     const status = res.statusCode ?? 502;
     exchange.upgradeStatus = status;
-    const raw = res.rawHeaders;
-    const listed = hopByHopListed(raw);
+    // Read before the hygiene below drops the Connection header.
+    const keepAlive = !this.#env.draining() && !closesConnection(res.headers.connection) && !closesConnection(exchange.req.headers.connection);
+    // The same response hygiene as any relayed response; its framing is this sidecar's own.
+    const headers = downstreamHeaders(res.headers);
+    const length = headers['content-length'];
     let text = `HTTP/1.1 ${status} ${res.statusMessage ?? ''}\r\n`;
-    let length: string | undefined;
-    for (let i = 0; i < raw.length; i += 2) {
-      const lower = (raw[i] as string).toLowerCase();
-      if (isHopByHop(lower) || listed?.has(lower)) continue;
-      if (lower === 'content-length') length = raw[i + 1];
-      text += `${raw[i]}: ${raw[i + 1]}\r\n`;
+    for (const name in headers) {
+      const value = headers[name];
+      if (value === undefined) continue;
+      for (const v of Array.isArray(value) ? value : [value]) text += `${name}: ${v}\r\n`;
     }
     const bodyless = exchange.method === 'HEAD' || status === 204 || status === 304;
     const chunked = !bodyless && length === undefined;
-    const keepAlive = !this.#env.draining() && res.headers.connection?.toLowerCase() !== 'close' && !requestClosesConnection(exchange);
     if (chunked) text += 'transfer-encoding: chunked\r\n';
     text += keepAlive ? '\r\n' : 'connection: close\r\n\r\n';
     client.write(text);
@@ -161,7 +161,6 @@ export class UpgradeAttempt {
 
 const CRLF = Buffer.from('\r\n');
 
-function requestClosesConnection(exchange: Exchange): boolean {
-  const value = exchange.req.headers.connection;
+function closesConnection(value: string | undefined): boolean {
   return value !== undefined && /(^|,)\s*close\s*(,|$)/i.test(value);
 }

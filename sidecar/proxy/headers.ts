@@ -23,10 +23,6 @@ export const MAX_HOPS = 8;
 /** The largest caller deadline taken from x-petrel-deadline-ms: 24 h, well inside a Node timer's range. */
 export const MAX_DEADLINE_MS = 86_400_000;
 
-export function isHopByHop(lowerName: string): boolean {
-  return HOP_BY_HOP.has(lowerName);
-}
-
 /** The header names a response's or request's Connection headers list, or undefined for none. */
 export function hopByHopListed(raw: readonly string[]): Set<string> | undefined {
   let listed: Set<string> | undefined;
