@@ -11,19 +11,26 @@ import type { OriginalDestination } from '../interception/original-destination.t
 import type { OpaqueTcpProxy } from '../interception/opaque-tcp.ts';
 import { Exchange, type ExchangeObserver, type UpgradeDownstream } from '../proxy/exchange.ts';
 import { ProxyError } from '../proxy/flags.ts';
-import { upstreamHeaders, versionProblem } from '../proxy/headers.ts';
-import { parseAuthority, requestTarget } from '../routing/request-target.ts';
+import { parseAuthority } from '../routing/request-target.ts';
 import type { RouteCounters } from '../telemetry/metrics.ts';
 import type { StreamMetrics } from '../telemetry/request-series.ts';
 import type { ProxyContext } from './context.ts';
+import { acceptRequest } from './accept.ts';
 import { recordExchange } from './record.ts';
 
 /** Distinct calling peers whose series are cached; past it, lookups go to the metrics registry. */
 const MAX_CACHED_PEERS = 256;
 
+interface PeerSeries {
+  readonly metrics: StreamMetrics;
+  readonly counters: RouteCounters;
+}
+
 export class InboundPipeline implements ExchangeObserver {
   readonly #ctx: ProxyContext;
-  readonly #byPeer = new Map<string | undefined, { metrics: StreamMetrics; counters: RouteCounters }>();
+  readonly #byPeer = new Map<string | undefined, PeerSeries>();
+  /** One entry per bounded peer label: the metric labels stay bounded, and so does this map. */
+  readonly #byLabel = new Map<string, PeerSeries>();
   readonly #appPort: number | undefined;
   readonly #reattach: UpgradeDownstream['reattach'];
 
@@ -68,23 +75,17 @@ export class InboundPipeline implements ExchangeObserver {
     const ctx = this.#ctx;
     const req = exchange.req;
     // accept
-    const up = upstreamHeaders(req.rawHeaders, req.socket.remoteAddress, upgrade);
-    exchange.prepare(up);
-    const peer = this.#peer(up.peer);
+    const target = acceptRequest(exchange, upgrade);
+    const peer = this.#peer(exchange.peer);
     exchange.metrics = peer.metrics;
     exchange.counters = peer.counters;
-    const problem = up.problem ?? versionProblem(req.httpVersion, req.headers['transfer-encoding'] !== undefined);
-    if (problem !== undefined) return this.#refuse(exchange, new ProxyError('DPE', problem), 'bad_request');
-    const target = requestTarget(exchange.path, req.headers.host);
-    if (typeof target === 'string') return this.#refuse(exchange, new ProxyError('DPE', target), 'bad_request');
-    if (upgrade && up.hasBody) return this.#refuse(exchange, new ProxyError('DPE', 'an Upgrade request must not carry a body'), 'bad_request');
-    exchange.path = target.path;
+    if (target instanceof ProxyError) return reject(ctx, exchange, target, 'bad_request');
     // route: everything inbound goes to the one local app, by this service's own routes
     const inbound = ctx.store.current?.inbound;
     const route = inbound === undefined ? undefined : matchInboundRoute(inbound, exchange.method, target.path);
     if (route === undefined) {
       const why = ctx.app === undefined ? 'this sidecar has no local app (--app)' : 'the sidecar has no configuration yet';
-      return this.#refuse(exchange, new ProxyError('NR', why), 'no_route');
+      return reject(ctx, exchange, new ProxyError('NR', why), 'no_route');
     }
     if (ctx.tracing !== undefined) {
       const span = ctx.tracing.serverSpan({ parentHeaders: req.headers, method: exchange.method, path: target.path, serverAddress: ctx.self.service, serverPort: req.socket.localPort });
@@ -94,18 +95,21 @@ export class InboundPipeline implements ExchangeObserver {
     route.chain.run(exchange);
   }
 
-  #refuse(exchange: Exchange, error: ProxyError, decision: Parameters<typeof reject>[3]): void {
-    if (error.flag === 'DPE' && exchange.res !== undefined) exchange.res.shouldKeepAlive = false;
-    reject(this.#ctx, exchange, error, decision);
-  }
-
-  /** Metric series and counters by calling peer, looked up once per distinct peer header value. */
-  #peer(name: string | undefined): { metrics: StreamMetrics; counters: RouteCounters } {
+  /**
+   * Metric series and counters by calling peer. The header's raw value is cached (up to
+   * MAX_CACHED_PEERS); past that, values share the entry of their bounded label, so a caller
+   * sending random peer names costs a label lookup, never new counters.
+   */
+  #peer(name: string | undefined): PeerSeries {
     let entry = this.#byPeer.get(name);
     if (entry === undefined) {
       const ctx = this.#ctx;
       const peer = ctx.metrics.boundedPeer(name);
-      entry = { metrics: ctx.metrics.stream('inbound', ctx.self.service, peer, 'default'), counters: ctx.metrics.routeCounters(ctx.self.service, peer, 'default') };
+      entry = this.#byLabel.get(peer);
+      if (entry === undefined) {
+        entry = { metrics: ctx.metrics.stream('inbound', ctx.self.service, peer, 'default'), counters: ctx.metrics.routeCounters(ctx.self.service, peer, 'default') };
+        this.#byLabel.set(peer, entry);
+      }
       if (this.#byPeer.size < MAX_CACHED_PEERS) this.#byPeer.set(name, entry);
     }
     return entry;

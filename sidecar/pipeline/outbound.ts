@@ -18,11 +18,12 @@ import type { OpaqueTcpProxy } from '../interception/opaque-tcp.ts';
 import { TunnelRecord, tunnelConnect } from '../listener/tunnel.ts';
 import { Exchange, type ExchangeObserver, type UpgradeDownstream } from '../proxy/exchange.ts';
 import { ProxyError } from '../proxy/flags.ts';
-import { HOPS_HEADER, MAX_HOPS, PEER_HEADER, setHeader, upstreamHeaders, versionProblem } from '../proxy/headers.ts';
+import { HOPS_HEADER, MAX_HOPS, PEER_HEADER, setHeader } from '../proxy/headers.ts';
 import { rawLocalReply } from '../proxy/local-reply.ts';
-import { parseAuthority, requestTarget } from '../routing/request-target.ts';
+import { parseAuthority } from '../routing/request-target.ts';
 import { resolveOutbound, type PassthroughDestination } from '../routing/resolve-outbound.ts';
 import type { ProxyContext } from './context.ts';
+import { acceptRequest } from './accept.ts';
 import { recordExchange } from './record.ts';
 
 /** Passthrough traffic has no policy: the built-in connect timeout, nothing else. */
@@ -54,27 +55,21 @@ export class OutboundPipeline implements ExchangeObserver {
     const ctx = this.#ctx;
     const req = exchange.req;
     // accept: header hygiene, and the checks that make a request the client's mistake (400 DPE)
-    const up = upstreamHeaders(req.rawHeaders, req.socket.remoteAddress, upgrade);
-    exchange.prepare(up);
     exchange.metrics = this.#passthroughMetrics;
-    const problem = up.problem ?? versionProblem(req.httpVersion, req.headers['transfer-encoding'] !== undefined);
-    if (problem !== undefined) return this.#refuse(exchange, new ProxyError('DPE', problem), 'bad_request');
-    const target = requestTarget(exchange.path, req.headers.host);
-    if (typeof target === 'string') return this.#refuse(exchange, new ProxyError('DPE', target), 'bad_request');
-    if (upgrade && up.hasBody) return this.#refuse(exchange, new ProxyError('DPE', 'an Upgrade request must not carry a body'), 'bad_request');
-    if (up.hops >= MAX_HOPS) {
-      return this.#refuse(exchange, new ProxyError('NR', `the request has passed ${up.hops} outbound sidecars: a forwarding loop`, 508), 'loop');
+    const target = acceptRequest(exchange, upgrade);
+    if (target instanceof ProxyError) return reject(ctx, exchange, target, 'bad_request');
+    if (exchange.hops >= MAX_HOPS) {
+      return reject(ctx, exchange, new ProxyError('NR', `the request has passed ${exchange.hops} outbound sidecars: a forwarding loop`, 508), 'loop');
     }
     const snapshot = ctx.store.current;
-    if (snapshot === undefined) return this.#refuse(exchange, new ProxyError('UH', 'the sidecar has no configuration yet'), 'no_endpoint');
+    if (snapshot === undefined) return reject(ctx, exchange, new ProxyError('UH', 'the sidecar has no configuration yet'), 'no_endpoint');
     // route: host -> service (or passthrough), then path and method -> the route's chain
     // Absolute-form requests name their authority in the request line; it wins over Host (RFC 9112 §3.2.2).
     if (target.absoluteForm) setHeader(exchange.headers, 'host', target.authority);
-    exchange.path = target.path;
     const redirectedFrom = snapshot.hosts.has(target.host) ? undefined : redirectedDestination(req.socket);
     const destination = resolveOutbound(snapshot, { host: target.host, port: target.port, redirectedFrom }, ctx.selfAddresses);
-    if (destination instanceof ProxyError) return this.#refuse(exchange, destination, 'no_route');
-    exchange.headers.push(HOPS_HEADER, String(up.hops + 1));
+    if (destination instanceof ProxyError) return reject(ctx, exchange, destination, 'no_route');
+    exchange.headers.push(HOPS_HEADER, String(exchange.hops + 1));
     if (destination.kind === 'passthrough') return this.#passthrough(exchange, destination);
     const route = matchRoute(destination, exchange.method, target.path);
     exchange.metrics = route.metrics;
@@ -93,12 +88,6 @@ export class OutboundPipeline implements ExchangeObserver {
     });
     const dispatch = new DispatchStep(ctx, { target, timeouts: PASSTHROUGH_TIMEOUTS, retry: undefined, propagateDeadline: false, traceAttempts: true });
     new BodyStep(false, dispatch).run(exchange);
-  }
-
-  #refuse(exchange: Exchange, error: ProxyError, decision: Parameters<typeof reject>[3]): void {
-    // A request the sidecar could not read leaves nothing on the connection worth keeping.
-    if (error.flag === 'DPE' && exchange.res !== undefined) exchange.res.shouldKeepAlive = false;
-    reject(this.#ctx, exchange, error, decision);
   }
 
   /** CONNECT host:port (HTTPS through HTTP_PROXY, or any TCP): opaque passthrough. */

@@ -48,6 +48,8 @@ export class Exchange {
   requestId = '';
   /** The calling sidecar's service (x-petrel-peer), inbound. */
   peer: string | undefined;
+  /** Outbound sidecars the request has passed (x-petrel-hops), for the loop guard. */
+  hops = 0;
   hasBody = false;
   /** The caller's remaining time (x-petrel-deadline-ms), when a sidecar sent one. */
   callerDeadlineMs: number | undefined;
@@ -102,6 +104,7 @@ export class Exchange {
     this.requestId = up.requestId;
     this.hasBody = up.hasBody;
     this.callerDeadlineMs = up.deadlineMs;
+    this.hops = up.hops;
   }
 
   /** The step that parked this exchange continues it (a concurrency slot freed, a delay over). */
@@ -126,6 +129,8 @@ export class Exchange {
   reply(flag: Flag, message: string, status: number, extraHeaders?: Record<string, string>): void {
     this.setFlag(flag);
     if (this.res !== undefined) {
+      // A request the sidecar could not read leaves nothing on the connection worth keeping.
+      if (flag === 'DPE') this.res.shouldKeepAlive = false;
       localReply(this.res, flag, message, status, this.requestId, extraHeaders);
       return;
     }
