@@ -111,14 +111,8 @@ export class StreamServer {
   }
 
   async #ack(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req, res, MAX_BODY_BYTES);
-    if (body === undefined) return;
-    let msg;
-    try {
-      msg = decodeAck(body);
-    } catch (err) {
-      return json(res, 400, { error: (err as StreamMessageError).message });
-    }
+    const msg = await readMessage(req, res, decodeAck);
+    if (msg === undefined) return;
     const sub = this.#owned(res, msg.id, msg.secret, msg.status);
     if (sub === undefined) return;
     const seconds = sub.acknowledge(msg.version, msg.status === 'ACK', msg.error);
@@ -132,14 +126,8 @@ export class StreamServer {
   }
 
   async #deregister(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req, res, MAX_BODY_BYTES);
-    if (body === undefined) return;
-    let msg;
-    try {
-      msg = decodeDeregister(body);
-    } catch (err) {
-      return json(res, 400, { error: (err as StreamMessageError).message });
-    }
+    const msg = await readMessage(req, res, decodeDeregister);
+    if (msg === undefined) return;
     const sub = this.#owned(res, msg.id, msg.secret, 'deregister');
     if (sub === undefined) return;
     const address = sub.deregistered ? null : sub.address || null;
@@ -149,5 +137,17 @@ export class StreamServer {
     this.#o.log.info({ sidecar: sub.id, service: sub.node.service, address: sub.address }, 'sidecar deregistered; its endpoint is dropped');
     const reply: DeregisterReply = { deregistered: address };
     json(res, 200, reply);
+  }
+}
+
+/** Reads a bounded body and decodes it; a malformed one is answered 400 naming the field. */
+async function readMessage<T>(req: IncomingMessage, res: ServerResponse, decode: (body: string) => T): Promise<T | undefined> {
+  const body = await readBody(req, res, MAX_BODY_BYTES);
+  if (body === undefined) return undefined;
+  try {
+    return decode(body);
+  } catch (err) {
+    json(res, 400, { error: (err as StreamMessageError).message });
+    return undefined;
   }
 }
