@@ -6,7 +6,6 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import type { TimerHandle } from '../policy/clock.ts';
-import { MAX_TIMER_MS } from '../policy/clock.ts';
 import { decideRetry, type AttemptResult, type RetryDecision } from '../policy/retry-decision.ts';
 import { parseRetryAfter } from '../policy/retry-policy.ts';
 import type { Exchange } from '../proxy/exchange.ts';
@@ -73,7 +72,7 @@ export class ProxyCall implements AttemptOwner {
     if (totalMs !== undefined) {
       this.#totalMs = totalMs;
       this.#deadline = this.#env.clock.now() + totalMs;
-      this.#totalTimer = this.#env.clock.setTimeout(onTotalTimeout, Math.min(totalMs, MAX_TIMER_MS), this);
+      this.#totalTimer = this.#env.clock.setTimeout(onTotalTimeout, totalMs, this);
     }
     this.#send();
   }
@@ -241,7 +240,7 @@ export class ProxyCall implements AttemptOwner {
       this.#send();
       return;
     }
-    this.#backoffTimer = this.#env.clock.setTimeout(onBackoffDone, Math.min(delay, MAX_TIMER_MS), this);
+    this.#backoffTimer = this.#env.clock.setTimeout(onBackoffDone, delay, this);
   }
 
   /** The backoff wait is over: the next attempt. */

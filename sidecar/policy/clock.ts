@@ -1,6 +1,7 @@
 // Time and randomness, injected into every policy so tests are exact: a fake clock advances by hand
 // and a seeded random source repeats its sequence. Production uses the system ones.
 import { performance } from 'node:perf_hooks';
+import { MAX_TIMER_MS } from '../../api/duration.ts';
 
 export type TimerHandle = unknown;
 
@@ -17,13 +18,7 @@ export interface Random {
   next(): number;
 }
 
-/**
- * The longest delay a Node timer keeps (2^31 - 1 ms, about 24.8 days); a longer one fires at once.
- * Every duration that reaches a timer is bounded well below it (api/duration.ts), and the system
- * clock clamps as a last line of defence.
- */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
+/** The one place a policy timer meets Node: a delay past MAX_TIMER_MS is clamped, never fired at once. */
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout: (callback, ms, arg) => setTimeout(callback, Math.min(ms, MAX_TIMER_MS), arg),
