@@ -1,7 +1,11 @@
 // The Grafana dashboards, generated from one place so that every query uses the contract's metric
 // names and labels: mesh overview, service, workload and control plane. `npm run generate` writes
 // them to k8s/grafana/; a test runs every panel's query against a real Prometheus scraping a local
-// mesh under load and requires data from each.
+// mesh under load (HTTP and gRPC) and requires data from each.
+//
+// gRPC calls are series of petrel_requests_total with a non-empty grpc_status ("0".."16"); plain HTTP
+// has grpc_status="". A failed gRPC call usually rides on HTTP 200, so success rates count a request
+// as successful when it is HTTP non-5xx *and* has no gRPC status or status 0 (OK).
 export interface Panel { title: string; unit: string; targets: { expr: string; legend: string }[] }
 export interface Dashboard { uid: string; title: string; variables: ('service' | 'instance')[]; panels: Panel[] }
 
@@ -10,8 +14,17 @@ const inb = 'direction="inbound",service=~"$service"';
 const out = 'direction="outbound",service=~"$service"';
 const q = (p: number, sel: string, by: string) =>
   `histogram_quantile(${p}, sum by (le, ${by}) (rate(petrel_request_duration_seconds_bucket{${sel}}[${R}])))`;
-const successRate = (sel: string, by: string) =>
-  `sum by (${by}) (rate(petrel_requests_total{${sel},code!~"5.."}[${R}])) / sum by (${by}) (rate(petrel_requests_total{${sel}}[${R}]))`;
+const rate = (sel: string, by: string) => `sum by (${by}) (rate(petrel_requests_total{${sel}}[${R}]))`;
+/** ok / all, and 0 rather than no data where nothing succeeded (the numerator has no series then). */
+const ratio = (ok: string, all: string) => `(${ok} or ${all} * 0) / ${all}`;
+/** HTTP non-5xx, and for gRPC calls grpc-status 0 too. */
+const successRate = (sel: string, by: string) => ratio(rate(`${sel},code!~"5..",grpc_status=~"|0"`, by), rate(sel, by));
+const GRPC = 'grpc_status!=""';
+/** gRPC calls that ended with grpc-status 0 (OK) over all gRPC calls. */
+const grpcSuccessRate = (sel: string, by: string) => ratio(rate(`${sel},grpc_status="0"`, by), rate(`${sel},${GRPC}`, by));
+const grpcCalls = (title: string, sel: string, by: string): Panel => ({
+  title, unit: 'reqps', targets: [{ expr: rate(`${sel},${GRPC}`, `${by}, grpc_status`), legend: `{{${by}}} {{grpc_status}}` }],
+});
 const latency = (title: string, sel: string, by: string): Panel => ({
   title, unit: 's', targets: [0.5, 0.95, 0.99].map((p) => ({ expr: q(p, sel, by), legend: `p${p * 100} {{${by}}}` })),
 });
@@ -21,7 +34,9 @@ export const DASHBOARDS: Dashboard[] = [
     uid: 'petrel-mesh', title: 'Petrel / Mesh overview', variables: ['service'],
     panels: [
       { title: 'Request rate by service (inbound)', unit: 'reqps', targets: [{ expr: `sum by (service) (rate(petrel_requests_total{${inb}}[${R}]))`, legend: '{{service}}' }] },
-      { title: 'Success rate by service (inbound, non-5xx)', unit: 'percentunit', targets: [{ expr: successRate(inb, 'service'), legend: '{{service}}' }] },
+      { title: 'Success rate by service (inbound: HTTP non-5xx, gRPC OK)', unit: 'percentunit', targets: [{ expr: successRate(inb, 'service'), legend: '{{service}}' }] },
+      grpcCalls('gRPC calls by service and status (inbound)', inb, 'service'),
+      { title: 'gRPC success rate by service (inbound, grpc-status 0)', unit: 'percentunit', targets: [{ expr: grpcSuccessRate(inb, 'service'), legend: '{{service}}' }] },
       latency('Latency by service (inbound)', inb, 'service'),
       { title: 'Locally generated responses by flag', unit: 'reqps', targets: [{ expr: `sum by (flags) (rate(petrel_requests_total{service=~"$service",flags!="-"}[${R}]))`, legend: '{{flags}}' }] },
       { title: 'Retries and retry budget', unit: 'reqps', targets: [
@@ -41,7 +56,10 @@ export const DASHBOARDS: Dashboard[] = [
     panels: [
       { title: 'Inbound requests by caller and code', unit: 'reqps', targets: [{ expr: `sum by (peer_service, code) (rate(petrel_requests_total{${inb}}[${R}]))`, legend: '{{peer_service}} {{code}}' }] },
       { title: 'Outbound requests by destination and code', unit: 'reqps', targets: [{ expr: `sum by (peer_service, code) (rate(petrel_requests_total{${out}}[${R}]))`, legend: '{{peer_service}} {{code}}' }] },
-      { title: 'Outbound success rate by destination', unit: 'percentunit', targets: [{ expr: successRate(out, 'peer_service'), legend: '{{peer_service}}' }] },
+      { title: 'Outbound success rate by destination (HTTP non-5xx, gRPC OK)', unit: 'percentunit', targets: [{ expr: successRate(out, 'peer_service'), legend: '{{peer_service}}' }] },
+      grpcCalls('Inbound gRPC calls by caller and status', inb, 'peer_service'),
+      grpcCalls('Outbound gRPC calls by destination and status', out, 'peer_service'),
+      { title: 'Outbound gRPC success rate by destination (grpc-status 0)', unit: 'percentunit', targets: [{ expr: grpcSuccessRate(out, 'peer_service'), legend: '{{peer_service}}' }] },
       latency('Outbound latency by destination', out, 'peer_service'),
       latency('Inbound latency by route', inb, 'route'),
       { title: 'Retries by reason', unit: 'reqps', targets: [{ expr: `sum by (peer_service, reason) (rate(petrel_retries_total{service=~"$service"}[${R}]))`, legend: '{{peer_service}} {{reason}}' }] },

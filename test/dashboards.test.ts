@@ -1,12 +1,13 @@
 // Every panel of every Grafana dashboard, run as a query against a real Prometheus (Debian's
-// package) scraping a local mesh under load: each must return data. A panel that can never show
-// data is a defect.
+// package) scraping a local mesh under HTTP and gRPC load: each must return data. A panel that can
+// never show data is a defect. The success-rate and gRPC panels are also checked for what they say.
+import * as grpc from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DASHBOARDS } from '../api/dashboards.ts';
+import { DASHBOARDS, type Panel } from '../api/dashboards.ts';
 import { call } from './harness/client.ts';
 import { freePort, startControl, startSidecar, tempDir, type ControlHandle, type SidecarHandle } from './harness/processes.ts';
 import { startUpstream, type Upstream } from './harness/upstream.ts';
@@ -34,12 +35,35 @@ spec:
   concurrency: { maxRequests: 1, maxPending: 0 }
 `;
 
+/** A unary method with raw bytes for messages: no .proto needed. */
+const SAY: grpc.MethodDefinition<Buffer, Buffer> = {
+  path: '/petrel.test.Greeter/Say', requestStream: false, responseStream: false,
+  requestSerialize: (b) => b, requestDeserialize: (b) => b, responseSerialize: (b) => b, responseDeserialize: (b) => b,
+};
+
+/** A grpc-js server (plaintext HTTP/2) that answers every other call UNAVAILABLE. */
+async function startGreeter(): Promise<{ server: grpc.Server; address: string }> {
+  const server = new grpc.Server();
+  let n = 0;
+  server.addService({ say: SAY }, {
+    say: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, done: grpc.sendUnaryData<Buffer>) => {
+      if (n++ % 2 === 0) done(null, Buffer.from('hello'));
+      else done({ code: grpc.status.UNAVAILABLE, details: 'flaky on purpose' });
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  return { server, address: `127.0.0.1:${port}` };
+}
+
 describe('Grafana dashboards against a real Prometheus', () => {
   const apps: Upstream[] = [];
   const sidecars: SidecarHandle[] = [];
   let control: ControlHandle;
   let prometheus: ChildProcess;
   let promUrl = '';
+  let greeter: grpc.Server;
+  const grpcCalls = { ok: 0, failed: 0 };
 
   before(async () => {
     let n = 0;
@@ -55,6 +79,9 @@ describe('Grafana dashboards against a real Prometheus', () => {
     sidecars.push(await startSidecar({ service: 'limited', app: limited.address, args }));
     sidecars.push(await startSidecar({ service: 'slow', app: slow.address, args }));
     sidecars.push(await startSidecar({ service: 'web', args }));
+    const greeterApp = await startGreeter();
+    greeter = greeterApp.server;
+    sidecars.push(await startSidecar({ service: 'greeter', app: greeterApp.address, args }));
     const promPort = await freePort();
     promUrl = `http://127.0.0.1:${promPort}`;
     const promDir = tempDir('petrel-prometheus-');
@@ -75,21 +102,93 @@ describe('Grafana dashboards against a real Prometheus', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     // Load for 8 s (bounded): flaky payments behind retries with a small budget, a rate-limited
-    // service and a concurrency-limited one, through the web sidecar.
+    // service and a concurrency-limited one, through the web sidecar; and gRPC calls from web to the
+    // greeter (half of them UNAVAILABLE), over one grpc-js channel to web's outbound listener.
     const web = sidecars[3] as SidecarHandle;
     const hosts = ['payments', 'limited', 'slow'];
     const until = Date.now() + 8000;
     let i = 0;
-    await Promise.all(Array.from({ length: 6 }, async () => {
-      while (Date.now() < until) await call(web.outboundPort, { headers: { host: hosts[i++ % 3] as string } }).catch(() => undefined);
-    }));
+    const client = new grpc.Client(`127.0.0.1:${web.outboundPort}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'greeter' });
+    const say = (): Promise<void> => new Promise((resolve) => {
+      client.makeUnaryRequest(SAY.path, SAY.requestSerialize, SAY.responseDeserialize, Buffer.from('hi'), { deadline: Date.now() + 2000 }, (err) => {
+        if (err) grpcCalls.failed++; else grpcCalls.ok++;
+        resolve();
+      });
+    });
+    await Promise.all([
+      ...Array.from({ length: 6 }, async () => {
+        while (Date.now() < until) await call(web.outboundPort, { headers: { host: hosts[i++ % 3] as string } }).catch(() => undefined);
+      }),
+      ...Array.from({ length: 2 }, async () => {
+        while (Date.now() < until) await say();
+      }),
+    ]);
+    client.close();
     await new Promise((r) => setTimeout(r, 1500)); // one more scrape
   });
 
   after(async () => {
     prometheus?.kill('SIGKILL');
+    greeter?.forceShutdown();
     await Promise.all([...sidecars.map((s) => s.stop('SIGKILL')), control?.stop('SIGKILL')]);
     await Promise.all(apps.map((a) => a.close()));
+  });
+
+  async function query(expr: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
+    const promExpr = expr.replaceAll('$__rate_interval', '30s').replaceAll('$service', '.+').replaceAll('$instance', '.+');
+    const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(promExpr)}`);
+    const body = await res.json() as { status: string; error?: string; data?: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+    assert.equal(body.status, 'success', `${promExpr}: ${body.error ?? ''}`);
+    return body.data?.result ?? [];
+  }
+
+  function panel(title: string): Panel {
+    const found = DASHBOARDS.flatMap((d) => d.panels).find((p) => p.title === title);
+    assert.ok(found, `a panel titled "${title}"`);
+    return found;
+  }
+
+  /** The one value of a panel's first query for the series whose `label` is `value`. */
+  async function valueFor(title: string, label: string, value: string): Promise<number> {
+    const result = await query(panel(title).targets[0]?.expr ?? '');
+    const series = result.find((r) => r.metric[label] === value);
+    assert.ok(series, `${title}: a series for ${label}="${value}" in ${JSON.stringify(result)}`);
+    return Number(series.value[1]);
+  }
+
+  it('the gRPC load got through the mesh, with both outcomes', () => {
+    assert.ok(grpcCalls.ok > 0 && grpcCalls.failed > 0, `gRPC calls through web: ${JSON.stringify(grpcCalls)}`);
+  });
+
+  it('gRPC panels tell calls apart by grpc_status, and leave plain HTTP out', async () => {
+    for (const [title, label, value] of [
+      ['gRPC calls by service and status (inbound)', 'service', 'greeter'],
+      ['Inbound gRPC calls by caller and status', 'peer_service', 'web'],
+      ['Outbound gRPC calls by destination and status', 'peer_service', 'greeter'],
+    ] as const) {
+      const result = await query(panel(title).targets[0]?.expr ?? '');
+      const statuses = new Set(result.filter((r) => r.metric[label] === value).map((r) => r.metric.grpc_status));
+      assert.ok(statuses.has('0') && statuses.has('14'), `${title}: OK and UNAVAILABLE for ${value}, got ${[...statuses].join(', ')}`);
+      assert.ok(result.every((r) => r.metric.grpc_status !== ''), `${title}: no plain HTTP series`);
+      assert.ok(!result.some((r) => ['payments', 'limited', 'slow'].includes(r.metric[label] ?? '')), `${title}: HTTP-only services are absent`);
+    }
+  });
+
+  it('the gRPC success rate is the share of grpc-status 0; the overall success rate counts a gRPC error on HTTP 200 as a failure', async () => {
+    const grpcRate = await valueFor('gRPC success rate by service (inbound, grpc-status 0)', 'service', 'greeter');
+    assert.ok(grpcRate > 0.2 && grpcRate < 0.8, `half the greeter's calls fail: gRPC success rate ${grpcRate}`);
+    const overall = await valueFor('Success rate by service (inbound: HTTP non-5xx, gRPC OK)', 'service', 'greeter');
+    assert.ok(Math.abs(overall - grpcRate) < 0.05, `overall ${overall} agrees with the gRPC rate ${grpcRate} for a gRPC-only service`);
+    const outbound = await valueFor('Outbound gRPC success rate by destination (grpc-status 0)', 'peer_service', 'greeter');
+    assert.ok(outbound > 0 && outbound < 1, `outbound gRPC success rate ${outbound}`);
+  });
+
+  it('HTTP success rates are unchanged by the grpc_status label: non-5xx over all', async () => {
+    assert.equal(await valueFor('Success rate by service (inbound: HTTP non-5xx, gRPC OK)', 'service', 'limited'), 1, 'limited answers 200 to all it gets');
+    const payments = await valueFor('Success rate by service (inbound: HTTP non-5xx, gRPC OK)', 'service', 'payments');
+    assert.ok(payments > 0.2 && payments < 0.8, `payments answers 503 to half: ${payments}`);
+    const limitedOut = await valueFor('Outbound success rate by destination (HTTP non-5xx, gRPC OK)', 'peer_service', 'limited');
+    assert.equal(limitedOut, 1, 'a 429 is not a failure of the destination');
   });
 
   for (const dashboard of DASHBOARDS) {
