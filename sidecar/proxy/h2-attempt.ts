@@ -83,7 +83,7 @@ export class H2Attempt implements Attempt {
     stream.on('trailers', (trailers) => this.#onTrailers(trailers));
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('end', () => this.#onEnd());
-    stream.on('error', (err) => this.#fail(err));
+    stream.on('error', (err) => this.#fail(stream.rstCode === constants.NGHTTP2_REFUSED_STREAM ? resetError(stream.rstCode, this.label, this.#status) : err));
     stream.on('close', () => this.#onClose());
   }
 
