@@ -38,9 +38,14 @@ const MAX_STREAMS = 1000;
  * by hundreds of MB to GBs in these tests.
  */
 const FLOOD_RSS_BOUND_KB = 64 * 1024;
-/** The same for the flow-control cases, which may legitimately buffer up to their windows. */
-const WINDOW_RSS_BOUND_KB = 128 * 1024;
-/** What the app may write for a response nobody reads: the windows and socket buffers in between. */
+/**
+ * The same for one client connection whose streams stall on flow control, however many streams it
+ * opens (up to maxConcurrentStreams): what a sidecar may hold for one connection that reads nothing.
+ * pick: a quarter of a GiB. Envoy bounds a connection's buffers at 1 MiB by default
+ * (per_connection_buffer_limit_bytes); a window per stream times 1000 streams is unbounded in practice.
+ */
+const CONNECTION_RSS_BOUND_KB = 256 * 1024;
+/** What the app may write for one response nobody reads: the windows and socket buffers in between. */
 const STALLED_APP_BYTES_BOUND = 64 * MiB;
 /** Each /big answer: far more than any window or buffer, so an unbounded relay shows. */
 const BIG_BYTES = 256 * MiB;
@@ -312,6 +317,7 @@ describe('HTTP/2 attacks against the sidecar', () => {
       } catch { /* a sidecar died: the serving check says so */ }
     };
     const timer = setInterval(sample, 25);
+    timer.unref();
     const growthKb = (): { caller: number; callee: number } => ({ caller: peak.caller - base.caller, callee: peak.callee - base.callee });
     return { growthKb, stop: () => { clearInterval(timer); sample(); return growthKb(); } };
   }
@@ -358,10 +364,11 @@ describe('HTTP/2 attacks against the sidecar', () => {
         const watch = watchRss();
         const { conn, result } = await rapidReset(portOf(), path, 20_000);
         try {
+          // The GOAWAY itself may be lost: a server that closes with our frames still unread resets
+          // the connection, and the reset discards what our kernel had not handed over yet.
+          const closed = await conn.waitClosed(5000);
           const context = describeFlood('rapid reset', conn, result);
-          assert.ok(await conn.waitClosed(5000), `the connection is closed: ${context}`);
-          assert.ok(conn.goaway !== undefined, `a GOAWAY came first: ${context}`);
-          assert.ok(result.sent < 20_000 || conn.goaway.lastStreamId < 2 * 20_000 - 1, `the server did not process every stream: ${context}`);
+          assert.ok(closed, `the connection is closed: ${context}`);
           await assertAppStreamsClosed(openBefore, 'rapid reset');
           const reached = await settled(() => appRequests(path), 'requests reaching the app');
           // pick: at most 10% of the pairs; node:http2 alone lets ~1 700 of 20 000 through before its GOAWAY.
@@ -394,9 +401,8 @@ describe('HTTP/2 attacks against the sidecar', () => {
           const watch = watchRss();
           const { conn, result } = await continuationFlood(portOf(), path, 100_000, fieldPerFrame);
           try {
-            const context = describeFlood('CONTINUATION flood', conn, result);
-            assert.ok(result.throttled || await conn.waitClosed(5000), `the connection is closed or the attacker throttled: ${context}`);
-            assert.ok(result.sent < 100_000 || conn.closed, `the flood did not run its whole course: ${context}`);
+            const cut = result.throttled || await conn.waitClosed(5000);
+            assert.ok(cut, `the connection is closed or the attacker throttled: ${describeFlood('CONTINUATION flood', conn, result)}`);
             assertRss(watch, FLOOD_RSS_BOUND_KB, 'CONTINUATION flood');
           } finally { conn.destroy(); }
           await assertServes(portOf(), 'a CONTINUATION flood');
@@ -410,13 +416,14 @@ describe('HTTP/2 attacks against the sidecar', () => {
           const watch = watchRss();
           const { conn, result } = await controlFlood(portOf(), kind, 200_000);
           try {
-            const context = describeFlood(`${kind} flood`, conn, result);
-            assert.ok(result.closed || result.throttled || result.sent < 200_000, `the flood was stopped: ${context}`);
             const growthDuring = watch.growthKb();
-            // Reading again: the server's answer ends with the connection closed, never with 200 000 ACKs.
+            // Reading again: what the server sent ends with the connection closed (the ACKs it
+            // queued for a client that read nothing were cut), never with 200 000 ACKs.
             conn.resumeReading();
-            assert.ok(result.throttled || await conn.waitClosed(5000), `closed: ${context}`);
-            if (conn.closed) assert.ok(conn.count(kind === 'PING' ? FrameType.PING : FrameType.SETTINGS) < 100_000, `ACKs: ${context}`);
+            const cut = result.throttled || await conn.waitClosed(5000);
+            const context = describeFlood(`${kind} flood`, conn, result);
+            assert.ok(cut, `the connection is closed or the attacker throttled: ${context}`);
+            assert.ok(conn.count(kind === 'PING' ? FrameType.PING : FrameType.SETTINGS) < result.sent / 2, `most ACKs were never sent: ${context}`);
             assertRss(watch, FLOOD_RSS_BOUND_KB, `${kind} flood (growth while not reading: ${Math.round(Math.max(growthDuring.caller, growthDuring.callee) / 1024)} MB)`);
           } finally { conn.destroy(); }
           assert.equal(app.h2Streams(), streamsBefore, 'nothing reaches the app');
@@ -438,7 +445,7 @@ describe('HTTP/2 attacks against the sidecar', () => {
         for (const acked of [true, false]) {
           it(`oversized header list, ${c.name} (${listSize(c.headers)} bytes), ${acked ? 'after ACKing SETTINGS' : 'never ACKing SETTINGS'}: refused, never reaches the app`, async () => {
             assert.ok(listSize(c.headers) > MAX_HEADER_LIST);
-            const path = `/big-head-${listener}-${acked}-${c.headers.length}`;
+            const path = `/oversized-${listener}-${acked}-${c.headers.length}`;
             const conn = await H2Connection.open(portOf(), { ackSettings: acked });
             try {
               if (acked) assert.ok(await conn.waitFor(() => conn.count(FrameType.SETTINGS) >= 2, 2000), `the SETTINGS exchange: ${conn.describe()}`);
@@ -455,7 +462,7 @@ describe('HTTP/2 attacks against the sidecar', () => {
       }
 
       it('oversized header lists, 500 in a row on one connection: each refused, memory bounded, nothing reaches the app', async () => {
-        const path = `/big-head-many-${listener}`;
+        const path = `/oversized-many-${listener}`;
         const headers = manyHeaders(120, 160);
         const watch = watchRss();
         const conn = await H2Connection.open(portOf(), { ackSettings: false });
@@ -472,27 +479,31 @@ describe('HTTP/2 attacks against the sidecar', () => {
       });
 
       it(`more than ${MAX_STREAMS} concurrent streams on one connection are refused`, async () => {
-        const path = `/big-many-${listener}`;
-        const openBefore = app.h2Open();
+        const path = `/streams-${listener}`;
         const watch = watchRss();
-        // A zero window holds every answer (the app writes into flow control), so the streams stay open.
+        // A zero window holds every (small) answer at the sidecar, so the client's streams stay open.
         const conn = await H2Connection.open(portOf(), { settings: [[Setting.INITIAL_WINDOW_SIZE, 0]] });
         try {
           assert.ok(await conn.waitFor(() => conn.count(FrameType.SETTINGS) >= 2, 2000), conn.describe());
           const streams = MAX_STREAMS + 200;
           const result = await flood(conn, (i) => requestFrames(2 * i + 1, { authority: HOST, path: `${path}/${i}` }), { count: streams, batch: 50, timeMs: 10_000 });
-          const context = describeFlood('streams', conn, result);
-          await settled(() => app.h2Open(), 'streams opening at the app');
-          assert.ok(app.h2Open() - openBefore <= MAX_STREAMS, `${app.h2Open() - openBefore} streams open at the app: ${context}`);
+          const reached = await settled(() => appRequests(path), 'streams reaching the app');
+          await conn.waitFor(() => [...conn.streams.values()].filter((s) => s.reset !== undefined).length >= streams - MAX_STREAMS, 2000);
           const refused = [...conn.streams.values()].filter((s) => s.reset !== undefined).length;
-          assert.ok(conn.closed || refused >= streams - MAX_STREAMS, `${refused} streams refused: ${context}`);
-          assertRss(watch, WINDOW_RSS_BOUND_KB, `${streams} held streams`);
-        } finally { conn.destroy(); }
-        await assertAppStreamsClosed(openBefore, 'the attacker gone');
+          const context = `${describeFlood('streams', conn, result)}; ${reached} reached the app, ${refused} refused`;
+          assert.ok(reached <= MAX_STREAMS, `at most ${MAX_STREAMS} streams reach the app: ${context}`);
+          assert.ok(conn.closed || refused >= streams - MAX_STREAMS, `the streams past the limit are refused: ${context}`);
+          assertRss(watch, FLOOD_RSS_BOUND_KB, `${streams} streams`);
+        } finally {
+          // Cancels what it opened, as a well-behaved client would (a bare close is tested below).
+          conn.write(Buffer.concat([...conn.streams.keys()].map((id) => rstStreamFrame(id))));
+          await conn.waitClosed(1000);
+          conn.destroy();
+        }
         await assertServes(portOf(), 'too many streams');
       });
 
-      it('a stream that never sends WINDOW_UPDATE while the app streams 256 MiB: stalls at the window, memory bounded, cancelled when the client goes', async () => {
+      it('a stream that never sends WINDOW_UPDATE while the app streams 256 MiB: stalls at the window, memory bounded, cancelled when the client closes its connection', async () => {
         const path = `/big-stall-${listener}`;
         const openBefore = app.h2Open();
         const writtenBefore = app.bigWritten();
@@ -504,10 +515,28 @@ describe('HTTP/2 attacks against the sidecar', () => {
           const written = await settled(() => app.bigWritten(), 'the app writing into a stalled stream', 1000) - writtenBefore;
           assert.ok(written < STALLED_APP_BYTES_BOUND, `the app wrote ${Math.round(written / MiB)} MiB for a stream whose client window is 64 KiB`);
           assert.ok((conn.stream(1)?.dataBytes ?? 0) <= 65_535, `the sidecar respects the client's window: ${conn.stream(1)?.dataBytes} bytes sent`);
-          assertRss(watch, WINDOW_RSS_BOUND_KB, 'a stalled 256 MiB answer');
+          assertRss(watch, CONNECTION_RSS_BOUND_KB, 'a stalled 256 MiB answer');
         } finally { conn.destroy(); }
         await assertAppStreamsClosed(openBefore, 'the stalled client gone');
         await assertServes(portOf(), 'a stalled stream');
+      });
+
+      it('a node:http2 client that drops its connection mid-response (no RST_STREAM, no GOAWAY): the upstream stream is cancelled', async () => {
+        const openBefore = app.h2Open();
+        const session = h2connect(`http://127.0.0.1:${portOf()}`);
+        session.on('error', () => { /* destroyed below */ });
+        try {
+          const req = session.request({ [h2.HTTP2_HEADER_PATH]: `/big-dropped-${listener}`, [h2.HTTP2_HEADER_AUTHORITY]: HOST });
+          req.on('error', () => { /* destroyed below */ });
+          let received = 0;
+          req.on('data', (d: Buffer) => { received += d.length; });
+          await waitFor(() => received > 4 * MiB, 'the first MiBs of the answer');
+        } finally {
+          // Closes the TCP connection cleanly (FIN): a crashed or timed-out client looks like this.
+          session.destroy();
+        }
+        await assertAppStreamsClosed(openBefore, 'the client gone');
+        await assertServes(portOf(), 'a dropped connection');
       });
 
       it('a client that stops reading its socket at all (windows wide open) while the app streams 256 MiB: memory bounded', async () => {
@@ -522,7 +551,7 @@ describe('HTTP/2 attacks against the sidecar', () => {
           conn.pauseReading();
           const written = await settled(() => app.bigWritten(), 'the app writing to a client that reads nothing', 1000) - writtenBefore;
           assert.ok(written < STALLED_APP_BYTES_BOUND, `the app wrote ${Math.round(written / MiB)} MiB to a client that stopped reading`);
-          assertRss(watch, WINDOW_RSS_BOUND_KB, 'a 256 MiB answer nobody reads');
+          assertRss(watch, CONNECTION_RSS_BOUND_KB, 'a 256 MiB answer nobody reads');
         } finally { conn.destroy(); }
         await assertAppStreamsClosed(openBefore, 'the deaf client gone');
         await assertServes(portOf(), 'a client that stopped reading');
@@ -541,7 +570,7 @@ describe('HTTP/2 attacks against the sidecar', () => {
         } finally { conn.destroy(); }
       });
 
-      it('a zero initial window on 100 streams of 256 MiB each: memory bounded, the app stalls, cancelled when the client goes', async () => {
+      it(`a zero initial window on ${MAX_STREAMS} streams of 256 MiB each (one connection): the sidecars' memory stays under ${CONNECTION_RSS_BOUND_KB / 1024} MB, cancelled when the client goes`, async () => {
         const path = `/big-zero-${listener}`;
         const openBefore = app.h2Open();
         const writtenBefore = app.bigWritten();
@@ -549,19 +578,74 @@ describe('HTTP/2 attacks against the sidecar', () => {
         const conn = await H2Connection.open(portOf(), { settings: [[Setting.INITIAL_WINDOW_SIZE, 0]] });
         try {
           assert.ok(await conn.waitFor(() => conn.count(FrameType.SETTINGS) >= 2, 2000), conn.describe());
-          const result = await flood(conn, (i) => requestFrames(2 * i + 1, { authority: HOST, path: `${path}/${i}` }), { count: 100, batch: 100, timeMs: 5000 });
-          await waitFor(() => appRequests(path) === 100 || conn.closed, `100 streams at the app (${appRequests(path)})`, 10_000);
-          const written = await settled(() => app.bigWritten(), 'the app writing into 100 zero windows', 1000) - writtenBefore;
-          assert.ok(written < 2 * STALLED_APP_BYTES_BOUND, `the app wrote ${Math.round(written / MiB)} MiB into 100 streams whose client windows are 0: ${describeFlood('streams', conn, result)}`);
+          const result = await flood(conn, (i) => requestFrames(2 * i + 1, { authority: HOST, path: `${path}/${i}` }), { count: MAX_STREAMS, batch: 50, timeMs: 5000 });
+          await waitFor(() => appRequests(path) === MAX_STREAMS || conn.closed, `${MAX_STREAMS} streams at the app (${appRequests(path)})`, 10_000);
+          const written = await settled(() => app.bigWritten(), `the app writing into ${MAX_STREAMS} zero windows`, 1000, 30_000) - writtenBefore;
+          const growth = watch.growthKb();
+          const context = `the app wrote ${Math.round(written / MiB)} MiB; RSS grew by ${Math.round(growth.caller / 1024)} MB (caller), ${Math.round(growth.callee / 1024)} MB (callee); ${describeFlood('streams', conn, result)}`;
           const leaked = [...conn.streams.values()].reduce((sum, s) => sum + s.dataBytes, 0);
-          assert.equal(leaked, 0, 'no DATA into zero windows');
-          assertRss(watch, WINDOW_RSS_BOUND_KB, '100 zero-window streams');
+          assert.equal(leaked, 0, `no DATA into zero windows: ${context}`);
+          assertRss(watch, CONNECTION_RSS_BOUND_KB, `${MAX_STREAMS} zero-window streams (${context})`);
+          assert.ok(written < 2 * CONNECTION_RSS_BOUND_KB * KiB, `what the app could write is bounded per connection, not per stream: ${context}`);
         } finally { conn.destroy(); }
         await assertAppStreamsClosed(openBefore, 'the zero-window client gone');
-        await assertServes(portOf(), '100 zero-window streams');
+        await assertServes(portOf(), `${MAX_STREAMS} zero-window streams`);
+      });
+
+      // Last: a sidecar that fails it keeps the route's concurrency slots taken for minutes.
+      it('clients that close their connections (FIN) while zero windows hold 2 100 answers: every abandoned request is over at once, and others are served', async () => {
+        // Each request holds the route's concurrency slot (1024 in flight by default) until it is over.
+        const sidecar = listener === 'outbound' ? caller : callee;
+        const abandoned = async (): Promise<number> => sidecar.metric('petrel_requests_total', { direction: listener, flags: 'DC' });
+        const before = await abandoned();
+        const path = `/held-${listener}`;
+        let held = 0;
+        for (let k = 0; k < 3; k++) {
+          const conn = await H2Connection.open(portOf(), { settings: [[Setting.INITIAL_WINDOW_SIZE, 0]] });
+          try {
+            assert.ok(await conn.waitFor(() => conn.count(FrameType.SETTINGS) >= 2, 2000), conn.describe());
+            await flood(conn, (i) => requestFrames(2 * i + 1, { authority: HOST, path: `${path}/${k}/${i}` }), { count: 700, batch: 50, timeMs: 5000 });
+            const answered = await conn.waitFor(() => conn.count(FrameType.HEADERS) + conn.count(FrameType.RST_STREAM) >= 700, 5000);
+            assert.ok(answered, `connection ${k}: every stream gets its response head (held by the zero window) or is refused: ${conn.describe()}`);
+            held += conn.count(FrameType.HEADERS);
+          } finally {
+            conn.destroy(); // a clean close: FIN, no RST_STREAM, no GOAWAY
+          }
+        }
+        const ended = await waitFor(async () => (await abandoned()) - before >= held, 'the abandoned requests to end', 5000).then(() => true, () => false);
+        assert.ok(ended, `of ${held} abandoned requests, ${(await abandoned()) - before} ended within 5 s (petrel_requests_total flags="DC")`);
+        await assertServes(portOf(), 'abandoned held streams');
       });
     });
   }
+
+  it('oversized header lists sent to the outbound listener are the client\'s fault: the destination\'s breaker stays closed', async () => {
+    // A malformed request is answered by the sidecar that received it and never counts against an
+    // endpoint (DESIGN.md): forwarded, the callee's refusal would look like the endpoint failing.
+    const guarded = await startSidecar({
+      service: 'web-breaker',
+      config: snapshot(1, [{ name: HOST, endpoints: [`127.0.0.1:${callee.inboundPort}`], policy: { circuitBreaker: { consecutiveFailures: 3 } } }]),
+    });
+    const path = '/oversized-breaker';
+    try {
+      for (const acked of [true, false]) {
+        const conn = await H2Connection.open(guarded.outboundPort, { ackSettings: acked });
+        try {
+          if (acked) assert.ok(await conn.waitFor(() => conn.count(FrameType.SETTINGS) >= 2, 2000), conn.describe());
+          await flood(conn, (i) => requestFrames(2 * i + 1, { authority: HOST, path: `${path}/${acked}/${i}`, headers: manyHeaders(120, 160) }), { count: 50, batch: 10, timeMs: 5000 });
+          const done = (): number => [...conn.streams.values()].filter((st) => st.reset !== undefined || st.ended).length;
+          assert.ok(await conn.waitFor(() => conn.closed || done() >= 50, 5000), `each oversized request is refused or answered: ${conn.describe()}`);
+        } finally { conn.destroy(); }
+      }
+      assert.equal(await guarded.metric('petrel_circuit_transitions_total', { peer_service: HOST, to: 'open' }), 0,
+        `the breaker never opened; flags recorded: ${(await guarded.metrics()).split('\n').filter((l) => l.startsWith('petrel_requests_total')).join('; ')}`);
+      assert.equal(appRequests(path), 0, `no oversized request reaches the app: ${appRequests(path)} did`);
+      const reply = await call(guarded.outboundPort, { path: '/after-oversized', headers: { host: HOST } });
+      assert.equal(reply.status, 200, reply.body);
+    } finally {
+      await guarded.stop('SIGKILL');
+    }
+  });
 
   it('neither sidecar crashed or logged an unhandled error', () => {
     for (const [name, s] of [['caller', caller], ['callee', callee]] as const) {
