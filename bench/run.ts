@@ -87,6 +87,7 @@ function petrelSidecar(service: string, ports: { inbound: number; outbound: numb
 const ports = async () => ({ inbound: await freePort(), outbound: await freePort(), admin: await freePort() });
 
 const PREFIX: Record<Protocol, string> = { 'http/1.1': '', grpc: 'gRPC ', h2: 'h2load ' };
+const PROTOCOL_NAMES: Record<string, Protocol> = { http1: 'http/1.1', grpc: 'grpc', h2: 'h2' };
 
 /** The inbound sidecar in front of the upstream (`--app`): the HTTP/1.1 "1 hop". */
 function petrelInboundHop(name: string, protocol: Protocol, env: NodeJS.ProcessEnv, bin = PETREL): Scenario {
@@ -379,9 +380,13 @@ async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY;
   const sink = await startOtlpSink();
   otlpSink = sink.url;
-  // BENCH_ONLY: comma-separated substrings of scenario names.
+  // BENCH_ONLY: comma-separated substrings of scenario names. BENCH_PROTOCOLS: comma-separated http1, grpc, h2.
   const wanted = only?.split(',').map((w) => w.trim()).filter((w) => w !== '');
-  const selected = scenarios.filter((s) => !wanted || wanted.some((w) => s.name.includes(w)));
+  const protocols = process.env.BENCH_PROTOCOLS?.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const unknown = protocols?.filter((p) => !(p in PROTOCOL_NAMES));
+  if (unknown?.length) throw new Error(`BENCH_PROTOCOLS: unknown ${unknown.join(', ')} (expected ${Object.keys(PROTOCOL_NAMES).join(', ')})`);
+  const selected = scenarios.filter((s) => (!wanted || wanted.some((w) => s.name.includes(w))) &&
+    (!protocols || protocols.some((p) => PROTOCOL_NAMES[p] === s.protocol)));
   const { up, procs: upstreams } = await startUpstreams(new Set(selected.map((s) => s.protocol)));
   const runs = new Map<string, Row[]>(selected.map((s) => [s.name, []]));
   try {
