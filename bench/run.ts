@@ -442,7 +442,8 @@ async function main(): Promise<void> {
   lines.push('', 'Targets (HTTP/2 and gRPC):', '', ...targets(rows));
   lines.push('', 'Policy steps measured in-process on the real objects (ns of CPU per request):');
   for (const [name, ns] of policyMicrobench()) lines.push(`- ${name}: ${fmt(ns)} ns`);
-  if (!wanted || wanted.some((w) => 'control'.includes(w))) lines.push('', ...(await controlScale()));
+  // The control plane's scale test is no protocol: BENCH_PROTOCOLS alone leaves it out.
+  if (wanted ? wanted.some((w) => 'control'.includes(w)) : !protocols) lines.push('', ...(await controlScale()));
   const cpuModel = execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).toString().trim();
   const header = `Run ${new Date().toISOString()} on ${cpuModel}, Node ${process.version}; medians of ${ROUNDS} interleaved rounds of ${SECONDS}s ` +
     `at 64 connections (streams) and ${LATENCY_SECONDS}s at 1; proxies pinned to CPU ${PROXY_CPU}, the load generators (wrk, grpc-load, h2load) ` +
