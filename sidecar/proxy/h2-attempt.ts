@@ -68,6 +68,7 @@ export class H2Attempt implements Attempt {
       const body = request.body;
       stream = session.request(request.headers, { endStream: body.kind === 'none' });
       if (body.kind === 'buffered') stream.end(body.data);
+      else if (body.kind === 'replay') body.replay.attach(stream);
       else if (body.kind === 'stream') {
         body.stream.pipe(stream);
         body.stream.once('error', () => stream.close(constants.NGHTTP2_CANCEL));
@@ -83,7 +84,7 @@ export class H2Attempt implements Attempt {
     stream.on('trailers', (trailers) => this.#onTrailers(trailers));
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('end', () => this.#onEnd());
-    stream.on('error', (err) => this.#fail(err));
+    stream.on('error', (err) => this.#fail(stream.rstCode === constants.NGHTTP2_REFUSED_STREAM ? resetError(stream.rstCode, this.label, this.#status) : err));
     stream.on('close', () => this.#onClose());
   }
 
@@ -132,7 +133,7 @@ export class H2Attempt implements Attempt {
     this.#relaying = true;
     const out = this.errorFlag === undefined ? raw : [...raw, ERROR_HEADER, this.errorFlag];
     const downstream = this.#downstream;
-    if (downstream.destroyed) return true;
+    if (downstream.destroyed || downstream.closed) return true;
     downstream.respond(out, endStream ? { endStream: true } : { waitForTrailers: true });
     if (!endStream) downstream.once('wantTrailers', () => this.#sendTrailers());
     return true;
@@ -175,7 +176,7 @@ export class H2Attempt implements Attempt {
 
   #sendTrailers(): void {
     const downstream = this.#downstream;
-    if (downstream.destroyed) return;
+    if (downstream.destroyed || downstream.closed) return;
     const trailers = this.#trailers;
     downstream.sendTrailers(trailers === undefined ? {} : trailersOf(trailers));
   }
