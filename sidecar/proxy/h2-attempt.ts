@@ -10,7 +10,7 @@ import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type Serve
 import type { Span } from '@opentelemetry/api';
 import type { Clock, TimerHandle } from '../policy/clock.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
-import type { H2SessionPool } from '../upstream/h2-session-pool.ts';
+import type { H2SessionPool, PooledSession } from '../upstream/h2-session-pool.ts';
 import { ProxyError } from './flags.ts';
 import { parseGrpcStatus } from './grpc.ts';
 import type { RequestBody } from './request-body.ts';
@@ -38,7 +38,8 @@ export class H2Attempt implements Attempt {
   span: Span | undefined;
   readonly #clock: Clock;
   #stream: ClientHttp2Stream | undefined;
-  #release: (() => void) | undefined;
+  #pool: H2SessionPool | undefined;
+  #session: PooledSession | undefined;
   #perTry: TimerHandle | undefined;
   #status = 0;
   /** Headers held while peeking for trailers (raw, :status first). */
@@ -63,10 +64,11 @@ export class H2Attempt implements Attempt {
   start(pool: H2SessionPool, request: H2AttemptRequest): void {
     let stream: ClientHttp2Stream;
     try {
-      const { session, release } = pool.acquire();
-      this.#release = release;
+      const pooled = pool.acquire();
+      this.#pool = pool;
+      this.#session = pooled;
       const body = request.body;
-      stream = session.request(request.headers, { endStream: body.kind === 'none' });
+      stream = pooled.session.request(request.headers, { endStream: body.kind === 'none' });
       if (body.kind === 'buffered') stream.end(body.data);
       else if (body.kind === 'replay') body.replay.attach(stream);
       else if (body.kind === 'stream') {
@@ -203,8 +205,8 @@ export class H2Attempt implements Attempt {
 
   #onClose(): void {
     this.#clearPerTry();
-    this.#release?.();
-    this.#release = undefined;
+    if (this.#session !== undefined) this.#pool!.release(this.#session);
+    this.#session = undefined;
     const stream = this.#stream!;
     if (this.#finished) return;
     if (this.#discarded) {
