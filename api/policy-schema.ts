@@ -50,8 +50,8 @@ export const retrySchema = {
     attempts: { type: 'integer', minimum: 1, maximum: 10, description: 'Total tries, the first included. Default 1 (plus never-sent retries).' },
     on: {
       type: 'array',
-      description: 'Conditions that allow a retry: connect-failure, reset, gateway-error (502/503/504), 5xx, retriable-4xx (409), or a status code such as "429".',
-      items: { type: 'string', pattern: '^(connect-failure|reset|gateway-error|5xx|retriable-4xx|[1-5][0-9][0-9])$' },
+      description: 'Conditions that allow a retry: connect-failure, reset, gateway-error (502/503/504), 5xx, retriable-4xx (409), a status code such as "429", or a gRPC status of the response: cancelled, deadline-exceeded, internal, resource-exhausted, unavailable.',
+      items: { type: 'string', pattern: '^(connect-failure|reset|gateway-error|5xx|retriable-4xx|[1-5][0-9][0-9]|cancelled|deadline-exceeded|internal|resource-exhausted|unavailable)$' },
     },
     backoff: {
       type: 'object',

@@ -11,8 +11,9 @@ import { createListener, type ListenerLimits } from './listener/http-listener.ts
 import type { ProxyContext } from './pipeline/context.ts';
 import { PolicyStateRegistry } from './policy/policy-state.ts';
 import { SelfAddresses } from './routing/self-address.ts';
-import type { HandOver } from './interception/connection-interceptor.ts';
+import type { Interceptor } from './interception/connection-interceptor.ts';
 import type { Socket } from 'node:net';
+import { createH2Listener, type H2Listener } from './listener/http2-listener.ts';
 import { InboundPipeline } from './pipeline/inbound.ts';
 import { OutboundPipeline } from './pipeline/outbound.ts';
 import { SidecarMetrics } from './telemetry/metrics.ts';
@@ -75,6 +76,8 @@ export class Sidecar {
   readonly ctx: ProxyContext;
   #inbound: Server | undefined;
   #outbound: Server | undefined;
+  /** The HTTP/2 side of each listener: sessions of connections that opened with the preface. */
+  #h2: H2Listener[] = [];
   #admin: Server | undefined;
   #draining = false;
   #stopped: Promise<void> | undefined;
@@ -117,26 +120,33 @@ export class Sidecar {
     }
     this.ctx.tracing = await startTracing(options.service, options.namespace);
     if (this.ctx.tracing) this.log.info('tracing on: exporting spans over OTLP/HTTP');
-    // An Upgrade the upstream refused hands its connection back to the HTTP server it came from.
-    let reattachInbound: HandOver | undefined;
-    let reattachOutbound: HandOver | undefined;
-    const inbound = new InboundPipeline(this.ctx, (socket, head) => reattachInbound?.(socket as Socket, head));
-    const outbound = new OutboundPipeline(this.ctx, (socket, head) => reattachOutbound?.(socket as Socket, head));
+    // An Upgrade the upstream refused hands its connection back to the HTTP server it came from; a
+    // CONNECT to a mesh service is served by the outbound listener as a new connection.
+    let inboundConnections: Interceptor | undefined;
+    let outboundConnections: Interceptor | undefined;
+    const inbound = new InboundPipeline(this.ctx, (socket, head) => inboundConnections?.toHttp1(socket as Socket, head));
+    const outbound = new OutboundPipeline(this.ctx, (socket, head) => outboundConnections?.toHttp1(socket as Socket, head),
+      (socket, head) => outboundConnections?.serve(socket, head));
     const drop = (listener: string) => () => this.metrics.connectionsDropped.inc({ listener });
     this.#inbound = createListener(options.limits, { request: inbound.handle, upgrade: inbound.upgrade, dropped: drop('inbound') });
     this.#outbound = createListener(options.limits, {
       request: outbound.handle, upgrade: outbound.upgrade, connect: outbound.connect, dropped: drop('outbound'),
     });
-    // Connections iptables redirected here: HTTP/1.x goes on to the pipelines, the rest is opaque TCP.
+    const inboundH2 = createH2Listener(options.limits, inbound.stream);
+    const outboundH2 = createH2Listener(options.limits, outbound.stream);
+    this.#h2 = [inboundH2, outboundH2];
+    // Every connection's first bytes pick HTTP/1.1 or HTTP/2; connections iptables redirected here
+    // that are neither are opaque TCP.
     const detectTimeoutMs = options.detectTimeoutMs ?? DEFAULT_DETECT_TIMEOUT_MS;
-    reattachInbound = interceptConnections(this.#inbound, {
-      detectTimeoutMs, classify: inbound.classify,
+    const firstBytesTimeoutMs = options.limits.headersTimeoutMs;
+    inboundConnections = interceptConnections(this.#inbound, {
+      detectTimeoutMs, firstBytesTimeoutMs, classify: inbound.classify, h2: inboundH2.serve,
       opaque: (socket, destination, head) => inbound.opaque(socket, destination, head, this.#opaque),
     });
     // The outbound listener serves the pod's own processes only, whatever address it is bound to.
     const selfAddresses = this.ctx.selfAddresses;
-    reattachOutbound = interceptConnections(this.#outbound, {
-      detectTimeoutMs, classify: () => 'detect',
+    outboundConnections = interceptConnections(this.#outbound, {
+      detectTimeoutMs, firstBytesTimeoutMs, classify: () => 'detect', h2: outboundH2.serve,
       admit: (socket) => selfAddresses.isLocalPeer(socket.remoteAddress),
       opaque: (socket, destination, head) => outbound.opaque(socket, destination, head, this.#opaque),
     });
@@ -233,17 +243,22 @@ export class Sidecar {
   async #closeListeners(): Promise<void> {
     const listeners = [this.#inbound, this.#outbound].filter((s): s is Server => s !== undefined);
     const closed = Promise.all(listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    // HTTP/2 clients get GOAWAY: streams in flight finish, new ones go elsewhere.
+    const sessions = this.#h2.flatMap((h2) => [...h2.sessions]);
+    for (const session of sessions) session.close();
+    const sessionsClosed = Promise.all(sessions.map((session) => (session.closed ? undefined : once(session, 'close'))));
     // Keep-alive connections between requests would hold close() open: shut each as it goes idle.
     const sweep = setInterval(() => listeners.forEach((s) => s.closeIdleConnections()), 50);
     listeners.forEach((s) => s.closeIdleConnections());
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<'grace'>((resolve) => { timer = setTimeout(() => resolve('grace'), Math.min(this.options.drainGraceMs, MAX_TIMER_MS)); });
-    const outcome = await Promise.race([closed, grace]);
+    const outcome = await Promise.race([Promise.all([closed, sessionsClosed]), grace]);
     clearInterval(sweep);
     clearTimeout(timer);
     if (outcome === 'grace') {
       this.log.warn('grace period over; closing remaining connections');
       listeners.forEach((s) => s.closeAllConnections());
+      for (const h2 of this.#h2) for (const session of h2.sessions) session.destroy();
       this.#opaque.destroyAll();
     }
     this.#controlClient?.stop();

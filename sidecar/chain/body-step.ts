@@ -21,11 +21,11 @@ export class BodyStep implements Step {
       return this.#next.run(exchange);
     }
     if (!this.#replay) {
-      exchange.body = { kind: 'stream', stream: exchange.req };
+      exchange.body = { kind: 'stream', stream: exchange.bodySource };
       return this.#next.run(exchange);
     }
     const next = this.#next;
-    bufferBody(exchange.req, MAX_REPLAY_BODY_BYTES, (body) => {
+    bufferBody(exchange.bodySource, MAX_REPLAY_BODY_BYTES, (body) => {
       exchange.body = body;
       next.run(exchange);
     });

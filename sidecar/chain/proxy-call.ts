@@ -2,18 +2,26 @@
 // consulted), with the per-try timeout; between them, backoff; around all of it, the total
 // timeout. Whether to try again is decideRetry()'s call (policy/retry-decision.ts); the endpoint
 // keeps its own books (Endpoint.begin/settle). This class keeps only its timers and the dispatch.
+//
+// An HTTP/1.1 request goes upstream through undici (UpstreamAttempt), an HTTP/2 one on an HTTP/2
+// session (H2Attempt). A gRPC call's outcome is its grpc-status, and its deadline covers the whole
+// call: grpc-timeout joins the total timeout (the smaller wins), the time left goes upstream as a
+// rewritten grpc-timeout, and the timer runs until the response ends, not just to its headers.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
-import type { Endpoint } from '../upstream/endpoint.ts';
+import type { AttemptOutcome, Endpoint } from '../upstream/endpoint.ts';
 import type { TimerHandle } from '../policy/clock.ts';
 import { decideRetry, type AttemptResult, type RetryDecision } from '../policy/retry-decision.ts';
 import { parseRetryAfter } from '../policy/retry-policy.ts';
 import type { Exchange } from '../proxy/exchange.ts';
 import { FLAGS, ProxyError, type Flag } from '../proxy/flags.ts';
-import { DEADLINE_HEADER } from '../proxy/headers.ts';
+import { formatGrpcTimeout, GRPC, grpcStatusIsFailure, parseGrpcTimeout, parsePushback } from '../proxy/grpc.ts';
+import { H2Attempt } from '../proxy/h2-attempt.ts';
+import { DEADLINE_HEADER, setHeader } from '../proxy/headers.ts';
 import { ERROR_HEADER } from '../proxy/local-reply.ts';
 import { replayable } from '../proxy/request-body.ts';
-import { UpstreamAttempt, type AttemptOwner } from '../proxy/upstream-attempt.ts';
+import { UpstreamAttempt, type Attempt, type AttemptOwner } from '../proxy/upstream-attempt.ts';
+import type { Destination } from '../upstream/endpoint.ts';
 import { classifyUpstreamError } from '../proxy/upstream-error.ts';
 import type { SpanStart } from '../telemetry/tracing.ts';
 import type { DispatchPlan } from './dispatch-plan.ts';
@@ -24,7 +32,9 @@ export class ProxyCall implements AttemptOwner {
   readonly exchange: Exchange;
   readonly #env: ChainEnvironment;
   readonly #plan: DispatchPlan;
-  #attempt: UpstreamAttempt | undefined;
+  #attempt: Attempt | undefined;
+  /** The attempt whose endpoint books are settled (each attempt settles once). */
+  #settled: Attempt | undefined;
   #lastEndpoint: Endpoint | undefined;
   #deadline = Infinity;
   #totalMs: number | undefined;
@@ -46,7 +56,7 @@ export class ProxyCall implements AttemptOwner {
   start(): void {
     const exchange = this.exchange;
     const body = exchange.body;
-    if (body.kind === 'stream' && body.stream === exchange.req) {
+    if (body.kind === 'stream' && body.stream === exchange.req) { // HTTP/1.1 only
       // Let the parser finish the bytes it has first: a malformed body (bad chunk size or framing)
       // that arrived with the headers destroys the request before anything is sent upstream.
       // setImmediate, not a microtask: the parse error may surface only after this I/O callback.
@@ -58,7 +68,7 @@ export class ProxyCall implements AttemptOwner {
 
   /** Starts the attempts, unless the request was destroyed meanwhile (see start()). */
   beginUnlessDestroyed(): void {
-    const req = this.exchange.req;
+    const req = this.exchange.req!;
     // After a parse error the listener has answered 400 and ended the socket; the request itself
     // is destroyed only when the socket closes.
     if (!req.destroyed && !req.socket.writableEnded && !req.socket.destroyed) this.#begin();
@@ -68,7 +78,11 @@ export class ProxyCall implements AttemptOwner {
     const exchange = this.exchange;
     exchange.attempt = this;
     this.#plan.retry?.budget.recordRequest();
-    const totalMs = exchange.totalMs ?? this.#plan.timeouts.totalMs;
+    let totalMs = exchange.totalMs ?? this.#plan.timeouts.totalMs;
+    if (exchange.grpc) {
+      const grpcMs = parseGrpcTimeout(exchange.requestHeaders['grpc-timeout']);
+      if (grpcMs !== undefined && (totalMs === undefined || grpcMs < totalMs)) totalMs = grpcMs;
+    }
     if (totalMs !== undefined) {
       this.#totalMs = totalMs;
       this.#deadline = this.#env.clock.now() + totalMs;
@@ -103,19 +117,31 @@ export class ProxyCall implements AttemptOwner {
     const endpoint = destination.endpoint;
     endpoint?.begin();
     this.#lastEndpoint = endpoint;
-    const attempt = new UpstreamAttempt(this, endpoint, destination.label, clock.now(), destination.panic === true);
-    this.#attempt = attempt;
     const headers = exchange.headers;
+    const h2 = exchange.h2 !== undefined;
+    const attempt: Attempt = h2
+      ? new H2Attempt(this, endpoint, destination.label, clock, destination.panic === true)
+      : new UpstreamAttempt(this, endpoint, destination.label, clock.now(), destination.panic === true);
+    this.#attempt = attempt;
     const tracing = this.#env.tracing;
     if (tracing !== undefined && plan.traceAttempts) {
       attempt.span = tracing.clientSpan(this.#spanStart(endpoint));
       tracing.inject(attempt.span, headers);
     }
-    if (plan.propagateDeadline && this.#deadline !== Infinity) {
-      const remaining = String(Math.max(0, Math.round(this.#deadline - clock.now())));
-      // The header array is this request's own: set the value in place, once per attempt.
-      if (this.#deadlineSlot < 0) this.#deadlineSlot = headers.push(DEADLINE_HEADER, remaining) - 1;
-      else headers[this.#deadlineSlot] = remaining;
+    if (this.#deadline !== Infinity) {
+      const remainingMs = Math.max(0, this.#deadline - clock.now());
+      if (plan.propagateDeadline) {
+        const remaining = String(Math.round(remainingMs));
+        // The header array is this request's own: set the value in place, once per attempt.
+        if (this.#deadlineSlot < 0) this.#deadlineSlot = headers.push(DEADLINE_HEADER, remaining) - 1;
+        else headers[this.#deadlineSlot] = remaining;
+      }
+      // The server learns how long the caller will still wait, retries and hops included.
+      if (exchange.grpc) setHeader(headers, 'grpc-timeout', formatGrpcTimeout(remainingMs));
+    }
+    if (h2) {
+      this.#sendH2(attempt as H2Attempt, destination);
+      return;
     }
     const body = exchange.body;
     const options: Dispatcher.DispatchOptions = {
@@ -127,7 +153,7 @@ export class ProxyCall implements AttemptOwner {
     if (destination.origin !== undefined) options.origin = destination.origin;
     if (plan.timeouts.perTryMs !== undefined) options.headersTimeout = plan.timeouts.perTryMs;
     try {
-      destination.dispatcher.dispatch(options, attempt);
+      destination.dispatcher.dispatch(options, attempt as UpstreamAttempt);
     } catch (err) {
       // undici refuses some requests before sending them (a header it will not send): the
       // client's mistake, answered 400 DPE, never counted against the endpoint.
@@ -135,45 +161,91 @@ export class ProxyCall implements AttemptOwner {
     }
   }
 
+  /** The HTTP/2 request line goes as pseudo-headers ahead of the rest; Host becomes :authority. */
+  #sendH2(attempt: H2Attempt, destination: Destination): void {
+    const exchange = this.exchange;
+    const plan = this.#plan;
+    const authority = exchange.authority;
+    const list = [':method', exchange.method, ':path', exchange.path, ':scheme', 'http', ':authority', authority];
+    const headers = exchange.headers;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i] as string;
+      if (name.length === 4 && name.toLowerCase() === 'host') continue;
+      list.push(name.toLowerCase(), headers[i + 1] as string);
+    }
+    const retry = plan.retry;
+    const peek = exchange.grpc && retry !== undefined && retry.retriesGrpc && exchange.attempts < retry.attempts && replayable(exchange.body);
+    attempt.start(destination.h2, { headers: list, body: exchange.body, perTryMs: plan.timeouts.perTryMs, peek });
+  }
+
   #spanStart(endpoint: Endpoint | undefined): SpanStart {
     const exchange = this.exchange;
-    const req = exchange.req;
     return {
-      parentHeaders: req.headers, method: exchange.method, path: exchange.path,
-      serverAddress: endpoint?.host ?? (req.headers.host ?? ''), serverPort: endpoint?.port, resendCount: exchange.attempts - 1,
+      parentHeaders: exchange.requestHeaders, method: exchange.method, path: exchange.path,
+      serverAddress: endpoint?.host ?? exchange.authority, serverPort: endpoint?.port, resendCount: exchange.attempts - 1,
+      grpc: exchange.grpc,
     };
   }
 
-  #settle(attempt: UpstreamAttempt, outcome: 'succeeded' | 'failed' | 'cancelled'): void {
+  #settle(attempt: Attempt, outcome: AttemptOutcome): void {
+    if (this.#settled === attempt) return;
+    this.#settled = attempt;
     attempt.endpoint?.settle(outcome, this.#env.clock.now() - attempt.startedAt, attempt.panic);
   }
 
-  onAttemptResponse(attempt: UpstreamAttempt, status: number, headers: IncomingHttpHeaders): boolean {
-    this.#settle(attempt, status >= 500 ? 'failed' : 'succeeded');
-    if (attempt.span !== undefined) this.#env.tracing?.end(attempt.span, status, '-');
+  onAttemptResponse(attempt: Attempt, status: number, headers: IncomingHttpHeaders, grpcStatus?: number): boolean {
+    const exchange = this.exchange;
+    const grpc = exchange.grpc && status === 200;
+    if (grpc && grpcStatus !== undefined) this.#settle(attempt, grpcOutcome(grpcStatus));
+    else if (!grpc) this.#settle(attempt, status >= 500 ? 'failed' : 'succeeded');
+    // A gRPC response still streaming settles (and ends its span) when its trailers arrive.
+    if (attempt.span !== undefined && (!grpc || grpcStatus !== undefined)) this.#env.tracing?.end(attempt.span, status, '-', undefined, grpcStatus);
     if (this.#done) return false;
     const retry = this.#plan.retry;
     if (retry !== undefined) {
-      const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(headers['retry-after'], Date.now()) : undefined;
-      const decision = this.#decide({ kind: 'status', status, retryAfterMs });
+      let decision: RetryDecision;
+      if (grpc) {
+        decision = grpcStatus === undefined || grpcStatus === GRPC.OK ? NOT_RETRIED
+          : this.#decide({ kind: 'grpc', status: grpcStatus, pushbackMs: parsePushback(headers['grpc-retry-pushback-ms']) });
+      } else {
+        const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(headers['retry-after'], Date.now()) : undefined;
+        decision = this.#decide({ kind: 'status', status, retryAfterMs });
+      }
       if (decision.retry) {
         this.#scheduleRetry(decision.delayMs, decision.reason);
         return false;
       }
       if (decision.why !== 'condition' && this.#retried && retry.configured) {
-        this.exchange.setFlag('URX');
+        exchange.setFlag('URX');
         headers[ERROR_HEADER] = 'URX';
+        attempt.errorFlag = 'URX';
       }
     }
-    this.#finish();
+    if (grpcStatus !== undefined) exchange.grpcStatus = grpcStatus;
+    // A gRPC call's deadline runs until its last byte; anything else's ends with the headers.
+    if (exchange.grpc && this.#totalTimer !== undefined) this.#done = true;
+    else this.#finish();
     return true;
   }
 
-  onAttemptDiscarded(_attempt: UpstreamAttempt): void {
+  onAttemptEnd(attempt: Attempt, grpcStatus: number | undefined): void {
+    const exchange = this.exchange;
+    if (exchange.grpc && grpcStatus !== undefined && this.#settled !== attempt) {
+      exchange.grpcStatus = grpcStatus;
+      this.#settle(attempt, grpcOutcome(grpcStatus));
+      if (attempt.span !== undefined) this.#env.tracing?.end(attempt.span, 200, '-', undefined, grpcStatus);
+    } else if (this.#settled !== attempt) {
+      this.#settle(attempt, 'succeeded');
+      if (attempt.span !== undefined) this.#env.tracing?.end(attempt.span, 200, '-');
+    }
+    this.#finish();
+  }
+
+  onAttemptDiscarded(_attempt: Attempt): void {
     this.#retryNow();
   }
 
-  onAttemptFailed(attempt: UpstreamAttempt, err: Error, relaying: boolean): void {
+  onAttemptFailed(attempt: Attempt, err: Error, relaying: boolean): void {
     const exchange = this.exchange;
     const failure = classifyUpstreamError(err, attempt.label);
     if ((exchange.downstreamClosed && exchange.gone) || failure.flag === 'DPE') {
@@ -190,7 +262,9 @@ export class ProxyCall implements AttemptOwner {
     this.#env.log.debug({ requestId: exchange.requestId, flag: failure.flag, upstream: attempt.label, err: failure.error.message }, 'upstream failure');
     if (relaying) {
       this.#finish();
-      exchange.cut();
+      // A gRPC call whose headers went out still ends with a status in its trailers.
+      if (exchange.grpc) exchange.reply(failure.flag, failure.error.message, failure.error.status);
+      else exchange.cut();
       return;
     }
     if (this.#done) {
@@ -270,6 +344,18 @@ export class ProxyCall implements AttemptOwner {
     if (this.#backoffTimer !== undefined) this.#env.clock.clearTimeout(this.#backoffTimer);
     this.#totalTimer = this.#backoffTimer = undefined;
   }
+}
+
+const NOT_RETRIED: RetryDecision = { retry: false, why: 'condition' };
+
+/**
+ * A gRPC status as the endpoint's books see it (as Linkerd classifies): failures open breakers;
+ * RESOURCE_EXHAUSTED is the server shedding load, a signal for the balancer but not a breaker's
+ * business; the rest (NOT_FOUND, INVALID_ARGUMENT, ...) are answers.
+ */
+function grpcOutcome(status: number): AttemptOutcome {
+  if (grpcStatusIsFailure(status)) return 'failed';
+  return status === GRPC.RESOURCE_EXHAUSTED ? 'overloaded' : 'succeeded';
 }
 
 function beginUnlessDestroyed(call: ProxyCall): void {

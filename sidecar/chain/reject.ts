@@ -17,8 +17,7 @@ export function reject(env: ChainEnvironment, exchange: Exchange, error: ProxyEr
   if (tracing !== undefined) {
     if (exchange.span !== undefined) exchange.span.addEvent(decision);
     else {
-      const req = exchange.req;
-      tracing.decision({ parentHeaders: req.headers, method: exchange.method, path: exchange.path, serverAddress: req.headers.host ?? '', serverPort: undefined },
+      tracing.decision({ parentHeaders: exchange.requestHeaders, method: exchange.method, path: exchange.path, serverAddress: exchange.authority, serverPort: undefined },
         decision, error.flag, error.status);
     }
   }

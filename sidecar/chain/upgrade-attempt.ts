@@ -117,7 +117,7 @@ export class UpgradeAttempt {
     const status = res.statusCode ?? 502;
     exchange.upgradeStatus = status;
     // Read before the hygiene below drops the Connection header.
-    const keepAlive = !this.#env.draining() && !closesConnection(res.headers.connection) && !closesConnection(exchange.req.headers.connection);
+    const keepAlive = !this.#env.draining() && !closesConnection(res.headers.connection) && !closesConnection(exchange.requestHeaders.connection);
     // The same response hygiene as any relayed response; its framing is this sidecar's own.
     const headers = downstreamHeaders(res.headers);
     const length = headers['content-length'];

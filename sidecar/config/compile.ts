@@ -83,7 +83,8 @@ class SnapshotCompiler {
     this.endpointKeys.add(EndpointStateRegistry.key(serviceId, address));
     const state = this.#ctx.endpointStates.get(serviceId, address, name ?? address, compileBreaker(breaker));
     const label = `${serviceId} endpoint ${name ?? address}`;
-    return new Endpoint(address, name, this.#ctx.pools.pool(origin, connectMs), poolKey, state.stats, state.breaker, label);
+    const pools = this.#ctx.pools;
+    return new Endpoint(address, name, pools.pool(origin, connectMs), pools.h2(origin, connectMs), poolKey, state.stats, state.breaker, label);
   }
 
   bucket(place: string, spec: RateLimitSpec | undefined): TokenBucket | undefined {

@@ -1,10 +1,11 @@
-// Sits in front of a listener's HTTP server. A connection made straight to the listener (an app
-// using HTTP_PROXY, a sidecar in local mode) goes to HTTP at once, untouched. A connection iptables
-// redirected here carries its original destination: its first bytes decide whether it is HTTP/1.x,
-// proxied with policies, or anything else, passed through as opaque TCP to that destination.
+// Sits in front of a listener's HTTP servers. A connection made straight to the listener (an app
+// using HTTP_PROXY, a sidecar in local mode) is HTTP: its first bytes say whether HTTP/2 (the
+// preface) or HTTP/1.1, and it goes to that server. A connection iptables redirected here carries
+// its original destination: its first bytes decide whether it is HTTP/1.x or HTTP/2, proxied with
+// policies, or anything else, passed through as opaque TCP to that destination.
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { detectProtocol } from './protocol-detection.ts';
+import { detectProtocol, isPrefaceStart } from './protocol-detection.ts';
 import { originalDestination, type OriginalDestination } from './original-destination.ts';
 
 export interface InterceptorOptions {
@@ -14,8 +15,12 @@ export interface InterceptorOptions {
   classify(destination: OriginalDestination): 'detect' | 'opaque' | 'refuse';
   /** A redirected connection silent this long is opaque (the server speaks first). Default 100 ms. */
   detectTimeoutMs: number;
-  /** Takes over a redirected connection that is not HTTP/1.x; `head` holds the bytes already read. */
+  /** Takes over a redirected connection that is not HTTP; `head` holds the bytes already read. */
   opaque(socket: Socket, destination: OriginalDestination, head: Buffer): void;
+  /** Serves a connection that opened with the HTTP/2 preface (its bytes unshifted back). */
+  h2(socket: Socket): void;
+  /** A connection that sends nothing for this long before its protocol is known is closed. */
+  firstBytesTimeoutMs: number;
 }
 
 export const DEFAULT_DETECT_TIMEOUT_MS = 100;
@@ -32,14 +37,37 @@ type ConnectionListener = (this: Server, socket: Socket) => void;
 /** Gives a connection (back) to the HTTP server, with bytes already read from it put back first. */
 export type HandOver = (socket: Socket, head: Buffer) => void;
 
-/** Installs the interceptor; returns how to hand a connection to the HTTP server directly. */
-export function interceptConnections(server: Server, options: InterceptorOptions): HandOver {
+export interface Interceptor {
+  /** Hands a connection (back) to the HTTP/1.1 server: a refused Upgrade's connection. */
+  readonly toHttp1: HandOver;
+  /** Serves a connection as if it had just been accepted, sniffing HTTP/1.1 or HTTP/2 (a CONNECT tunnel's). */
+  readonly serve: (socket: Socket, head: Buffer) => void;
+}
+
+/** Installs the interceptor; returns how to hand a connection to the HTTP servers directly. */
+export function interceptConnections(server: Server, options: InterceptorOptions): Interceptor {
   // http.Server parses every connection in its own 'connection' listener; we run first and call it
   // for the connections that are HTTP.
   const toHttp = server.listeners('connection') as ConnectionListener[];
   server.removeAllListeners('connection');
-  const handOver = (socket: Socket) => {
+  const toHttp1: HandOver = (socket, head) => {
+    if (head.length > 0) socket.unshift(head);
     for (const listener of toHttp) listener.call(server, socket);
+    socket.resume();
+  };
+  const toH2 = (socket: Socket, head: Buffer) => {
+    // The session reads the socket's handle itself and takes the unshifted bytes first; resuming
+    // the JS stream here would race it for the data.
+    if (head.length > 0) socket.unshift(head);
+    options.h2(socket);
+  };
+  const serve = (socket: Socket, head: Buffer) => {
+    if (head.length > 0) socket.unshift(head);
+    detect(socket, options.firstBytesTimeoutMs, sniffHttpVersion, (kind, bytes) => {
+      if (kind === 'opaque') socket.destroy(); // silent past the timeout
+      else if (kind === 'h2') toH2(socket, bytes);
+      else toHttp1(socket, bytes);
+    });
   };
   server.on('connection', (socket: Socket) => {
     if (options.admit !== undefined && !options.admit(socket)) {
@@ -47,26 +75,31 @@ export function interceptConnections(server: Server, options: InterceptorOptions
       return;
     }
     const destination = originalDestination(socket);
-    if (destination === undefined) return handOver(socket);
+    if (destination === undefined) return serve(socket, EMPTY);
     redirected.set(socket, destination);
-    if (options.classify(destination) !== 'detect') return options.opaque(socket, destination, Buffer.alloc(0));
-    detect(socket, options.detectTimeoutMs, (kind, head) => {
-      if (kind === 'opaque') return options.opaque(socket, destination, head);
-      if (head.length > 0) socket.unshift(head);
-      handOver(socket);
-      socket.resume();
+    if (options.classify(destination) !== 'detect') return options.opaque(socket, destination, EMPTY);
+    detect(socket, options.detectTimeoutMs, detectProtocol, (kind, head) => {
+      if (kind === 'opaque') options.opaque(socket, destination, head);
+      else if (kind === 'h2') toH2(socket, head);
+      else toHttp1(socket, head);
     });
   });
-  return (socket, head) => {
-    if (head.length > 0) socket.unshift(head);
-    handOver(socket);
-    socket.resume();
-  };
+  return { toHttp1, serve };
 }
 
-function detect(socket: Socket, timeoutMs: number, decided: (kind: 'http1' | 'opaque', head: Buffer) => void): void {
-  let head: Buffer = Buffer.alloc(0);
-  const finish = (kind: 'http1' | 'opaque') => {
+const EMPTY = Buffer.alloc(0);
+
+/** A direct connection is HTTP: HTTP/2 when it opens with the preface, else HTTP/1.1. */
+function sniffHttpVersion(head: Buffer): 'http1' | 'h2' | 'need-more' {
+  const start = isPrefaceStart(head);
+  return start === 'yes' ? 'h2' : start === 'no' ? 'http1' : 'need-more';
+}
+
+type Kind = 'http1' | 'h2' | 'opaque';
+
+function detect(socket: Socket, timeoutMs: number, classify: (head: Buffer) => Kind | 'need-more', decided: (kind: Kind, head: Buffer) => void): void {
+  let head: Buffer = EMPTY;
+  const finish = (kind: Kind) => {
     clearTimeout(timer);
     socket.off('data', onData);
     socket.off('close', onClose);
@@ -75,7 +108,7 @@ function detect(socket: Socket, timeoutMs: number, decided: (kind: 'http1' | 'op
   };
   const onData = (chunk: Buffer) => {
     head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
-    const kind = detectProtocol(head);
+    const kind = classify(head);
     if (kind !== 'need-more') finish(kind);
   };
   const onClose = () => clearTimeout(timer);

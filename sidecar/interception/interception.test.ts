@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { detectProtocol } from './protocol-detection.ts';
+import { detectProtocol, isPrefaceStart } from './protocol-detection.ts';
 import { DEFAULT_INTERCEPTION, interceptionRules, parsePortList } from './iptables-rules.ts';
 
 describe('protocol detection', () => {
@@ -10,9 +10,18 @@ describe('protocol detection', () => {
     }
   });
 
-  it('passes TLS, HTTP/2, server-first greetings and binary through as opaque', () => {
+  it('knows the HTTP/2 preface by its first four bytes, and waits for them', () => {
+    assert.equal(detectProtocol(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')), 'h2');
+    assert.equal(detectProtocol(Buffer.from('PRI ')), 'h2');
+    assert.equal(detectProtocol(Buffer.from('PRI')), 'need-more');
+    assert.equal(isPrefaceStart(Buffer.from('PR')), 'maybe');
+    assert.equal(isPrefaceStart(Buffer.from('PRI ')), 'yes');
+    assert.equal(isPrefaceStart(Buffer.from('POST')), 'no');
+    assert.equal(isPrefaceStart(Buffer.from('G')), 'no');
+  });
+
+  it('passes TLS, server-first greetings and binary through as opaque', () => {
     assert.equal(detectProtocol(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00])), 'opaque');
-    assert.equal(detectProtocol(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')), 'opaque');
     assert.equal(detectProtocol(Buffer.from('get / HTTP/1.1')), 'opaque');
     assert.equal(detectProtocol(Buffer.from(' GET')), 'opaque');
     assert.equal(detectProtocol(Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZ')), 'opaque');

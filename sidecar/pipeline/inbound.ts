@@ -1,7 +1,8 @@
 // The inbound request path: a call from another sidecar (or, in Kubernetes, any client redirected
 // to 15006) is accepted, matched to one of this service's routes and passed down that route's
 // chain (rate limit -> caller's deadline -> body -> the local app).
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../config/compile.ts';
@@ -66,6 +67,11 @@ export class InboundPipeline implements ExchangeObserver {
     this.#accept(new Exchange(req, res, this), false);
   };
 
+  /** An HTTP/2 stream (a gRPC call): the same route and steps, to the app over HTTP/2. */
+  readonly stream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, endStream: boolean, rawHeaders: string[], socket: Socket): void => {
+    this.#accept(new Exchange(undefined, undefined, this, undefined, { stream, headers, rawHeaders, endStream, socket }), false);
+  };
+
   /** HTTP Upgrade to the local app: the same route and steps; a tunnel only once the app answers 101. */
   readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     this.#accept(new Exchange(req, undefined, this, { socket, head, reattach: this.#reattach }), true);
@@ -73,7 +79,6 @@ export class InboundPipeline implements ExchangeObserver {
 
   #accept(exchange: Exchange, upgrade: boolean): void {
     const ctx = this.#ctx;
-    const req = exchange.req;
     // accept
     const target = acceptRequest(exchange, upgrade);
     const peer = this.#peer(exchange.peer);
@@ -88,7 +93,10 @@ export class InboundPipeline implements ExchangeObserver {
       return reject(ctx, exchange, new ProxyError('NR', why), 'no_route');
     }
     if (ctx.tracing !== undefined) {
-      const span = ctx.tracing.serverSpan({ parentHeaders: req.headers, method: exchange.method, path: target.path, serverAddress: ctx.self.service, serverPort: req.socket.localPort });
+      const span = ctx.tracing.serverSpan({
+        parentHeaders: exchange.requestHeaders, method: exchange.method, path: target.path, serverAddress: ctx.self.service,
+        serverPort: exchange.socket.localPort, grpc: exchange.grpc,
+      });
       ctx.tracing.inject(span, exchange.headers);
       exchange.span = span;
     }

@@ -1,9 +1,12 @@
 // The outbound request path, top to bottom: accept -> route -> the route's chain of steps (policy
 // -> balancer -> upstream). An app's call to another service arrives here (as an HTTP proxy
 // request, with a Host header, or redirected by iptables) and leaves for one endpoint's inbound
-// sidecar. Plain requests and Upgrades take the same path; CONNECT and opaque TCP are routed by
-// the same resolveOutbound().
-import type { IncomingMessage, ServerResponse } from 'node:http';
+// sidecar. HTTP/1.1 requests, HTTP/2 streams (gRPC calls among them) and Upgrades take the same
+// path; CONNECT and opaque TCP are routed by the same resolveOutbound(). A CONNECT to a mesh
+// service is not a tunnel: its connection is served by this listener, so each request in it gets
+// the whole pipeline.
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../config/compile.ts';
@@ -34,16 +37,28 @@ export class OutboundPipeline implements ExchangeObserver {
   readonly #passthroughMetrics;
   readonly #reattach: UpgradeDownstream['reattach'];
 
-  constructor(ctx: ProxyContext, reattach: UpgradeDownstream['reattach']) {
+  readonly #serveTunnel: (socket: Socket, head: Buffer) => void;
+
+  /**
+   * @param reattach hands a refused Upgrade's connection back to the HTTP/1.1 server
+   * @param serveTunnel serves a CONNECT tunnel's connection as a new one on this listener
+   */
+  constructor(ctx: ProxyContext, reattach: UpgradeDownstream['reattach'], serveTunnel: (socket: Socket, head: Buffer) => void) {
     this.#ctx = ctx;
     this.#passthroughMetrics = ctx.metrics.stream('outbound', ctx.self.service, 'passthrough', 'default');
     this.#reattach = reattach;
+    this.#serveTunnel = serveTunnel;
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     // A draining sidecar tells every client to go elsewhere next time.
     if (this.#ctx.draining()) res.shouldKeepAlive = false;
     this.#accept(new Exchange(req, res, this), false);
+  };
+
+  /** An HTTP/2 stream (a gRPC call, or any HTTP/2 request): the same path, to an HTTP/2 upstream. */
+  readonly stream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, endStream: boolean, rawHeaders: string[], socket: Socket): void => {
+    this.#accept(new Exchange(undefined, undefined, this, undefined, { stream, headers, rawHeaders, endStream, socket }), false);
   };
 
   /** HTTP Upgrade (WebSocket and others): the same path; it becomes a tunnel only on a 101. */
@@ -53,7 +68,6 @@ export class OutboundPipeline implements ExchangeObserver {
 
   #accept(exchange: Exchange, upgrade: boolean): void {
     const ctx = this.#ctx;
-    const req = exchange.req;
     // accept: header hygiene, and the checks that make a request the client's mistake (400 DPE)
     exchange.metrics = this.#passthroughMetrics;
     const target = acceptRequest(exchange, upgrade);
@@ -66,7 +80,7 @@ export class OutboundPipeline implements ExchangeObserver {
     // route: host -> service (or passthrough), then path and method -> the route's chain
     // Absolute-form requests name their authority in the request line; it wins over Host (RFC 9112 §3.2.2).
     if (target.absoluteForm) setHeader(exchange.headers, 'host', target.authority);
-    const redirectedFrom = snapshot.hosts.has(target.host) ? undefined : redirectedDestination(req.socket);
+    const redirectedFrom = snapshot.hosts.has(target.host) ? undefined : redirectedDestination(exchange.socket);
     const destination = resolveOutbound(snapshot, { host: target.host, port: target.port, redirectedFrom }, ctx.selfAddresses);
     if (destination instanceof ProxyError) return reject(ctx, exchange, destination, 'no_route');
     exchange.headers.push(HOPS_HEADER, String(exchange.hops + 1));
@@ -84,13 +98,18 @@ export class OutboundPipeline implements ExchangeObserver {
     const connectMs = ctx.store.current?.inbound.timeouts.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const target = new SingleCallTarget({
       dispatcher: ctx.pools.agent(connectMs), origin: `http://${destination.address}`, host: destination.host, port: destination.port,
-      label: `passthrough ${destination.address}`,
+      h2: ctx.pools.passthroughH2(destination.host, destination.port, connectMs), label: `passthrough ${destination.address}`,
     });
     const dispatch = new DispatchStep(ctx, { target, timeouts: PASSTHROUGH_TIMEOUTS, retry: undefined, propagateDeadline: false, traceAttempts: true });
     new BodyStep(false, dispatch).run(exchange);
   }
 
-  /** CONNECT host:port (HTTPS through HTTP_PROXY, or any TCP): opaque passthrough. */
+  /**
+   * CONNECT host:port. To a mesh service (grpc_proxy, HTTP_PROXY with a client that tunnels
+   * everything), the tunnelled connection is served by this listener: HTTP/1.1 or HTTP/2, each
+   * request routed and given its policies. To anything else (HTTPS through HTTP_PROXY, any TCP),
+   * an opaque tunnel.
+   */
   readonly connect = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const { done } = new TunnelRecord(this.#passthroughMetrics, 'CONNECT', 200);
     const refuse = (flag: 'NR' | 'DPE' | 'UH', message: string) => {
@@ -103,7 +122,13 @@ export class OutboundPipeline implements ExchangeObserver {
     if (snapshot === undefined) return refuse('UH', 'the sidecar has no configuration yet');
     const destination = resolveOutbound(snapshot, { host: target.host, port: target.port, redirectedFrom: undefined }, this.#ctx.selfAddresses);
     if (destination instanceof ProxyError) return refuse('NR', destination.message);
-    const host = destination.kind === 'passthrough' ? destination.host : target.host;
+    if (destination.kind === 'service') {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      done(undefined);
+      this.#serveTunnel(socket as Socket, head);
+      return;
+    }
+    const host = destination.host;
     tunnelConnect(socket, head, { host, port: target.port, connectTimeoutMs: snapshot.inbound.timeouts.connectMs, label: `passthrough ${req.url ?? ''}` }, done);
   };
 

@@ -4,34 +4,34 @@ import type { Exchange } from '../proxy/exchange.ts';
 import type { ProxyContext } from './context.ts';
 
 export function recordExchange(ctx: ProxyContext, exchange: Exchange, direction: 'inbound' | 'outbound'): void {
-  const { req } = exchange;
   const status = exchange.status;
   const seconds = exchange.durationSeconds;
-  exchange.metrics?.record(exchange.method, status, exchange.flags, seconds);
+  exchange.metrics?.record(exchange.method, status, exchange.flags, seconds, exchange.grpcStatusLabel);
   if (ctx.accessLog.wants(status, exchange.flags)) {
     const labels = exchange.metrics?.labels;
     ctx.accessLog.write({
       time: new Date().toISOString(),
-      trace_id: ctx.accessLog.traceId(req.headers.traceparent),
+      trace_id: ctx.accessLog.traceId(exchange.requestHeaders.traceparent),
       request_id: exchange.requestId,
       direction,
       service: ctx.self.service,
       peer_service: labels?.peer_service ?? '',
       method: exchange.method,
-      authority: req.headers.host ?? '',
+      authority: exchange.authority,
       path: exchange.path,
       route: labels?.route ?? '',
       status,
+      grpc_status: exchange.grpcStatusLabel,
       flags: exchange.flags,
       upstream: exchange.upstream,
       attempts: exchange.attempts,
       duration_ms: Math.round(seconds * 1e6) / 1e3,
     });
   }
-  if (exchange.span !== undefined) ctx.tracing?.end(exchange.span, status, exchange.flags);
+  if (exchange.span !== undefined) ctx.tracing?.end(exchange.span, status, exchange.flags, undefined, exchange.grpcStatus);
   if (ctx.log.isLevelEnabled('debug')) {
     ctx.log.debug({
-      direction, requestId: exchange.requestId, method: exchange.method, authority: req.headers.host, status,
+      direction, requestId: exchange.requestId, method: exchange.method, authority: exchange.authority, status,
       flags: exchange.flags, upstream: exchange.upstream, attempts: exchange.attempts, durationMs: seconds * 1000,
     }, 'request');
   }

@@ -7,7 +7,9 @@ import type { FailureKind, RetryPolicy } from './retry-policy.ts';
 /** How an attempt ended, as the retry decision sees it. */
 export type AttemptResult =
   | { readonly kind: 'status'; readonly status: number; readonly retryAfterMs: number | undefined }
-  | { readonly kind: Exclude<FailureKind, 'status'>; readonly neverSent: boolean };
+  /** A gRPC status the server answered with; `pushbackMs` from grpc-retry-pushback-ms ('never': do not retry). */
+  | { readonly kind: 'grpc'; readonly status: number; readonly pushbackMs: number | 'never' | undefined }
+  | { readonly kind: Exclude<FailureKind, 'status' | 'grpc'>; readonly neverSent: boolean };
 
 export interface RetryRequest {
   /** Attempts made so far, the failed one included. */
@@ -39,7 +41,16 @@ export function decideRetry(policy: RetryPolicy, result: AttemptResult, request:
   let reason: string;
   let neverSent = false;
   let retryAfterMs = 0;
-  if (result.kind === 'status') {
+  // A gRPC status is the server's own answer that the call failed in a way the policy calls
+  // retryable; gRPC calls are all POST, so method safety is the policy's choice of conditions
+  // (as in Envoy's gRPC retry_on), and the server's pushback overrides the backoff.
+  let pushbackMs: number | undefined;
+  if (result.kind === 'grpc') {
+    if (!policy.retriesGrpcStatus(result.status) || result.pushbackMs === 'never') return NO.condition;
+    reason = `grpc-${result.status}`;
+    pushbackMs = result.pushbackMs;
+    neverSent = true;
+  } else if (result.kind === 'status') {
     if (!policy.retriesStatus(result.status)) return NO.condition;
     reason = String(result.status);
     retryAfterMs = result.retryAfterMs ?? 0;
@@ -54,7 +65,9 @@ export function decideRetry(policy: RetryPolicy, result: AttemptResult, request:
   const { now, deadline } = request;
   // A server that asks to wait past the deadline will not be asked again in time.
   if (now + retryAfterMs >= deadline) return NO.deadline;
+  if (pushbackMs !== undefined && now + pushbackMs >= deadline) return NO.deadline;
   if (!policy.budget.tryRetry()) return NO.budget;
-  const delayMs = Math.min(Math.max(policy.backoff.delay(request.attempts), retryAfterMs), Math.max(0, deadline - now));
+  const wait = pushbackMs ?? Math.max(policy.backoff.delay(request.attempts), retryAfterMs);
+  const delayMs = Math.min(wait, Math.max(0, deadline - now));
   return { retry: true, delayMs, reason };
 }

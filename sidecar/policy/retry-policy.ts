@@ -11,7 +11,7 @@ export const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DEL
 export const MAX_REPLAY_BODY_BYTES = 64 * 1024;
 
 /** Why an attempt failed, as the retry decision and the retry metric's `reason` label see it. */
-export type FailureKind = 'connect-failure' | 'reset' | 'timeout' | 'status';
+export type FailureKind = 'connect-failure' | 'reset' | 'timeout' | 'status' | 'grpc';
 
 export interface RetryConditions {
   connectFailure: boolean;
@@ -19,13 +19,21 @@ export interface RetryConditions {
   /** Per-try timeouts (and, with them, every no-response failure). */
   timeout: boolean;
   statuses: ReadonlySet<number>;
+  /** gRPC status codes (cancelled, deadline-exceeded, internal, resource-exhausted, unavailable). */
+  grpcStatuses: ReadonlySet<number>;
 }
+
+/** The gRPC retry conditions and the status each names (Envoy's retry_on for gRPC). */
+export const GRPC_RETRY_CONDITIONS: Readonly<Record<string, number>> = {
+  'cancelled': 1, 'deadline-exceeded': 4, 'resource-exhausted': 8, 'internal': 13, 'unavailable': 14,
+};
 
 /** `on` as given when a policy names none: connect failures, resets and 502/503/504. */
 export const DEFAULT_RETRY_ON = ['connect-failure', 'reset', 'gateway-error'];
 
 export function compileConditions(on: readonly string[]): RetryConditions {
   const statuses = new Set<number>();
+  const grpcStatuses = new Set<number>();
   let connectFailure = false;
   let reset = false;
   let timeout = false;
@@ -39,9 +47,10 @@ export function compileConditions(on: readonly string[]): RetryConditions {
       connectFailure = reset = timeout = true;
       for (let s = 500; s < 600; s++) statuses.add(s);
     } else if (c === 'retriable-4xx') statuses.add(409);
+    else if (GRPC_RETRY_CONDITIONS[c] !== undefined) grpcStatuses.add(GRPC_RETRY_CONDITIONS[c] as number);
     else statuses.add(Number(c));
   }
-  return { connectFailure, reset, timeout, statuses };
+  return { connectFailure, reset, timeout, statuses, grpcStatuses };
 }
 
 export class RetryPolicy {
@@ -65,6 +74,15 @@ export class RetryPolicy {
 
   retriesStatus(status: number): boolean {
     return this.conditions.statuses.has(status);
+  }
+
+  retriesGrpcStatus(status: number): boolean {
+    return this.conditions.grpcStatuses.has(status);
+  }
+
+  /** Whether any gRPC status is retried: only then is a gRPC response held back to read its status. */
+  get retriesGrpc(): boolean {
+    return this.conditions.grpcStatuses.size > 0;
   }
 
   retriesFailure(kind: FailureKind): boolean {

@@ -3,16 +3,20 @@
 // the one object a request allocates besides its attempts: the chain's steps are built once per
 // snapshot and keep their per-request state here.
 //
-// The downstream is an HTTP/1.1 response, or the raw socket of an Upgrade request (which owns its
-// connection until the upstream answers); steps reply through reply() and never need to know which.
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+// The downstream is an HTTP/1.1 response, the raw socket of an Upgrade request (which owns its
+// connection until the upstream answers), or an HTTP/2 stream; steps reply through reply() and
+// never need to know which.
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { constants as h2constants, type ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Duplex, Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Span } from '@opentelemetry/api';
 import type { StreamMetrics } from '../telemetry/request-series.ts';
 import type { RouteCounters } from '../telemetry/metrics.ts';
 import { NO_FLAGS, type Flag } from './flags.ts';
-import { localReply, rawLocalReply } from './local-reply.ts';
+import { grpcStatusLabel, isGrpcContentType } from './grpc.ts';
+import { h2LocalReply, localReply, rawLocalReply } from './local-reply.ts';
 import { NO_BODY, type RequestBody } from './request-body.ts';
 import type { UpstreamHeaders } from './headers.ts';
 
@@ -34,11 +38,35 @@ export interface UpgradeDownstream {
   readonly reattach: (socket: Duplex, head: Buffer) => void;
 }
 
+/** An HTTP/2 request as the listener received it: its stream, head and connection. */
+export interface H2Downstream {
+  readonly stream: ServerHttp2Stream;
+  readonly headers: IncomingHttpHeaders;
+  /** Flat [name, value, ...], pseudo-headers included. */
+  readonly rawHeaders: string[];
+  /** The client sent END_STREAM with its headers: no body. */
+  readonly endStream: boolean;
+  /** The TCP connection the session runs on (for its addresses and original destination). */
+  readonly socket: Socket;
+}
+
 export class Exchange {
-  readonly req: IncomingMessage;
+  /** The HTTP/1.1 request; undefined for an HTTP/2 stream, which has `h2` instead. */
+  readonly req: IncomingMessage | undefined;
   /** The HTTP response; undefined for an Upgrade request, which has `upgrade` instead. */
   readonly res: ServerResponse | undefined;
   readonly upgrade: UpgradeDownstream | undefined;
+  readonly h2: H2Downstream | undefined;
+  /** The request's headers as received, for the trace parent and the log's authority. */
+  readonly requestHeaders: IncomingHttpHeaders;
+  /** Where the request body is read from (the IncomingMessage, or the HTTP/2 stream). */
+  readonly bodySource: Readable;
+  /** The connection the request came on. */
+  readonly socket: Socket;
+  /** A gRPC call (HTTP/2 with content-type application/grpc*): local replies are trailers-only. */
+  readonly grpc: boolean;
+  /** The call's grpc-status once known (for metrics), undefined for plain HTTP. */
+  grpcStatus: number | undefined;
   readonly startedAt = performance.now();
   readonly method: string;
   /** origin-form path and query, as sent upstream. */
@@ -76,13 +104,34 @@ export class Exchange {
   #cutByProxy = false;
   #over = false;
 
-  constructor(req: IncomingMessage, res: ServerResponse | undefined, observer: ExchangeObserver, upgrade?: UpgradeDownstream) {
+  /** An HTTP/1.1 request; `upgrade` for an Upgrade request, which has no ServerResponse. */
+  constructor(req: IncomingMessage, res: ServerResponse | undefined, observer: ExchangeObserver, upgrade?: UpgradeDownstream);
+  constructor(req: undefined, res: undefined, observer: ExchangeObserver, upgrade: undefined, h2: H2Downstream);
+  constructor(req: IncomingMessage | undefined, res: ServerResponse | undefined, observer: ExchangeObserver, upgrade?: UpgradeDownstream, h2?: H2Downstream) {
     this.req = req;
     this.res = res;
     this.upgrade = upgrade;
-    this.method = req.method ?? 'GET';
-    this.path = req.url ?? '/';
+    this.h2 = h2;
     this.#observer = observer;
+    if (h2 !== undefined) {
+      const headers = h2.headers;
+      this.requestHeaders = headers;
+      this.bodySource = h2.stream;
+      this.socket = h2.socket;
+      this.method = (headers[':method'] as string | undefined) ?? 'GET';
+      this.path = (headers[':path'] as string | undefined) ?? '/';
+      this.grpc = isGrpcContentType(headers['content-type']);
+      (h2.stream as ExchangeStream)[EXCHANGE] = this;
+      h2.stream.once('close', onStreamClose);
+      return;
+    }
+    const request = req as IncomingMessage;
+    this.requestHeaders = request.headers;
+    this.bodySource = request;
+    this.socket = request.socket;
+    this.method = request.method ?? 'GET';
+    this.path = request.url ?? '/';
+    this.grpc = false;
     if (res !== undefined) {
       (res as ExchangeResponse)[EXCHANGE] = this;
       res.on('close', onResponseClose);
@@ -120,14 +169,33 @@ export class Exchange {
     else if (!this.flags.split(',').includes(flag)) this.flags = `${this.flags},${flag}`;
   }
 
+  /** The authority the client named (:authority, else Host). */
+  get authority(): string {
+    const headers = this.requestHeaders;
+    return (headers[':authority'] as string | undefined) ?? headers.host ?? '';
+  }
+
+  /** The grpc_status metric label: "" for plain HTTP. */
+  get grpcStatusLabel(): string {
+    return this.grpc ? grpcStatusLabel(this.grpcStatus) : '';
+  }
+
   /** True once the client is gone or the answer is complete: a waiting step drops the request. */
   get gone(): boolean {
-    return this.res !== undefined ? this.res.destroyed || this.res.writableEnded : this.#over || this.upgrade!.socket.destroyed;
+    if (this.res !== undefined) return this.res.destroyed || this.res.writableEnded;
+    if (this.h2 !== undefined) return this.#over || this.h2.stream.destroyed || this.h2.stream.writableEnded;
+    return this.#over || this.upgrade!.socket.destroyed;
   }
 
   /** A locally generated answer (`petrel-error: flag`), on whichever downstream this is. */
   reply(flag: Flag, message: string, status: number, extraHeaders?: Record<string, string>): void {
     this.setFlag(flag);
+    const h2 = this.h2;
+    if (h2 !== undefined) {
+      const code = h2LocalReply(h2.stream, this.grpc, flag, message, status, this.requestId, extraHeaders);
+      if (code !== undefined) this.grpcStatus = code;
+      return;
+    }
     if (this.res !== undefined) {
       // A request the sidecar could not read leaves nothing on the connection worth keeping.
       if (flag === 'DPE') this.res.shouldKeepAlive = false;
@@ -142,6 +210,12 @@ export class Exchange {
   /** Ends a response that already started (its upstream failed): the client sees the stream cut. */
   cut(): void {
     this.#cutByProxy = true;
+    if (this.h2 !== undefined) {
+      // A gRPC client reads a status from trailers; anything else sees the stream reset.
+      if (this.grpc) this.reply('UC', 'the upstream failed while the response was relayed', 502);
+      else this.h2.stream.close(h2constants.NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
     if (this.res !== undefined) this.res.destroy();
     else this.upgrade?.socket.destroy();
   }
@@ -152,11 +226,19 @@ export class Exchange {
 
   /** True when the client went away before the response was complete. */
   get downstreamClosed(): boolean {
+    if (this.h2 !== undefined) {
+      const stream = this.h2.stream;
+      return stream.closed ? stream.rstCode !== h2constants.NGHTTP2_NO_ERROR && !this.#cutByProxy : !this.#over;
+    }
     return this.res !== undefined ? !this.res.writableFinished : !this.#over;
   }
 
   /** The status to record: what the client got, 499 when it got nothing. */
   get status(): number {
+    if (this.h2 !== undefined) {
+      const stream = this.h2.stream;
+      return stream.headersSent ? Number(stream.sentHeaders[':status'] ?? 200) : 499;
+    }
     if (this.res === undefined) return this.upgradeStatus || 499;
     return this.res.headersSent ? this.res.statusCode : 499;
   }
@@ -165,8 +247,9 @@ export class Exchange {
   closed(): void {
     if (this.#over) return;
     this.#over = true;
-    if (this.res !== undefined && !this.res.writableFinished && !this.#cutByProxy) {
+    if (!this.#cutByProxy && (this.res !== undefined ? !this.res.writableFinished : this.h2 !== undefined && this.downstreamClosed)) {
       this.setFlag('DC');
+      if (this.grpc && this.grpcStatus === undefined) this.grpcStatus = 1; // CANCELLED
       this.attempt?.abort(new Error('downstream closed'));
     }
     if (this.release !== undefined) this.release(this);
@@ -178,5 +261,9 @@ export class Exchange {
 const EXCHANGE = Symbol('petrel.exchange');
 type ExchangeResponse = ServerResponse & { [EXCHANGE]?: Exchange };
 function onResponseClose(this: ExchangeResponse): void {
+  this[EXCHANGE]?.closed();
+}
+type ExchangeStream = ServerHttp2Stream & { [EXCHANGE]?: Exchange };
+function onStreamClose(this: ExchangeStream): void {
   this[EXCHANGE]?.closed();
 }

@@ -80,6 +80,8 @@ export function upstreamHeaders(raw: readonly string[], clientIp: string | undef
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
+    // HTTP/2 pseudo-headers (:method, :path, ...) travel apart from the header list (h2-attempt.ts).
+    if (name.charCodeAt(0) === 58) continue;
     const lower = name.toLowerCase();
     if (lower === 'transfer-encoding') {
       hasBody = true;

@@ -1,8 +1,11 @@
 // Responses the sidecar makes itself: `petrel-error: <flag>` and {"error": flag, "message": ...},
-// on a ServerResponse or, for Upgrade and CONNECT requests that own their socket, written raw.
+// on a ServerResponse, on an HTTP/2 stream (trailers-only for gRPC) or, for Upgrade and CONNECT
+// requests that own their socket, written raw.
 import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { constants, type ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { FLAGS, type Flag } from './flags.ts';
+import { encodeGrpcMessage, grpcStatusForFlag } from './grpc.ts';
 
 export const ERROR_HEADER = 'petrel-error';
 
@@ -45,4 +48,50 @@ export function rawLocalReply(
   if (requestId !== undefined) head += `x-request-id: ${requestId}\r\n`;
   if (extraHeaders !== undefined) for (const name in extraHeaders) head += `${name}: ${extraHeaders[name]}\r\n`;
   socket.end(`${head}content-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
+}
+
+/**
+ * A flagged local reply on an HTTP/2 stream. A gRPC call gets a trailers-only response (one HEADERS
+ * frame with END_STREAM: :status 200, grpc-status mapped from the flag, grpc-message), which every
+ * gRPC client reads as the call's status; a plain HTTP/2 request gets the JSON body. When the
+ * response has already started, a gRPC call ends with the status in its trailers and anything else
+ * is reset: the client sees the stream cut rather than a truncated body.
+ */
+export function h2LocalReply(
+  stream: ServerHttp2Stream, grpc: boolean, flag: Flag, message: string, status: number = FLAGS[flag].status,
+  requestId?: string, extraHeaders?: Record<string, string>,
+): number | undefined {
+  if (stream.destroyed || stream.closed) return undefined;
+  if (grpc) {
+    const code = grpcStatusForFlag(flag, status);
+    const fields: Record<string, string> = { 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message), [ERROR_HEADER]: flag, ...extraHeaders };
+    if (stream.headersSent) endWithTrailers(stream, fields);
+    else {
+      const head: Record<string, string | number> = { ':status': 200, 'content-type': 'application/grpc', ...fields };
+      if (requestId !== undefined) head['x-request-id'] = requestId;
+      stream.respond(head, { endStream: true });
+    }
+    return code;
+  }
+  if (stream.headersSent) {
+    stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    return undefined;
+  }
+  const text = body(flag, message);
+  const head: Record<string, string | number> = {
+    ':status': status, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), [ERROR_HEADER]: flag, ...extraHeaders,
+  };
+  if (requestId !== undefined) head['x-request-id'] = requestId;
+  stream.respond(head);
+  stream.end(text);
+  return undefined;
+}
+
+/**
+ * Ends a gRPC response whose headers went out (always with waitForTrailers: h2-attempt.ts), with
+ * `fields` as its trailers.
+ */
+export function endWithTrailers(stream: ServerHttp2Stream, fields: Record<string, string>): void {
+  stream.once('wantTrailers', () => stream.sendTrailers(fields));
+  if (!stream.writableEnded) stream.end();
 }

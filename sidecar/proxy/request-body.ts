@@ -1,7 +1,6 @@
 // A request body as the retry loop needs it: absent, buffered (small enough to send again), or a
 // stream that can be sent once. Buffering stops at a limit; what was read by then is sent ahead of
 // the rest of the stream, so a large body loses nothing, it just cannot be retried.
-import type { IncomingMessage } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 
 export type RequestBody =
@@ -21,7 +20,7 @@ export function replayable(body: RequestBody): boolean {
  * buffered, or with a stream of everything (what was read, then the rest). `done` is not called if
  * the request errors first (the client went away).
  */
-export function bufferBody(req: IncomingMessage, limit: number, done: (body: RequestBody) => void): void {
+export function bufferBody(req: Readable, limit: number, done: (body: RequestBody) => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
   const onData = (chunk: Buffer): void => {

@@ -10,19 +10,40 @@ import type { Span } from '@opentelemetry/api';
 import type { Exchange } from './exchange.ts';
 import { downstreamHeaders } from './headers.ts';
 
+/** One attempt to one upstream, over HTTP/1.1 (UpstreamAttempt) or HTTP/2 (H2Attempt). */
+export interface Attempt {
+  /** undefined for the local app and passthrough destinations. */
+  readonly endpoint: Endpoint | undefined;
+  readonly label: string;
+  /** Clock time the attempt was dispatched. */
+  readonly startedAt: number;
+  /** The balancer overruled the breakers (panic) to pick this endpoint. */
+  readonly panic: boolean;
+  /** The attempt's CLIENT span, when tracing is on. */
+  span: Span | undefined;
+  /** The flag (URX) the relayed response carries in petrel-error, set by the owner as it decides. */
+  errorFlag?: string | undefined;
+  abort(reason: Error): void;
+}
+
 export interface AttemptOwner {
   readonly exchange: Exchange;
-  /** Headers arrived: true to relay the response downstream, false to discard it (a retry follows). */
-  onAttemptResponse(attempt: UpstreamAttempt, status: number, headers: IncomingHttpHeaders): boolean;
+  /**
+   * Headers arrived: true to relay the response downstream, false to discard it (a retry follows).
+   * `grpcStatus` when the response's gRPC status is already known (trailers-only, or peeked trailers).
+   */
+  onAttemptResponse(attempt: Attempt, status: number, headers: IncomingHttpHeaders, grpcStatus?: number): boolean;
   /** A discarded response has been read to its end; the connection is free again. */
-  onAttemptDiscarded(attempt: UpstreamAttempt): void;
+  onAttemptDiscarded(attempt: Attempt): void;
   /** The attempt failed; `relaying` when the response had started downstream. */
-  onAttemptFailed(attempt: UpstreamAttempt, err: Error, relaying: boolean): void;
+  onAttemptFailed(attempt: Attempt, err: Error, relaying: boolean): void;
+  /** A relayed HTTP/2 response ended, with the gRPC status of its trailers if any. */
+  onAttemptEnd?(attempt: Attempt, grpcStatus: number | undefined): void;
   /** True while draining: responses then close their downstream connection. */
   closeConnections(): boolean;
 }
 
-export class UpstreamAttempt implements Dispatcher.DispatchHandler {
+export class UpstreamAttempt implements Dispatcher.DispatchHandler, Attempt {
   readonly owner: AttemptOwner;
   /** undefined for the local app and passthrough destinations. */
   readonly endpoint: Endpoint | undefined;

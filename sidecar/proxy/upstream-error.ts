@@ -1,13 +1,19 @@
-// Maps what undici and the socket layer throw onto response flags, and says whether any byte of
-// the request can have reached the upstream (what retry safety for POST depends on).
+// Maps what undici, node:http2 and the socket layer throw onto response flags, and says whether any
+// byte of the request can have reached the upstream (what retry safety for POST depends on).
 import { ProxyError, type Flag } from './flags.ts';
 
 const CONNECT_CODES = new Set([
   'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL',
   'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CONNECT',
+  // HTTP/2 streams that never left: queued on a session that failed to connect, opened on a session
+  // that was going away, refused by the peer (REFUSED_STREAM), or a pool closed by a config swap.
+  'ERR_HTTP2_STREAM_CANCEL', 'ERR_HTTP2_GOAWAY_SESSION', 'ERR_HTTP2_REFUSED_STREAM', 'ERR_HTTP2_POOL_CLOSED',
 ]);
 /** undici refused the request before sending it: something in the request itself, the client's mistake. */
-const CLIENT_CODES = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_HTTP_TOKEN', 'ERR_INVALID_CHAR']);
+const CLIENT_CODES = new Set([
+  'UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_HTTP_TOKEN', 'ERR_INVALID_CHAR',
+  'ERR_HTTP2_INVALID_HEADER_VALUE', 'ERR_HTTP2_INVALID_CONNECTION_HEADERS', 'ERR_HTTP2_HEADER_SINGLE_VALUE', 'ERR_HTTP2_INVALID_PSEUDOHEADER',
+]);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 
 export function errorCode(err: unknown): string {

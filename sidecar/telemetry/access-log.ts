@@ -18,6 +18,8 @@ export interface AccessLogRecord {
   path: string;
   route: string;
   status: number;
+  /** The call's grpc-status, "" for plain HTTP. */
+  grpc_status: string;
   flags: string;
   upstream: string;
   attempts: number;

@@ -24,7 +24,7 @@ export type StreamLabel = 'direction' | 'service' | 'peer_service' | 'route';
 
 /** Which listener a request came through. */
 export type Direction = 'inbound' | 'outbound';
-type RequestLabel = StreamLabel | 'method' | 'code' | 'flags';
+type RequestLabel = StreamLabel | 'method' | 'code' | 'flags' | 'grpc_status';
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT']);
 
@@ -39,8 +39,8 @@ export type StreamMetrics = RequestSeries;
 /** One (direction, service, peer_service, route): its outcome counters and latency histogram. */
 export class RequestSeries {
   readonly labels: Record<StreamLabel, string>;
-  /** method -> status -> flags -> counter */
-  readonly outcomes = new Map<string, Map<number, Map<string, Outcome>>>();
+  /** method -> status -> flags -> grpc_status -> counter */
+  readonly outcomes = new Map<string, Map<number, Map<string, Map<string, Outcome>>>>();
   /** Per-bucket (not cumulative) counts; the last slot is +Inf. */
   readonly buckets = new Float64Array(LATENCY_BUCKETS.length + 1);
   sum = 0;
@@ -50,7 +50,8 @@ export class RequestSeries {
     this.labels = labels;
   }
 
-  record(method: string, code: number, flags: string, seconds: number): void {
+  /** @param grpcStatus the bounded grpc_status label: "" for plain HTTP (grpc.ts grpcStatusLabel). */
+  record(method: string, code: number, flags: string, seconds: number, grpcStatus = ''): void {
     let byCode = this.outcomes.get(method);
     if (byCode === undefined) {
       const m = KNOWN_METHODS.has(method) ? method : 'OTHER';
@@ -59,11 +60,13 @@ export class RequestSeries {
     }
     let byFlags = byCode.get(code);
     if (byFlags === undefined) byCode.set(code, (byFlags = new Map()));
-    let outcome = byFlags.get(flags);
+    let byGrpc = byFlags.get(flags);
+    if (byGrpc === undefined) byFlags.set(flags, (byGrpc = new Map()));
+    let outcome = byGrpc.get(grpcStatus);
     if (outcome === undefined) {
       const m = KNOWN_METHODS.has(method) ? method : 'OTHER';
-      outcome = { labels: { ...this.labels, method: m, code: String(code), flags }, value: 0 };
-      byFlags.set(flags, outcome);
+      outcome = { labels: { ...this.labels, method: m, code: String(code), flags, grpc_status: grpcStatus }, value: 0 };
+      byGrpc.set(grpcStatus, outcome);
     }
     outcome.value++;
     let i = 0;
@@ -74,7 +77,7 @@ export class RequestSeries {
   }
 
   /** Unknown methods share one label value, and one map, so they cannot grow the series. */
-  #otherMethod(): Map<number, Map<string, Outcome>> {
+  #otherMethod(): Map<number, Map<string, Map<string, Outcome>>> {
     let other = this.outcomes.get('OTHER');
     if (other === undefined) this.outcomes.set('OTHER', (other = new Map()));
     return other;
@@ -92,12 +95,14 @@ export class RequestMetrics {
       ...requests,
       async get() {
         const values: Collected['values'] = [];
-        const seen = new Set<Map<number, Map<string, Outcome>>>();
+        const seen = new Set<Map<number, Map<string, Map<string, Outcome>>>>();
         for (const s of series.values()) {
           for (const byCode of s.outcomes.values()) {
             if (seen.has(byCode)) continue;
             seen.add(byCode);
-            for (const byFlags of byCode.values()) for (const o of byFlags.values()) values.push({ labels: o.labels, value: o.value });
+            for (const byFlags of byCode.values()) {
+              for (const byGrpc of byFlags.values()) for (const o of byGrpc.values()) values.push({ labels: o.labels, value: o.value });
+            }
           }
         }
         return { ...requests, values };

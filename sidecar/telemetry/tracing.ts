@@ -26,6 +26,8 @@ export interface SpanStart {
   serverPort: number | undefined;
   /** Retries: 1 for the first resend. CLIENT spans only. */
   resendCount?: number;
+  /** A gRPC call: RPC semantic-convention attributes (rpc.system, rpc.service, rpc.method). */
+  grpc?: boolean;
 }
 
 export interface Propagator {
@@ -58,6 +60,7 @@ export class Tracing {
         span.setAttribute('url.full', `http://${s.serverAddress}${s.serverPort === undefined ? '' : `:${s.serverPort}`}${s.path}`);
         if (s.resendCount !== undefined && s.resendCount > 0) span.setAttribute('http.request.resend_count', s.resendCount);
       } else span.setAttribute('url.scheme', 'http');
+      if (s.grpc === true) setRpcAttributes(span, s.path);
     }
     return span;
   }
@@ -83,9 +86,10 @@ export class Tracing {
   }
 
   /** Ends a span with the response status (5xx is an error) and the sidecar's flags. */
-  end(span: Span, status: number | undefined, flags: string, errorType?: string): void {
+  end(span: Span, status: number | undefined, flags: string, errorType?: string, grpcStatus?: number): void {
     if (span.isRecording()) {
       if (status !== undefined) span.setAttribute('http.response.status_code', status);
+      if (grpcStatus !== undefined) span.setAttribute('rpc.grpc.status_code', grpcStatus);
       if (flags !== '-') span.setAttribute('petrel.flags', flags);
       const error = errorType ?? (status !== undefined && status >= 500 ? String(status) : undefined);
       if (error !== undefined) {
@@ -106,6 +110,15 @@ export class Tracing {
   shutdown(): Promise<void> {
     return this.#shutdown();
   }
+}
+
+/** rpc.system, rpc.service and rpc.method from a gRPC path "/package.Service/Method". */
+function setRpcAttributes(span: Span, path: string): void {
+  span.setAttribute('rpc.system', 'grpc');
+  const slash = path.indexOf('/', 1);
+  if (path.charCodeAt(0) !== 47 || slash < 0) return;
+  span.setAttribute('rpc.service', path.slice(1, slash));
+  span.setAttribute('rpc.method', path.slice(slash + 1).split('?')[0] as string);
 }
 
 /** Trace and span ids from a pool of crypto-random bytes, refilled 4 KiB at a time. */

@@ -6,6 +6,7 @@ import type { EndpointStats } from './endpoint-stats.ts';
 import type { CircuitBreaker } from '../policy/circuit-breaker.ts';
 import type { Dispatcher } from 'undici';
 import type { Pool } from './undici.ts';
+import type { H2SessionPool } from './h2-session-pool.ts';
 
 /**
  * Where one attempt goes: a dispatcher (an endpoint's pool, or the passthrough agent with an
@@ -13,6 +14,8 @@ import type { Pool } from './undici.ts';
  */
 export interface Destination {
   readonly dispatcher: Dispatcher;
+  /** HTTP/2 sessions to the same address, for requests that arrived over HTTP/2. */
+  readonly h2: H2SessionPool;
   /** Required for an Agent (passthrough); pools know their origin. */
   readonly origin?: string;
   /** Host and port to dial for a tunnel, which bypasses the pool. */
@@ -30,9 +33,11 @@ export const FAILURE_LATENCY_MS = 1000;
 
 /**
  * How an attempt ended, for the endpoint's books: `cancelled` (the client left, or the request was
- * the client's mistake) says nothing about the endpoint's health.
+ * the client's mistake) says nothing about the endpoint's health; `overloaded` (gRPC
+ * RESOURCE_EXHAUSTED) is the endpoint shedding load: the balancer steers away as from a failure,
+ * the breaker is not told.
  */
-export type AttemptOutcome = 'succeeded' | 'failed' | 'cancelled';
+export type AttemptOutcome = 'succeeded' | 'failed' | 'cancelled' | 'overloaded';
 
 export class Endpoint {
   readonly address: string;
@@ -42,6 +47,7 @@ export class Endpoint {
   readonly host: string;
   readonly port: number;
   readonly pool: Pool;
+  readonly h2: H2SessionPool;
   readonly poolKey: string;
   readonly stats: EndpointStats;
   /** undefined when the service has no circuit breaker configured. */
@@ -52,7 +58,7 @@ export class Endpoint {
   readonly panicDestination: Destination;
 
   constructor(
-    address: string, name: string | undefined, pool: Pool, poolKey: string, stats: EndpointStats,
+    address: string, name: string | undefined, pool: Pool, h2: H2SessionPool, poolKey: string, stats: EndpointStats,
     breaker: CircuitBreaker | undefined, label: string,
   ) {
     this.address = address;
@@ -63,10 +69,11 @@ export class Endpoint {
     this.host = parsed.host;
     this.port = parsed.port;
     this.pool = pool;
+    this.h2 = h2;
     this.poolKey = poolKey;
     this.stats = stats;
     this.breaker = breaker;
-    this.destination = { dispatcher: pool, host: this.host, port: this.port, endpoint: this, label };
+    this.destination = { dispatcher: pool, h2, host: this.host, port: this.port, endpoint: this, label };
     this.panicDestination = { ...this.destination, panic: true };
   }
 
@@ -93,9 +100,10 @@ export class Endpoint {
       breaker?.onCancelled();
       return;
     }
-    if (outcome === 'failed') {
+    if (outcome === 'failed' || outcome === 'overloaded') {
       this.stats.observe(Math.max(latencyMs, FAILURE_LATENCY_MS));
-      breaker?.onFailure();
+      if (outcome === 'failed') breaker?.onFailure();
+      else breaker?.onCancelled();
       return;
     }
     this.stats.observe(latencyMs);

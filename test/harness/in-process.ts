@@ -71,6 +71,8 @@ export class ScriptedUpstreams {
     });
     return {
       pool: (origin: string) => dispatcherFor(origin),
+      // HTTP/2 sessions are never opened in process: these tests drive HTTP/1.1 exchanges.
+      h2: (origin: string) => ({ origin }),
       agent: () => dispatcherFor('agent'),
       retain: () => {},
       stats: () => ({ connected: 0, pending: 0, running: 0 }),

@@ -1,0 +1,93 @@
+// The HTTP/2 side of a listener (plaintext h2 with prior knowledge), hardened for a proxy that faces
+// untrusted clients. It never listens itself: the connection sniffer hands it the connections that
+// open with the HTTP/2 preface. Node's http2 core (nghttp2) enforces the protocol; the options
+// below bound what one client may cost:
+// - rapid reset (CVE-2023-44487) and other invalid-frame floods: nghttp2's stream-reset rate limit
+//   and Node's maxSessionInvalidFrames / maxSessionRejectedStreams close the session with GOAWAY;
+// - CONTINUATION floods: nghttp2 caps CONTINUATION frames per header block;
+// - SETTINGS and PING floods: maxSettings per frame, maxOutstandingPings, and nghttp2's cap on
+//   queued ACKs (a client that sends without reading is cut);
+// - oversized header lists: maxHeaderListSize (the same budget as HTTP/1.1's maxHeaderSize) and
+//   maxHeaderListPairs;
+// - a reader that never reads: flow control stops the upstream once the window is full, the
+//   relay holds at most a window per stream, maxSessionMemory caps nghttp2's buffers, and a stream
+//   idle for the stream idle timeout is reset.
+import { constants, createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { ListenerLimits } from './http-listener.ts';
+import { H2_MAX_SESSION_MEMORY_MB, H2_SESSION_WINDOW, H2_STREAM_WINDOW } from '../upstream/h2-session-pool.ts';
+import { STREAM_IDLE_TIMEOUT_MS } from '../upstream/pool-registry.ts';
+
+/** Streams one client connection may have open at once (Envoy's default is higher; Linkerd's is 100s). */
+export const H2_MAX_CONCURRENT_STREAMS = 1000;
+/** Headers per request, pseudo-headers included. */
+const MAX_HEADER_PAIRS = 256;
+
+export interface H2StreamHandler {
+  (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, endStream: boolean, rawHeaders: string[], socket: Socket): void;
+}
+
+/** The TCP connection of each session (session.socket is a proxy object, not the socket itself). */
+const SOCKET = Symbol('petrel.socket');
+type SessionWithSocket = ServerHttp2Session & { [SOCKET]?: Socket };
+
+export interface H2Listener {
+  readonly server: Http2Server;
+  /** Serves one connection that opened with the HTTP/2 preface (its bytes still unread or unshifted). */
+  serve(socket: Socket): void;
+  /** Sessions open now, for draining. */
+  readonly sessions: Set<ServerHttp2Session>;
+}
+
+export function createH2Listener(limits: ListenerLimits, onStream: H2StreamHandler): H2Listener {
+  const server = createServer({
+    settings: {
+      maxConcurrentStreams: H2_MAX_CONCURRENT_STREAMS,
+      initialWindowSize: H2_STREAM_WINDOW,
+      maxHeaderListSize: limits.maxHeaderSize,
+      enablePush: false,
+    },
+    maxHeaderListPairs: MAX_HEADER_PAIRS,
+    maxSessionMemory: H2_MAX_SESSION_MEMORY_MB,
+    maxOutstandingPings: 10,
+    maxSettings: 32,
+    maxSessionInvalidFrames: 100,
+    maxSessionRejectedStreams: 100,
+    // Client resets beyond a burst of 1000 and 33/s close the session (rapid reset).
+    streamResetBurst: 1000,
+    streamResetRate: 33,
+  });
+  const sessions = new Set<ServerHttp2Session>();
+  let pending: Socket | undefined;
+  server.on('session', (session: SessionWithSocket) => {
+    if (pending !== undefined) session[SOCKET] = pending;
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    session.on('error', () => session.destroy());
+    session.once('connect', () => session.setLocalWindowSize(H2_SESSION_WINDOW));
+    // An idle connection (no stream, no frame) is closed as an idle keep-alive connection would be.
+    session.setTimeout(limits.keepAliveTimeoutMs, () => session.close());
+  });
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+    const socket = (stream.session as SessionWithSocket | undefined)?.[SOCKET];
+    if (socket === undefined) {
+      stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    stream.setTimeout(STREAM_IDLE_TIMEOUT_MS, () => stream.close(constants.NGHTTP2_CANCEL));
+    stream.on('error', () => {}); // a reset stream is the exchange's business, never the process's
+    onStream(stream, headers, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0, rawHeaders, socket);
+  });
+  return {
+    server,
+    sessions,
+    serve(socket: Socket): void {
+      pending = socket;
+      try {
+        server.emit('connection', socket);
+      } finally {
+        pending = undefined;
+      }
+    },
+  };
+}
