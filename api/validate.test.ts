@@ -29,7 +29,7 @@ describe('policy validation', () => {
       'spec.colour: is not a known field',
       'spec.retry.attempts: must be >= 1',
       'spec.retry.backoff.strategy: must be one of: "fixed", "exponential", "exponential-jitter"',
-      'spec.retry.on[0]: must match ^(connect-failure|reset|gateway-error|5xx|retriable-4xx|[1-5][0-9][0-9])$',
+      'spec.retry.on[0]: must match ^(connect-failure|reset|gateway-error|5xx|retriable-4xx|[1-5][0-9][0-9]|cancelled|deadline-exceeded|internal|resource-exhausted|unavailable)$',
       'spec.timeout.total: must be a duration such as "250ms", "2s" or "5m"',
     ]);
   });

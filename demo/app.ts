@@ -1,7 +1,12 @@
-// The demo's two apps, run as separate processes by demo.ts:
+// The demo's apps, run as separate processes by demo.ts:
 //   node app.js payments PORT        a payment service whose failure rate /__chaos can change
 //   node app.js web PORT OUTBOUND    a web front end that calls payments through its sidecar
+//   node app.js ledger PORT POD ok|unavailable
+//                                    a gRPC service (h2c) whose pod answers every call, or fails every
+//                                    call with UNAVAILABLE
 import { Agent, createServer, request } from 'node:http';
+import { createServer as createH2cServer, type ServerHttp2Stream } from 'node:http2';
+import { decodeMessage, encodeMessage, LEDGER_RECORD_PATH, MAX_MESSAGE_BYTES } from './grpc-wire.ts';
 
 const [role, portText, outboundText] = process.argv.slice(2);
 const port = Number(portText);
@@ -57,9 +62,64 @@ function web(): void {
   }).listen(port, '127.0.0.1');
 }
 
-if (role === 'payments') payments();
-else if (role === 'web') web();
-else {
-  process.stderr.write('usage: app.js payments PORT | web PORT OUTBOUND_PORT\n');
+/** A trailers-only response: the call's status in the response headers, and nothing else. */
+function grpcError(stream: ServerHttp2Stream, status: number, message: string): void {
+  stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(status), 'grpc-message': message }, { endStream: true });
+}
+
+/**
+ * A minimal unary gRPC server on node:http2 (h2c, as the inbound sidecar speaks to apps), so the demo
+ * runs without @grpc/grpc-js. It reads the whole request before it answers, as a unary server does.
+ */
+function ledger(): void {
+  const [pod, mode] = process.argv.slice(4);
+  if (pod === undefined || (mode !== 'ok' && mode !== 'unavailable')) usage();
+  let recorded = 0;
+  const server = createH2cServer();
+  server.on('stream', (stream, headers) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_MESSAGE_BYTES + 5) chunks.push(c);
+    });
+    stream.on('error', () => {}); // a caller that resets its call is no reason to crash
+    stream.on('end', () => {
+      if (headers[':method'] !== 'POST' || headers[':path'] !== LEDGER_RECORD_PATH) {
+        grpcError(stream, 12, `${String(headers[':path'])} is not a method of ledger`); // UNIMPLEMENTED
+        return;
+      }
+      const message = decodeMessage(Buffer.concat(chunks));
+      if (message instanceof Error) {
+        grpcError(stream, 13, message.message); // INTERNAL
+        return;
+      }
+      if (mode === 'unavailable') {
+        grpcError(stream, 14, `${pod} is unavailable`);
+        return;
+      }
+      let amount: unknown;
+      try {
+        amount = (JSON.parse(message.toString()) as { amount?: unknown }).amount;
+      } catch {
+        grpcError(stream, 3, 'the request is not a JSON ledger entry'); // INVALID_ARGUMENT
+        return;
+      }
+      const reply = { pod, entry: ++recorded, amount: amount ?? null };
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      stream.end(encodeMessage(Buffer.from(JSON.stringify(reply))));
+    });
+  });
+  server.listen(port, '127.0.0.1');
+}
+
+function usage(): never {
+  process.stderr.write('usage: app.js payments PORT | web PORT OUTBOUND_PORT | ledger PORT POD ok|unavailable\n');
   process.exit(2);
 }
+
+if (role === 'payments') payments();
+else if (role === 'web') web();
+else if (role === 'ledger') ledger();
+else usage();

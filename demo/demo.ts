@@ -1,13 +1,14 @@
 // `petrel demo`: a local mesh on loopback, no Kubernetes. Two services, web and payments, each with
 // its own sidecar; load goes client -> web sidecar -> web app -> web sidecar (outbound) ->
 // payments sidecar (inbound) -> payments app. Payments turns flaky, a resilience policy is applied
-// live, payments dies and comes back; the demo shows what the mesh does, phase by phase, and ends
-// by itself.
+// live, payments dies and comes back; last, gRPC calls ride out one of two ledger pods failing every
+// call. The demo shows what the mesh does, phase by phase, and ends by itself.
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
 import type { PolicySpec } from '../api/types.ts';
-import { freePort, LocalMesh, waitForOk } from './local-mesh.ts';
+import { driveGrpc, waitForGrpc } from './grpc-driver.ts';
+import { freePort, LocalMesh, waitForOk, type SidecarPorts } from './local-mesh.ts';
 
 export interface DemoOptions {
   /** Requests in all, spread over the phases. */
@@ -15,21 +16,28 @@ export interface DemoOptions {
   out?: (line: string) => void;
 }
 
-interface Outcome { status: number; flag: string | undefined; ms: number }
+/** How one request or call ended; `failure` names why it failed (a petrel-error flag, "HTTP 503", "grpc-status 14"). */
+export interface Outcome { ok: boolean; failure: string | undefined; ms: number }
+
+interface HttpOutcome extends Outcome { status: number }
 
 interface Phase {
   title: string;
   explain: string;
   before?: () => Promise<void>;
+  /** The phase's load; HTTP requests to the web app through its sidecar unless the phase drives its own. */
+  drive?: (count: number, tick: (done: Outcome[]) => void) => Promise<Outcome[]>;
+  /** What one unit of load is called in the summary. */
+  unit?: string;
   /** What the demo expects, checked after the phase: a failure makes the demo exit 1. */
-  expect: (o: Outcome[]) => string | undefined;
+  expect: (o: Outcome[]) => string | undefined | Promise<string | undefined>;
 }
 
 const CONCURRENCY = 16;
 
-/** A ResiliencePolicy for payments, as a file the control plane watches. */
-function policyYaml(spec: PolicySpec): string {
-  return stringify({ apiVersion: 'petrel.dev/v1alpha1', kind: 'ResiliencePolicy', metadata: { name: 'payments', namespace: 'default' }, spec: { targetRef: { kind: 'Service', name: 'payments' }, ...spec } });
+/** A ResiliencePolicy for a service, as a file the control plane watches. */
+function policyYaml(service: string, spec: PolicySpec): string {
+  return stringify({ apiVersion: 'petrel.dev/v1alpha1', kind: 'ResiliencePolicy', metadata: { name: service, namespace: 'default' }, spec: { targetRef: { kind: 'Service', name: service }, ...spec } });
 }
 
 /** What phase 3 applies to the web sidecar's view of payments. */
@@ -46,6 +54,13 @@ const RESILIENT_POLICY: PolicySpec = {
   // breaker is open; this demo shows the fail-fast alternative.
   loadBalancer: { panicThreshold: 0 },
 };
+/**
+ * policies/ledger.yaml. gRPC calls are POSTs, yet a trailers-only UNAVAILABLE is retried without
+ * nonIdempotent: the server answered, and that status is the server asking to be retried.
+ */
+const LEDGER_POLICY: PolicySpec = { retry: { attempts: 3, on: ['unavailable'], backoff: { base: '5ms', max: '20ms' } } };
+/** The ledger's pods: ledger-1 fails every call with UNAVAILABLE. */
+const LEDGER_PODS = [{ name: 'ledger-0', mode: 'ok' }, { name: 'ledger-1', mode: 'unavailable' }] as const;
 /** No phase runs longer than this, whatever the request count. */
 const PHASE_LIMIT_MS = 30_000;
 
@@ -54,18 +69,18 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
-function summarize(outcomes: Outcome[]): string {
-  const ok = outcomes.filter((o) => o.status === 200).length;
+function summarize(outcomes: Outcome[], unit = 'requests'): string {
+  const ok = outcomes.filter((o) => o.ok).length;
   const ms = outcomes.map((o) => o.ms).sort((a, b) => a - b);
-  const flags = new Map<string, number>();
-  for (const o of outcomes) if (o.status !== 200) flags.set(o.flag ?? `HTTP ${o.status}`, (flags.get(o.flag ?? `HTTP ${o.status}`) ?? 0) + 1);
-  const failures = [...flags].map(([f, n]) => `${f} x${n}`).join(', ') || 'none';
-  return `${outcomes.length} requests, ${((100 * ok) / Math.max(1, outcomes.length)).toFixed(1)}% ok, ` +
+  const reasons = new Map<string, number>();
+  for (const o of outcomes) if (!o.ok) reasons.set(o.failure ?? 'unknown', (reasons.get(o.failure ?? 'unknown') ?? 0) + 1);
+  const failures = [...reasons].map(([f, n]) => `${f} x${n}`).join(', ') || 'none';
+  return `${outcomes.length} ${unit}, ${((100 * ok) / Math.max(1, outcomes.length)).toFixed(1)}% ok, ` +
     `p50 ${percentile(ms, 50).toFixed(1)} ms, p99 ${percentile(ms, 99).toFixed(1)} ms; failures: ${failures}`;
 }
 
-async function drive(port: number, count: number, agent: Agent, tick: (done: Outcome[]) => void): Promise<Outcome[]> {
-  const outcomes: Outcome[] = [];
+async function drive(port: number, count: number, agent: Agent, tick: (done: Outcome[]) => void): Promise<HttpOutcome[]> {
+  const outcomes: HttpOutcome[] = [];
   const deadline = Date.now() + PHASE_LIMIT_MS;
   let next = 0;
   const one = (): Promise<void> => new Promise((resolve) => {
@@ -74,11 +89,13 @@ async function drive(port: number, count: number, agent: Agent, tick: (done: Out
       res.resume();
       res.on('end', () => {
         const flag = res.headers['petrel-error'];
-        outcomes.push({ status: res.statusCode ?? 0, flag: typeof flag === 'string' ? flag : undefined, ms: performance.now() - started });
+        const status = res.statusCode ?? 0;
+        const failure = status === 200 ? undefined : typeof flag === 'string' ? flag : `HTTP ${status}`;
+        outcomes.push({ ok: status === 200, failure, status, ms: performance.now() - started });
         resolve();
       });
     });
-    req.on('error', () => { outcomes.push({ status: 0, flag: 'client error', ms: performance.now() - started }); resolve(); });
+    req.on('error', () => { outcomes.push({ ok: false, failure: 'client error', status: 0, ms: performance.now() - started }); resolve(); });
     req.end();
   });
   const timer = setInterval(() => tick(outcomes), 1000);
@@ -101,14 +118,18 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const paymentsPorts = await mesh.sidecarPorts();
     const webApp = await freePort();
     const paymentsApp = await freePort();
+    const ledger: { name: string; mode: 'ok' | 'unavailable'; app: number; ports: SidecarPorts }[] = [];
+    for (const pod of LEDGER_PODS) ledger.push({ ...pod, app: await freePort(), ports: await mesh.sidecarPorts() });
     const controlPorts = { stream: await freePort(), api: await freePort() };
     const controlUrl = `http://127.0.0.1:${controlPorts.stream}`;
-    mesh.writePolicy(mesh.policiesDir, 'payments.yaml', policyYaml({ timeout: { connect: '250ms', perTry: '1s' } }));
+    mesh.writePolicy(mesh.policiesDir, 'payments.yaml', policyYaml('payments', { timeout: { connect: '250ms', perTry: '1s' } }));
 
     out('Petrel demo: a local mesh on loopback, from the embedded defaults (no Kubernetes).');
     out(`  web app        127.0.0.1:${webApp}   behind its sidecar: inbound ${webPorts.inbound}, outbound ${webPorts.outbound}, admin ${webPorts.admin}`);
     out(`  payments app   127.0.0.1:${paymentsApp}   behind its sidecar: inbound ${paymentsPorts.inbound}, admin ${paymentsPorts.admin}`);
     out(`  path: client -> web sidecar -> web app -> web sidecar (outbound, Host: payments) -> payments sidecar -> payments app`);
+    out(`  ledger apps    ${ledger.map((p) => `127.0.0.1:${p.app} (${p.name})`).join(', ')}   gRPC, started for the last phase, each behind its own sidecar`);
+    out('  gRPC path: demo -> web sidecar (outbound, :authority: ledger) -> ledger-0 or ledger-1 sidecar -> its app');
     out(`  control plane  stream ${controlPorts.stream}, API ${controlPorts.api}; it watches ${mesh.policiesDir}`);
     out(`  logs: ${mesh.dir}`);
     out(`  while it runs: npx petrel status --control http://127.0.0.1:${controlPorts.api}; metrics at http://127.0.0.1:${webPorts.admin}/metrics`);
@@ -120,16 +141,21 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     mesh.startSidecar('web', webPorts, controlUrl, 'web-0', `127.0.0.1:${webApp}`);
     await Promise.all([waitForOk(`http://127.0.0.1:${webPorts.admin}/ready`), waitForOk(`http://127.0.0.1:${paymentsPorts.admin}/ready`)]);
     await waitForOk(`http://127.0.0.1:${paymentsApp}/__chaos?fail=0`);
-    // The web sidecar learns payments' endpoint when the payments sidecar registers with the control plane.
-    const deadline = Date.now() + 10_000;
-    while (!(await fetch(`http://127.0.0.1:${webPorts.admin}/config_dump`).then((r) => r.text())).includes(`127.0.0.1:${paymentsPorts.inbound}`)) {
-      if (Date.now() > deadline) throw new Error('the web sidecar never learned the payments endpoint');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // The web sidecar learns an endpoint when its sidecar registers with the control plane.
+    const webLearns = async (what: string, ...needles: string[]) => {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const dump = await fetch(`http://127.0.0.1:${webPorts.admin}/config_dump`).then((r) => r.text());
+        if (needles.every((n) => dump.includes(n))) return;
+        if (Date.now() > deadline) throw new Error(`the web sidecar never learned ${what}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await webLearns('the payments endpoint', `127.0.0.1:${paymentsPorts.inbound}`);
     out('  all five processes are up; both sidecars are ready and SYNCED with the control plane.\n');
 
     const chaos = (rate: number) => async () => { await waitForOk(`http://127.0.0.1:${paymentsApp}/__chaos?fail=${rate}`); };
-    const okShare = (o: Outcome[]) => o.filter((x) => x.status === 200).length / Math.max(1, o.length);
+    const okShare = (o: Outcome[]) => o.filter((x) => x.ok).length / Math.max(1, o.length);
     const metric = async (port: number, name: string, labels: Record<string, string> = {}) => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       let sum = 0;
@@ -142,7 +168,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const applyPolicy = async () => {
       const before = await metric(webPorts.admin, 'petrel_config_version');
       const started = Date.now();
-      mesh.writePolicy(mesh.policiesDir, 'payments.yaml', policyYaml(RESILIENT_POLICY));
+      mesh.writePolicy(mesh.policiesDir, 'payments.yaml', policyYaml('payments', RESILIENT_POLICY));
       const deadline = Date.now() + 10_000;
       while ((await metric(webPorts.admin, 'petrel_config_version')) === before) {
         if (Date.now() > deadline) throw new Error('the web sidecar did not receive the new policy');
@@ -150,6 +176,18 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       }
       out(`  edited policies/payments.yaml; the control plane pushed it and the web sidecar applied it ${Date.now() - started} ms later:`);
       out(`    ${JSON.stringify(RESILIENT_POLICY)}`);
+    };
+    const startLedger = async () => {
+      mesh.writePolicy(mesh.policiesDir, 'ledger.yaml', policyYaml('ledger', LEDGER_POLICY));
+      for (const pod of ledger) {
+        mesh.startApp(pod.name, ['ledger', String(pod.app), pod.name, pod.mode]);
+        mesh.startSidecar('ledger', pod.ports, controlUrl, pod.name, `127.0.0.1:${pod.app}`);
+      }
+      await Promise.all(ledger.flatMap((pod) => [waitForGrpc(pod.app), waitForOk(`http://127.0.0.1:${pod.ports.admin}/ready`)]));
+      await webLearns('both ledger endpoints and the ledger policy', ...ledger.map((p) => `127.0.0.1:${p.ports.inbound}`), '"unavailable"');
+      out('  started ledger-0 (healthy) and ledger-1 (fails every call with grpc-status 14 UNAVAILABLE): gRPC apps on plain node:http2 (h2c),');
+      out('  each behind its own sidecar registered as service ledger. The demo calls ledger.Ledger/Record through the web sidecar.');
+      out(`  policies/ledger.yaml: ${JSON.stringify(LEDGER_POLICY)}`);
     };
     const phases: Phase[] = [
       { title: 'healthy', explain: 'payments answers every call; the mesh adds two hops and nothing else.', before: chaos(0),
@@ -163,7 +201,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         expect: (o) => (okShare(o) >= 0.97 ? undefined : 'expected at least 97% success with retries') },
       { title: 'payments app is down', before: () => mesh.stop('payments'),
         explain: 'the payments sidecar answers 503 UF; retries cannot help, so the breaker opens and, with panicThreshold: 0, the web sidecar fails fast with UO.',
-        expect: (o) => (o.some((x) => x.flag === 'UO') && okShare(o) === 0 ? undefined : 'expected every request to fail, fast, with UO') },
+        expect: (o) => (o.some((x) => x.failure === 'UO') && okShare(o) === 0 ? undefined : 'expected every request to fail, fast, with UO') },
       { title: 'payments is back',
         before: async () => {
           mesh.startApp('payments', ['payments', String(paymentsApp)]);
@@ -176,6 +214,25 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         },
         explain: 'the probe found payments healthy and closed the breaker; traffic flows again without a restart.',
         expect: (o) => (okShare(o) >= 0.99 ? undefined : 'expected at least 99% success once the probe closed the breaker') },
+      { title: 'gRPC: one of two ledger pods fails every call',
+        before: startLedger,
+        explain: 'one HTTP/2 connection to the web sidecar carries every call, and the sidecar balances each call, not the ' +
+          'connection, over ledger-0 and ledger-1; an UNAVAILABLE from ledger-1 comes back trailers-only, so the sidecar ' +
+          'retries that call on ledger-0 (a retry avoids the endpoint that just failed) and the client never sees it.',
+        drive: (count, tick) => driveGrpc({ port: webPorts.outbound, authority: 'ledger', count, concurrency: CONCURRENCY, limitMs: PHASE_LIMIT_MS, tick }),
+        unit: 'calls',
+        expect: async (o) => {
+          const retries = await metric(webPorts.admin, 'petrel_retries_total', { peer_service: 'ledger' });
+          const answered = (pod: (typeof ledger)[number], status: string) =>
+            metric(pod.ports.admin, 'petrel_requests_total', { direction: 'inbound', grpc_status: status });
+          const counted = await Promise.all(ledger.map(async (pod) => ({ pod, ok: await answered(pod, '0'), unavailable: await answered(pod, '14') })));
+          out(`  the web sidecar retried ${retries} ledger calls; the ledger sidecars counted (petrel_requests_total): ` +
+            counted.map((c) => `${c.pod.name} grpc_status="0" ${c.ok}, grpc_status="14" ${c.unavailable}`).join('; '));
+          if (okShare(o) < 1) return 'expected every call to end with grpc-status 0';
+          if (retries === 0) return 'expected the web sidecar to retry ledger calls';
+          if (!counted.some((c) => c.pod.mode === 'unavailable' && c.unavailable > 0)) return 'expected ledger-1 to answer some calls with grpc_status="14"';
+          return undefined;
+        } },
     ];
     const perPhase = Math.max(CONCURRENCY, Math.floor(options.requests / phases.length));
     const problems: string[] = [];
@@ -183,9 +240,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       await phase.before?.();
       out(`Phase ${i + 1}: ${phase.title}`);
       out(`  ${phase.explain}`);
-      const outcomes = await drive(webPorts.inbound, perPhase, agent, (done) => out(`  ... ${summarize(done)}`));
-      out(`  => ${summarize(outcomes)}\n`);
-      const problem = phase.expect(outcomes);
+      const tick = (done: Outcome[]) => out(`  ... ${summarize(done, phase.unit)}`);
+      const outcomes = await (phase.drive ?? ((count, t) => drive(webPorts.inbound, count, agent, t)))(perPhase, tick);
+      out(`  => ${summarize(outcomes, phase.unit)}`);
+      const problem = await phase.expect(outcomes);
+      out('');
       if (problem !== undefined) problems.push(`phase ${i + 1} (${phase.title}): ${problem}`);
     }
 
@@ -194,7 +253,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const closes = await metric(webPorts.admin, 'petrel_circuit_transitions_total', { to: 'closed' });
     out(`The web sidecar retried ${retries} times; the payments-0 breaker opened ${trips} time(s) and closed ${closes} time(s).`);
     out('What the sidecars counted (petrel_requests_total):');
-    for (const [name, port] of [['web', webPorts.admin], ['payments', paymentsPorts.admin]] as const) {
+    const sidecars = [['web', webPorts.admin], ['payments', paymentsPorts.admin], ...ledger.map((p) => [p.name, p.ports.admin] as const)] as const;
+    for (const [name, port] of sidecars) {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       for (const line of text.split('\n').filter((l) => l.startsWith('petrel_requests_total{'))) out(`  [${name} sidecar] ${line}`);
     }

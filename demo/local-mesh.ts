@@ -64,7 +64,7 @@ export class LocalMesh {
   }
 
   startSidecar(service: string, ports: SidecarPorts, control: string, name: string, app?: string): ChildProcess {
-    return this.start(`${service}-sidecar`, [
+    return this.start(`${name}-sidecar`, [
       PETREL_BIN, 'sidecar', '--service', service, '--control', control, '--name', name,
       '--inbound-host', '127.0.0.1', '--inbound-port', String(ports.inbound), '--outbound-port', String(ports.outbound),
       '--admin-host', '127.0.0.1', '--admin-port', String(ports.admin), ...(app ? ['--app', app] : []),

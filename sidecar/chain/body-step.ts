@@ -1,8 +1,11 @@
 // Step: the request body as the retry loop needs it. When the route may retry, a body up to
-// 64 KiB is buffered so it can be sent again; a larger one streams and is never resent.
+// 64 KiB is buffered so it can be sent again; a larger one streams and is never resent. An HTTP/2
+// body is not waited for: it streams at once with a replay copy of up to 64 KiB (a bidirectional
+// gRPC stream would otherwise wait forever for a client that waits for an answer).
 import { MAX_REPLAY_BODY_BYTES } from '../policy/retry-policy.ts';
 import type { Exchange } from '../proxy/exchange.ts';
 import { bufferBody, NO_BODY } from '../proxy/request-body.ts';
+import { ReplayBody } from '../proxy/replay-body.ts';
 import type { Step } from './step.ts';
 
 export class BodyStep implements Step {
@@ -22,6 +25,10 @@ export class BodyStep implements Step {
     }
     if (!this.#replay) {
       exchange.body = { kind: 'stream', stream: exchange.bodySource };
+      return this.#next.run(exchange);
+    }
+    if (exchange.h2 !== undefined) {
+      exchange.body = { kind: 'replay', replay: new ReplayBody(exchange.bodySource, MAX_REPLAY_BODY_BYTES) };
       return this.#next.run(exchange);
     }
     const next = this.#next;

@@ -148,7 +148,8 @@ export class ProxyCall implements AttemptOwner {
       method: exchange.method as Dispatcher.HttpMethod,
       path: exchange.path,
       headers,
-      body: body.kind === 'none' ? null : body.kind === 'buffered' ? body.data : body.stream,
+      // (A replayed body is HTTP/2's, sent by H2Attempt.)
+      body: body.kind === 'buffered' ? body.data : body.kind === 'stream' ? body.stream : null,
     };
     if (destination.origin !== undefined) options.origin = destination.origin;
     if (plan.timeouts.perTryMs !== undefined) options.headersTimeout = plan.timeouts.perTryMs;

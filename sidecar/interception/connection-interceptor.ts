@@ -64,7 +64,7 @@ export function interceptConnections(server: Server, options: InterceptorOptions
   const serve = (socket: Socket, head: Buffer) => {
     if (head.length > 0) socket.unshift(head);
     detect(socket, options.firstBytesTimeoutMs, sniffHttpVersion, (kind, bytes) => {
-      if (kind === 'opaque') socket.destroy(); // silent past the timeout
+      if (kind === 'opaque') socket.destroy(); // silent past the timeout, or closed before a request
       else if (kind === 'h2') toH2(socket, bytes);
       else toHttp1(socket, bytes);
     });
@@ -102,6 +102,7 @@ function detect(socket: Socket, timeoutMs: number, classify: (head: Buffer) => K
   const finish = (kind: Kind) => {
     clearTimeout(timer);
     socket.off('data', onData);
+    socket.off('end', onEnd);
     socket.off('close', onClose);
     socket.pause();
     decided(kind, head);
@@ -112,8 +113,12 @@ function detect(socket: Socket, timeoutMs: number, classify: (head: Buffer) => K
     if (kind !== 'need-more') finish(kind);
   };
   const onClose = () => clearTimeout(timer);
+  // The client half-closed before its bytes said what it speaks: not HTTP. (The listener allows
+  // half-open connections, so without this the socket would linger until the timeout.)
+  const onEnd = () => finish('opaque');
   const timer = setTimeout(() => finish('opaque'), timeoutMs);
   socket.on('data', onData);
+  socket.once('end', onEnd);
   socket.on('close', onClose);
   socket.on('error', () => socket.destroy());
 }

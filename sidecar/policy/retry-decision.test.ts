@@ -48,4 +48,16 @@ describe('decideRetry: one pure decision per failed attempt', () => {
     assert.equal(decideRetry(policy, status(503), request()).retry, true, 'the one retry was still there');
     assert.deepEqual(decideRetry(policy, status(503), request()), { retry: false, why: 'budget' });
   });
+  it('retries a gRPC status the policy names, a POST included, with the server\'s pushback as the delay', () => {
+    const grpc = (code: number, pushbackMs?: number | 'never') => ({ kind: 'grpc' as const, status: code, pushbackMs });
+    const policy = make({ on: ['unavailable', 'resource-exhausted'] });
+    assert.deepEqual(decideRetry(policy, grpc(14), request({ method: 'POST' })), { retry: true, delayMs: 100, reason: 'grpc-14' });
+    assert.deepEqual(decideRetry(policy, grpc(8, 250), request({ method: 'POST' })), { retry: true, delayMs: 250, reason: 'grpc-8' });
+    assert.deepEqual(decideRetry(policy, grpc(14, 'never'), request({ method: 'POST' })), { retry: false, why: 'condition' });
+    assert.deepEqual(decideRetry(policy, grpc(3), request({ method: 'POST' })), { retry: false, why: 'condition' });
+    assert.deepEqual(decideRetry(policy, grpc(14), request({ method: 'POST', replayable: false })), { retry: false, why: 'body' });
+    assert.deepEqual(decideRetry(policy, grpc(14, 500), request({ method: 'POST', deadline: clock.now() + 400 })), { retry: false, why: 'deadline' });
+    assert.deepEqual(decideRetry(make({ on: ['gateway-error'] }), grpc(14), request({ method: 'POST' })), { retry: false, why: 'condition' },
+      'HTTP conditions say nothing about gRPC statuses');
+  });
 });

@@ -68,6 +68,7 @@ export class H2Attempt implements Attempt {
       const body = request.body;
       stream = session.request(request.headers, { endStream: body.kind === 'none' });
       if (body.kind === 'buffered') stream.end(body.data);
+      else if (body.kind === 'replay') body.replay.attach(stream);
       else if (body.kind === 'stream') {
         body.stream.pipe(stream);
         body.stream.once('error', () => stream.close(constants.NGHTTP2_CANCEL));

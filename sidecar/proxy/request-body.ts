@@ -1,18 +1,21 @@
-// A request body as the retry loop needs it: absent, buffered (small enough to send again), or a
-// stream that can be sent once. Buffering stops at a limit; what was read by then is sent ahead of
-// the rest of the stream, so a large body loses nothing, it just cannot be retried.
+// A request body as the retry loop needs it: absent, buffered (small enough to send again), a
+// stream that can be sent once, or (HTTP/2) a stream replayed from a bounded copy (replay-body.ts).
+// Buffering stops at a limit; what was read by then is sent ahead of the rest of the stream, so a
+// large body loses nothing, it just cannot be retried.
 import { PassThrough, type Readable } from 'node:stream';
+import type { ReplayBody } from './replay-body.ts';
 
 export type RequestBody =
   | { readonly kind: 'none' }
   | { readonly kind: 'buffered'; readonly data: Buffer }
-  | { readonly kind: 'stream'; readonly stream: Readable };
+  | { readonly kind: 'stream'; readonly stream: Readable }
+  | { readonly kind: 'replay'; readonly replay: ReplayBody };
 
 export const NO_BODY: RequestBody = { kind: 'none' };
 
 /** Whether the body can be sent again on a retry. */
 export function replayable(body: RequestBody): boolean {
-  return body.kind !== 'stream';
+  return body.kind === 'replay' ? body.replay.replayable : body.kind !== 'stream';
 }
 
 /**
