@@ -71,6 +71,14 @@ describe('gRPC resilience through a sidecar pair', () => {
       assert.equal(attempts(small.id), 2);
     });
 
+    it('a bidi ping-pong flows under the retry policy: the request stream is not held back for the replay copy', async () => {
+      const parts = Array.from({ length: 5 }, (_, i) => Buffer.from(`turn-${i}`));
+      const reply = await mesh.client('echo-retry').pingPong(parts, { deadlineMs: 5000 });
+      assert.equal(reply.code, status.OK, reply.details);
+      assert.deepEqual(reply.messages.map(String), parts.map(String));
+      assert.equal(attempts(reply.id), 1);
+    });
+
     it('grpc-retry-pushback-ms: a negative value stops retries, a positive one delays the retry', async () => {
       const client = mesh.client('echo-retry');
       const stop = await client.unary(Buffer.from('x'), { script: { failTimes: 1, fail: { code: status.UNAVAILABLE, metadata: { 'grpc-retry-pushback-ms': '-1' } } } });

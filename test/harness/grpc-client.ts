@@ -84,6 +84,21 @@ export class EchoClient {
     });
   }
 
+  /** Bidi one message at a time: each goes only once the echo of the one before came back. */
+  pingPong(messages: Buffer[], o: CallOptions = {}): Promise<CallResult> {
+    return this.#run(o, true, (md, opts) => {
+      const call = this.client.makeBidiStreamRequest(path('Bidi'), raw.serialize, raw.deserialize, md, opts);
+      let next = 0;
+      const send = (): void => {
+        const message = messages[next++];
+        if (message === undefined) call.end(); else call.write(message);
+      };
+      call.on('data', send);
+      send();
+      return call;
+    });
+  }
+
   close(): void {
     this.client.close();
   }
@@ -116,7 +131,11 @@ export class EchoClient {
       events.on('error', () => { /* the status says it */ });
       if (readable) {
         events.on('data', keep);
-        events.once('close', () => { closed = true; finish(); });
+        // 'end' once every message was read; 'close' if destroyed (a duplex whose writing side is
+        // still open ends without closing).
+        const ended = (): void => { closed = true; finish(); };
+        events.once('end', ended);
+        events.once('close', ended);
       }
       o.onCall?.(call);
     });
