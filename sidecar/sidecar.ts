@@ -132,8 +132,9 @@ export class Sidecar {
     this.#outbound = createListener(options.limits, {
       request: outbound.handle, upgrade: outbound.upgrade, connect: outbound.connect, dropped: drop('outbound'),
     });
-    const inboundH2 = createH2Listener(options.limits, inbound.stream);
-    const outboundH2 = createH2Listener(options.limits, outbound.stream);
+    const draining = () => this.#draining;
+    const inboundH2 = createH2Listener(options.limits, inbound.stream, draining);
+    const outboundH2 = createH2Listener(options.limits, outbound.stream, draining);
     this.#h2 = [inboundH2, outboundH2];
     // Every connection's first bytes pick HTTP/1.1 or HTTP/2; connections iptables redirected here
     // that are neither are opaque TCP.

@@ -197,4 +197,25 @@ describe('upstream HTTP/2 sessions', () => {
       app.close();
     }
   });
+  it('drains HTTP/2 clients with GOAWAY: the stream in flight finishes, the client learns to go elsewhere', async () => {
+    const app = await startDualApp();
+    const caller = await startSidecar({ service: 'web', config: snapshot(1, [{ name: 'api', endpoints: [`127.0.0.1:${app.port}`] }]) });
+    const session = h2connect(`http://127.0.0.1:${caller.outboundPort}`);
+    try {
+      await h2get(session, 'api', '/warm');
+      const goaway = once(session, 'goaway');
+      const slow = h2get(session, 'api', '/slow?delay=300');
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal((await caller.admin('/drain', { method: 'POST' })).status, 202);
+      await goaway;
+      const reply = await slow;
+      assert.equal(reply.status, 200, 'the stream in flight finished');
+      assert.equal(reply.body, 'h2 /slow?delay=300');
+      assert.equal((await caller.admin('/ready')).status, 503, 'a draining sidecar is not ready');
+    } finally {
+      session.destroy();
+      await caller.stop();
+      app.close();
+    }
+  });
 });

@@ -39,7 +39,12 @@ export interface H2Listener {
   readonly sessions: Set<ServerHttp2Session>;
 }
 
-export function createH2Listener(limits: ListenerLimits, onStream: H2StreamHandler): H2Listener {
+/**
+ * @param draining while true, each session that opens a stream is told GOAWAY (its streams in
+ * flight finish; the client opens its next ones elsewhere), as HTTP/1.1 responses then say
+ * Connection: close.
+ */
+export function createH2Listener(limits: ListenerLimits, onStream: H2StreamHandler, draining: () => boolean): H2Listener {
   const server = createServer({
     settings: {
       maxConcurrentStreams: H2_MAX_CONCURRENT_STREAMS,
@@ -75,6 +80,7 @@ export function createH2Listener(limits: ListenerLimits, onStream: H2StreamHandl
       return;
     }
     stream.setTimeout(STREAM_IDLE_TIMEOUT_MS, () => stream.close(constants.NGHTTP2_CANCEL));
+    if (draining() && stream.session !== undefined && !stream.session.closed) stream.session.close();
     stream.on('error', () => {}); // a reset stream is the exchange's business, never the process's
     onStream(stream, headers, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0, rawHeaders, socket);
   });

@@ -133,7 +133,7 @@ export class H2Attempt implements Attempt {
     this.#relaying = true;
     const out = this.errorFlag === undefined ? raw : [...raw, ERROR_HEADER, this.errorFlag];
     const downstream = this.#downstream;
-    if (downstream.destroyed) return true;
+    if (downstream.destroyed || downstream.closed) return true;
     downstream.respond(out, endStream ? { endStream: true } : { waitForTrailers: true });
     if (!endStream) downstream.once('wantTrailers', () => this.#sendTrailers());
     return true;
@@ -176,7 +176,7 @@ export class H2Attempt implements Attempt {
 
   #sendTrailers(): void {
     const downstream = this.#downstream;
-    if (downstream.destroyed) return;
+    if (downstream.destroyed || downstream.closed) return;
     const trailers = this.#trailers;
     downstream.sendTrailers(trailers === undefined ? {} : trailersOf(trailers));
   }
