@@ -11,6 +11,7 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { stringify } from 'yaml';
 import { policyMicrobench } from './policy-micro.ts';
 import { controlScale } from './control-scale.ts';
+import { h2TransportBench, transportTable } from './h2-transport.ts';
 import {
   anonRssMb, cpuSeconds, freePort, grpcLoad, h2load, peakRssMb, processTree, startPinned, stop, waitForHttp, waitForTcp, wrk,
   type LoadResult,
@@ -442,6 +443,11 @@ async function main(): Promise<void> {
   lines.push('', 'Targets (HTTP/2 and gRPC):', '', ...targets(rows));
   lines.push('', 'Policy steps measured in-process on the real objects (ns of CPU per request):');
   for (const [name, ns] of policyMicrobench()) lines.push(`- ${name}: ${fmt(ns)} ns`);
+  // HTTP/1.1 between sidecars over HTTP/1.1 or over HTTP/2 (Linkerd's choice): bare forwarders, measured.
+  if (wanted ? wanted.some((w) => 'transport'.includes(w)) : !protocols || protocols.includes('h2')) {
+    lines.push('', 'HTTP/1.1 requests between two bare forwarders, the middle hop over HTTP/1.1 or HTTP/2 (bench/h2-transport.ts; medians of 3):', '',
+      transportTable(await h2TransportBench(SECONDS)));
+  }
   // The control plane's scale test is no protocol: BENCH_PROTOCOLS alone leaves it out.
   if (wanted ? wanted.some((w) => 'control'.includes(w)) : !protocols) lines.push('', ...(await controlScale()));
   const cpuModel = execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).toString().trim();
