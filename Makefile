@@ -2,11 +2,12 @@
 #   make install   npm packages (including Node 24 from the npm registry), the build, apt packages the tests need
 #   make demo      the main job: a local mesh on loopback, explained as it runs
 #   make test      type-check, build and every test
-#   make bench     the benchmark against direct, nginx and a bare undici forwarder (installs nginx and wrk)
+#   make bench     the benchmark against direct, nginx and a bare undici forwarder, HTTP/1.1, HTTP/2 and gRPC
+#                  (installs nginx, wrk and h2load)
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 APT_TEST_PACKAGES := iproute2 iptables util-linux prometheus
-APT_BENCH_PACKAGES := nginx wrk util-linux
+APT_BENCH_PACKAGES := nginx wrk nghttp2-client util-linux
 
 .PHONY: install deps build apt-test apt-bench demo test bench clean
 

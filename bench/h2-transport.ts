@@ -14,7 +14,13 @@ const DIST = resolve(import.meta.dirname, '..');
 const FORWARDER = join(DIST, 'bench', 'h2-transport-forwarder.js');
 const BARE = join(DIST, 'bench', 'bare-undici.js');
 
-export interface TransportRow { middle: 'HTTP/1.1' | 'HTTP/2'; rps: number; cpuUsPerReq: number; p99ms: number; errors: number }
+export interface TransportRow {
+  middle: 'HTTP/1.1' | 'HTTP/2';
+  /** At 64 connections. */
+  rps: number; cpuUsPerReq: number; p99ms: number; errors: number;
+  /** At 1 connection: latency and CPU per request when nothing can be batched. */
+  p50ms1: number; cpuUsPerReq1: number;
+}
 
 async function nginxUpstream(dir: string, port: number): Promise<ChildProcess> {
   mkdirSync(dir, { recursive: true });
@@ -38,10 +44,17 @@ async function measure(middle: TransportRow['middle'], upstream: string, seconds
     await waitForHttp(`http://127.0.0.1:${front}/`);
     wrk('1', `http://127.0.0.1:${front}/`, 64, 2); // warm-up
     const pids = [frontProc.pid as number, backProc.pid as number];
-    const before = cpuSeconds(pids);
-    const result = wrk('1', `http://127.0.0.1:${front}/`, 64, seconds);
-    const cpu = cpuSeconds(pids) - before;
-    return { middle, rps: result.rps, cpuUsPerReq: (cpu * 1e6) / Math.max(1, result.requests), p99ms: result.p99ms, errors: result.errors };
+    const run = (connections: number) => {
+      const before = cpuSeconds(pids);
+      const result = wrk('1', `http://127.0.0.1:${front}/`, connections, seconds);
+      return { result, cpuUs: ((cpuSeconds(pids) - before) * 1e6) / Math.max(1, result.requests) };
+    };
+    const many = run(64);
+    const one = run(1);
+    return {
+      middle, rps: many.result.rps, cpuUsPerReq: many.cpuUs, p99ms: many.result.p99ms, errors: many.result.errors + one.result.errors,
+      p50ms1: one.result.p50ms, cpuUsPerReq1: one.cpuUs,
+    };
   } finally {
     await Promise.all([stop(frontProc), stop(backProc)]);
   }
@@ -68,8 +81,13 @@ export async function h2TransportBench(seconds: number, rounds = 3): Promise<Tra
 }
 
 export function transportTable(rows: TransportRow[]): string {
-  const lines = ['| middle hop (HTTP/1.1 client, 64 connections) | req/s | CPU µs/req, both forwarders | p99 ms | errors |', '|---|---|---|---|---|'];
-  for (const r of rows) lines.push(`| ${r.middle} | ${r.rps.toFixed(0)} | ${r.cpuUsPerReq.toFixed(1)} | ${r.p99ms.toFixed(2)} | ${r.errors} |`);
+  const lines = [
+    '| middle hop (HTTP/1.1 clients) | req/s @64 | CPU µs/req @64, both forwarders | p99 ms @64 | p50 ms @1 | CPU µs/req @1 | errors |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    lines.push(`| ${r.middle} | ${r.rps.toFixed(0)} | ${r.cpuUsPerReq.toFixed(1)} | ${r.p99ms.toFixed(2)} | ${r.p50ms1.toFixed(3)} | ${r.cpuUsPerReq1.toFixed(1)} | ${r.errors} |`);
+  }
   return lines.join('\n');
 }
 

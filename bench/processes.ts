@@ -1,8 +1,12 @@
 // Process helpers for the benchmark: start pinned processes, read their CPU time and peak RSS
-// from /proc, run wrk and parse what it prints.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+// from /proc, run the load generators (wrk, h2load, bench/grpc-load) and parse what they print.
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { GrpcLoadResult } from './grpc-load.ts';
 
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
@@ -72,7 +76,24 @@ export async function waitForHttp(url: string, headers: Record<string, string> =
   throw new Error(`${url} did not answer within ${timeoutMs} ms`);
 }
 
+/** Accepting TCP connections: for listeners that speak only HTTP/2 (nginx `listen ... http2`, grpc-js). */
+export async function waitForTcp(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`127.0.0.1:${port} did not accept within ${timeoutMs} ms`);
+}
+
+/** What one load run measured, whichever tool ran it: requests (or calls), their rate, latency, failures. */
 export interface WrkResult { requests: number; seconds: number; rps: number; p50ms: number; p99ms: number; errors: number }
+export type LoadResult = WrkResult;
 
 function toMs(value: string): number {
   const m = /^([0-9.]+)(us|ms|s)$/.exec(value.trim());
@@ -95,4 +116,45 @@ export function wrk(cpus: string, url: string, connections: number, seconds: num
     requests, seconds: took, rps: Number(/Requests\/sec:\s+([0-9.]+)/.exec(text)?.[1] ?? 0),
     p50ms: toMs(/\s50%\s+(\S+)/.exec(text)?.[1] ?? ''), p99ms: toMs(/\s99%\s+(\S+)/.exec(text)?.[1] ?? ''), errors,
   };
+}
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * Runs h2load pinned to `cpus`: plain HTTP/2 (h2c, prior knowledge) GETs, `concurrency` streams spread
+ * over up to 4 connections, for `seconds`. Failures: h2load's "failed" (streams reset or errored,
+ * timed out, or answered 4xx/5xx) plus 3xx answers. In timing mode h2load stops with requests in flight,
+ * which it counts as started but not done, and so neither do we. A run that completed no request at all
+ * (say the listener did not speak HTTP/2) throws. h2load reports no percentiles: latency is NaN.
+ */
+export async function h2load(cpus: string, url: string, concurrency: number, seconds: number, authority?: string): Promise<LoadResult> {
+  const clients = Math.min(4, concurrency);
+  const streams = Math.max(1, Math.round(concurrency / clients));
+  const args = ['-c', cpus, 'h2load', '-t1', `-c${clients}`, `-m${streams}`, `-D${seconds}`,
+    ...(authority ? ['-H', `:authority: ${authority}`] : []), url];
+  const { stdout, stderr } = await execFileAsync('taskset', args, { timeout: (seconds + 30) * 1000, maxBuffer: 1 << 20 });
+  const done = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed/.exec(stdout);
+  const codes = /status codes: (\d+) 2xx, (\d+) 3xx/.exec(stdout);
+  const finished = /finished in ([0-9.]+)(ms|s), ([0-9.]+) req\/s/.exec(stdout);
+  if (!done || !codes || !finished || done[1] === '0') {
+    throw new Error(`h2load completed no request: ${`${stdout}\n${stderr}`.split('\n').filter((l) => /error|fail|requests:/i.test(l)).join('; ').slice(0, 300)}`);
+  }
+  return {
+    requests: Number(done[4]), seconds: Number(finished[1]) * (finished[2] === 'ms' ? 0.001 : 1), rps: Number(finished[3]),
+    p50ms: Number.NaN, p99ms: Number.NaN, errors: Number(done[5]) + Number(codes[2]),
+  };
+}
+
+const GRPC_LOAD = join(import.meta.dirname, 'grpc-load.js');
+
+/** Runs bench/grpc-load pinned to `cpus` (a separate process, like wrk); bounded by its own duration plus a grace period. */
+export async function grpcLoad(cpus: string, target: string, concurrency: number, seconds: number, authority?: string, channels = 1): Promise<LoadResult & { grpc: GrpcLoadResult }> {
+  const args = ['-c', cpus, process.execPath, GRPC_LOAD, '--target', target, '--concurrency', String(concurrency),
+    '--channels', String(channels), '--seconds', String(seconds), ...(authority ? ['--authority', authority] : [])];
+  const { stdout } = await execFileAsync('taskset', args, { timeout: (seconds + 30) * 1000 }).catch((err: { stderr?: string; message: string }) => {
+    const why = err.stderr?.split('\n').find((l) => l.startsWith('Error')) ?? err.message.split('\n')[0];
+    throw new Error(`grpc-load: ${why}`);
+  });
+  const grpc = JSON.parse(stdout.trim().split('\n').pop() as string) as GrpcLoadResult;
+  return { requests: grpc.calls, seconds: grpc.seconds, rps: grpc.cps, p50ms: grpc.p50ms ?? Number.NaN, p99ms: grpc.p99ms ?? Number.NaN, errors: grpc.failures, grpc };
 }

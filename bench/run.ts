@@ -1,7 +1,9 @@
-// `make bench`: Petrel against direct, nginx and a bare undici forwarder, in one run on loopback.
-// Proxies are pinned to CPU 0; wrk and the upstream (nginx returning a small body) to CPU 1.
-// Reports requests/s at 64 connections, p50/p99 at 1 connection, proxy CPU µs per request and
-// peak RSS, with ratios. Bounded: every wrk run has a fixed duration.
+// `make bench`: Petrel against direct, nginx and a bare undici forwarder, in one run on loopback,
+// over HTTP/1.1 (wrk), gRPC unary (bench/grpc-load.ts, grpc-js) and plain HTTP/2 (h2load).
+// Proxies are pinned to CPU 0; the load generators and the upstreams (nginx returning a small body
+// over HTTP/1.1 and h2c, a grpc-js server returning a small reply) to CPU 1.
+// Reports requests (calls)/s at 64 connections (streams), p50/p99 at 1, proxy CPU µs per request
+// and peak RSS, with ratios and the targets. Bounded: every load run has a fixed duration.
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -9,8 +11,10 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { stringify } from 'yaml';
 import { policyMicrobench } from './policy-micro.ts';
 import { controlScale } from './control-scale.ts';
+import { h2TransportBench, transportTable } from './h2-transport.ts';
 import {
-  anonRssMb, cpuSeconds, freePort, peakRssMb, processTree, startPinned, stop, waitForHttp, wrk, type WrkResult,
+  anonRssMb, cpuSeconds, freePort, grpcLoad, h2load, peakRssMb, processTree, startPinned, stop, waitForHttp, waitForTcp, wrk,
+  type LoadResult,
 } from './processes.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -20,15 +24,29 @@ const LOAD_CPU = '1';
 const DIST = resolve(import.meta.dirname, '..');
 const PETREL = join(DIST, 'bin', 'petrel.js');
 const BARE_UNDICI = join(DIST, 'bench', 'bare-undici.js');
+const GRPC_UPSTREAM = join(DIST, 'bench', 'grpc-upstream.js');
 const work = mkdtempSync(join(tmpdir(), 'petrel-bench-'));
+
+/** What the load speaks: HTTP/1.1 GETs (wrk), gRPC unary calls (grpc-load) or plain HTTP/2 GETs (h2load). */
+type Protocol = 'http/1.1' | 'grpc' | 'h2';
+
+/** The upstream's port for each protocol: nginx over HTTP/1.1, nginx over h2c, a grpc-js server. */
+type Upstreams = Record<Protocol, number>;
 
 interface Scenario {
   name: string;
-  /** Starts the proxies; returns the URL and Host header wrk uses, and the proxy processes. */
-  start(upstreamPort: number): Promise<{ url: string; host?: string; procs: ChildProcess[] }>;
+  protocol: Protocol;
+  /** gRPC: channels (connections) the load client spreads its calls over. */
+  channels?: number;
+  /** Starts the proxies; returns the port and Host (:authority) the load uses, and the proxy processes. */
+  start(up: Upstreams): Promise<{ port: number; host?: string; procs: ChildProcess[] }>;
 }
 
-interface Row extends WrkResult { name: string; cpuUsPerReq: number; peakRssMb: number; anonRssMb: number; lat: WrkResult }
+interface Row extends LoadResult {
+  name: string; protocol: Protocol; cpuUsPerReq: number; peakRssMb: number; anonRssMb: number; lat: LoadResult;
+  /** Why the scenario could not be measured. */
+  failed?: string;
+}
 
 function nginxConf(dir: string, body: string): string {
   mkdirSync(dir, { recursive: true });
@@ -48,6 +66,12 @@ function nginxProxy(cpus: string, name: string, listen: number, target: number):
     `  server { listen 127.0.0.1:${listen}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`);
 }
 
+/** nginx as an HTTP/2 hop: h2c in (prior knowledge), HTTP/2 out with grpc_pass (gRPC calls and plain HTTP/2 requests alike). */
+function nginxH2Proxy(cpus: string, name: string, listen: number, target: number): ChildProcess {
+  return startNginx(cpus, name, `  upstream up { server 127.0.0.1:${target}; keepalive 128; }\n` +
+    `  server { listen 127.0.0.1:${listen} http2; location / { grpc_pass grpc://up; } }`);
+}
+
 let otlpSink = '';
 
 function petrelSidecar(service: string, ports: { inbound: number; outbound: number; admin: number }, snapshotServices: unknown[], app?: string, extraEnv: NodeJS.ProcessEnv = {}, bin = PETREL): ChildProcess {
@@ -63,27 +87,95 @@ function petrelSidecar(service: string, ports: { inbound: number; outbound: numb
 
 const ports = async () => ({ inbound: await freePort(), outbound: await freePort(), admin: await freePort() });
 
+const PREFIX: Record<Protocol, string> = { 'http/1.1': '', grpc: 'gRPC ', h2: 'h2load ' };
+const PROTOCOL_NAMES: Record<string, Protocol> = { http1: 'http/1.1', grpc: 'grpc', h2: 'h2' };
+
+/** The inbound sidecar in front of the upstream (`--app`): the HTTP/1.1 "1 hop". */
+function petrelInboundHop(name: string, protocol: Protocol, env: NodeJS.ProcessEnv, bin = PETREL): Scenario {
+  return {
+    name, protocol,
+    async start(up) {
+      const p = await ports();
+      const proc = petrelSidecar('upstream', p, [], `127.0.0.1:${up[protocol]}`, env, bin);
+      await waitForHttp(`http://127.0.0.1:${p.admin}/ready`);
+      return { port: p.inbound, host: 'upstream', procs: [proc] };
+    },
+  };
+}
+
+/** The outbound sidecar straight to the upstream, named as a service in its snapshot: where the policy chain runs. */
+function petrelOutboundHop(name: string, protocol: Protocol, policy?: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Scenario {
+  return {
+    name, protocol,
+    async start(up) {
+      const p = await ports();
+      const proc = petrelSidecar('client', p, [{ name: 'upstream', namespace: 'default', endpoints: [{ address: `127.0.0.1:${up[protocol]}` }], ...(policy ? { policy } : {}) }], undefined, env);
+      await waitForHttp(`http://127.0.0.1:${p.admin}/ready`);
+      return { port: p.outbound, host: 'upstream', procs: [proc] };
+    },
+  };
+}
+
+/** Outbound sidecar -> inbound sidecar -> upstream. */
+function petrelPair(name: string, protocol: Protocol, env: NodeJS.ProcessEnv, bin = PETREL, channels?: number): Scenario {
+  return {
+    name, protocol, ...(channels ? { channels } : {}),
+    async start(up) {
+      const server = await ports();
+      const client = await ports();
+      const a = petrelSidecar('upstream', server, [], `127.0.0.1:${up[protocol]}`, env, bin);
+      const b = petrelSidecar('client', client, [{ name: 'upstream', namespace: 'default', endpoints: [{ address: `127.0.0.1:${server.inbound}` }] }], undefined, env, bin);
+      await waitForHttp(`http://127.0.0.1:${server.admin}/ready`);
+      await waitForHttp(`http://127.0.0.1:${client.admin}/ready`);
+      return { port: client.outbound, host: 'upstream', procs: [b, a] };
+    },
+  };
+}
+
 function petrelScenarios(label: string, env: NodeJS.ProcessEnv, bin = PETREL): Scenario[] {
+  return [petrelInboundHop(`petrel 1 hop${label}`, 'http/1.1', env, bin), petrelPair(`petrel pair${label}`, 'http/1.1', env, bin)];
+}
+
+/** gRPC or plain HTTP/2 through Petrel: the outbound hop, the inbound hop and the pair. */
+function petrelH2Scenarios(protocol: 'grpc' | 'h2'): Scenario[] {
+  const p = PREFIX[protocol];
+  return [
+    petrelOutboundHop(`${p}petrel 1 hop (outbound)`, protocol),
+    petrelInboundHop(`${p}petrel 1 hop (inbound)`, protocol, {}),
+    petrelPair(`${p}petrel pair`, protocol, {}),
+    ...(protocol === 'grpc' ? [petrelPair(`${p}petrel pair, 4 channels`, protocol, {}, PETREL, 4)] : []),
+  ];
+}
+
+function directScenario(protocol: Protocol): Scenario {
+  return { name: `${PREFIX[protocol]}direct`, protocol, async start(up) { return { port: up[protocol], procs: [] }; } };
+}
+
+/** nginx as one hop and as a pair: proxy_pass over HTTP/1.1, or h2c in and grpc_pass out for gRPC and HTTP/2. */
+function nginxScenarios(protocol: Protocol): Scenario[] {
+  const h1 = protocol === 'http/1.1';
+  const proxy = h1 ? nginxProxy : nginxH2Proxy;
+  const ready = (port: number) => (h1 ? waitForHttp(`http://127.0.0.1:${port}/`) : waitForTcp(port));
+  const p = PREFIX[protocol];
   return [
     {
-      name: `petrel 1 hop${label}`,
+      name: `${p}nginx 1 hop`, protocol,
       async start(up) {
-        const p = await ports();
-        const proc = petrelSidecar('upstream', p, [], `127.0.0.1:${up}`, env, bin);
-        await waitForHttp(`http://127.0.0.1:${p.admin}/ready`);
-        return { url: `http://127.0.0.1:${p.inbound}/`, host: 'upstream', procs: [proc] };
+        const port = await freePort();
+        const proc = proxy(PROXY_CPU, `nginx-hop-${port}`, port, up[protocol]);
+        await ready(port);
+        return { port, procs: [proc] };
       },
     },
     {
-      name: `petrel pair${label}`,
+      name: `${p}nginx pair`, protocol,
       async start(up) {
-        const server = await ports();
-        const client = await ports();
-        const a = petrelSidecar('upstream', server, [], `127.0.0.1:${up}`, env, bin);
-        const b = petrelSidecar('client', client, [{ name: 'upstream', namespace: 'default', endpoints: [{ address: `127.0.0.1:${server.inbound}` }] }], undefined, env, bin);
-        await waitForHttp(`http://127.0.0.1:${server.admin}/ready`);
-        await waitForHttp(`http://127.0.0.1:${client.admin}/ready`);
-        return { url: `http://127.0.0.1:${client.outbound}/`, host: 'upstream', procs: [b, a] };
+        const [a, b] = [await freePort(), await freePort()];
+        const inner = proxy(PROXY_CPU, `nginx-in-${b}`, b, up[protocol]);
+        const outer = proxy(PROXY_CPU, `nginx-out-${a}`, a, b);
+        await ready(b);
+        await ready(a);
+        return { port: a, procs: [outer, inner] };
       },
     },
   ];
@@ -102,15 +194,7 @@ const FULL_POLICY = Object.assign({}, ...Object.values(POLICIES).filter((p) => !
 
 /** The outbound sidecar alone, straight to the upstream: where the policy chain runs. */
 function outboundScenario(label: string, policy: Record<string, unknown> | undefined, env: NodeJS.ProcessEnv = {}): Scenario {
-  return {
-    name: `petrel outbound, ${label}`,
-    async start(up) {
-      const p = await ports();
-      const proc = petrelSidecar('client', p, [{ name: 'upstream', namespace: 'default', endpoints: [{ address: `127.0.0.1:${up}` }], ...(policy ? { policy } : {}) }], undefined, env);
-      await waitForHttp(`http://127.0.0.1:${p.admin}/ready`);
-      return { url: `http://127.0.0.1:${p.outbound}/`, host: 'upstream', procs: [proc] };
-    },
-  };
+  return petrelOutboundHop(`petrel outbound, ${label}`, 'http/1.1', policy, env);
 }
 
 const policyScenarios: Scenario[] = [
@@ -135,35 +219,17 @@ async function startOtlpSink(): Promise<{ url: string; close(): void }> {
 }
 
 const scenarios: Scenario[] = [
-  { name: 'direct', async start(up) { return { url: `http://127.0.0.1:${up}/`, procs: [] }; } },
+  directScenario('http/1.1'),
   ...petrelScenarios('', {}),
+  ...nginxScenarios('http/1.1'),
   {
-    name: 'nginx 1 hop',
-    async start(up) {
-      const port = await freePort();
-      const proc = nginxProxy(PROXY_CPU, `nginx-hop-${port}`, port, up);
-      await waitForHttp(`http://127.0.0.1:${port}/`);
-      return { url: `http://127.0.0.1:${port}/`, procs: [proc] };
-    },
-  },
-  {
-    name: 'nginx pair',
+    name: 'bare undici pair', protocol: 'http/1.1',
     async start(up) {
       const [a, b] = [await freePort(), await freePort()];
-      const inner = nginxProxy(PROXY_CPU, `nginx-in-${b}`, b, up);
-      const outer = nginxProxy(PROXY_CPU, `nginx-out-${a}`, a, b);
-      await waitForHttp(`http://127.0.0.1:${a}/`);
-      return { url: `http://127.0.0.1:${a}/`, procs: [outer, inner] };
-    },
-  },
-  {
-    name: 'bare undici pair',
-    async start(up) {
-      const [a, b] = [await freePort(), await freePort()];
-      const inner = startPinned(PROXY_CPU, process.execPath, [BARE_UNDICI, String(b), `http://127.0.0.1:${up}`]);
+      const inner = startPinned(PROXY_CPU, process.execPath, [BARE_UNDICI, String(b), `http://127.0.0.1:${up['http/1.1']}`]);
       const outer = startPinned(PROXY_CPU, process.execPath, [BARE_UNDICI, String(a), `http://127.0.0.1:${b}`]);
       await waitForHttp(`http://127.0.0.1:${a}/`);
-      return { url: `http://127.0.0.1:${a}/`, procs: [outer, inner] };
+      return { port: a, procs: [outer, inner] };
     },
   },
   ...(process.env.BENCH_DEFAULT_V8 === '1' ? petrelScenarios(' (Node default V8 flags)', { PETREL_SIDECAR_NODE_FLAGS: '' }) : []),
@@ -171,6 +237,12 @@ const scenarios: Scenario[] = [
   // interleaved in the same rounds, so a change is compared with its base on one machine at once.
   ...(process.env.BENCH_BASELINE ? petrelScenarios(' (baseline)', {}, join(resolve(process.env.BENCH_BASELINE), 'dist', 'bin', 'petrel.js')) : []),
   ...policyScenarios,
+  directScenario('grpc'),
+  ...petrelH2Scenarios('grpc'),
+  ...nginxScenarios('grpc'),
+  directScenario('h2'),
+  ...petrelH2Scenarios('h2'),
+  ...nginxScenarios('h2'),
 ];
 
 function fmt(n: number, digits = 0): string {
@@ -184,20 +256,34 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
-async function measure(scenario: Scenario, upstreamPort: number): Promise<Row> {
-  const { url, host, procs } = await scenario.start(upstreamPort);
-  const headers = host ? [`Host: ${host}`] : [];
+const NO_LATENCY: LoadResult = { requests: 0, seconds: 0, rps: 0, p50ms: Number.NaN, p99ms: Number.NaN, errors: 0 };
+
+/** The load generator for a scenario's protocol, as (concurrency, seconds) -> result. */
+function loader(scenario: Scenario, port: number, host: string | undefined): (concurrency: number, seconds: number) => Promise<LoadResult> {
+  const url = `http://127.0.0.1:${port}/`;
+  switch (scenario.protocol) {
+    case 'grpc': return (c, s) => grpcLoad(LOAD_CPU, `127.0.0.1:${port}`, c, s, host, scenario.channels);
+    case 'h2': return (c, s) => h2load(LOAD_CPU, url, c, s, host);
+    default: return async (c, s) => wrk(LOAD_CPU, url, c, s, host ? [`Host: ${host}`] : []);
+  }
+}
+
+async function measure(scenario: Scenario, up: Upstreams): Promise<Row> {
+  const { port, host, procs } = await scenario.start(up);
+  const load = loader(scenario, port, host);
   try {
-    wrk(LOAD_CPU, url, 64, 2, headers); // warm-up: JIT, pools, keep-alive
+    await load(64, 2); // warm-up: JIT, pools, keep-alive
     const pids = procs.flatMap((p) => processTree(p.pid as number));
     const cpuBefore = pids.length ? cpuSeconds(pids) : 0;
-    const load = wrk(LOAD_CPU, url, 64, SECONDS, headers);
+    const result = await load(64, SECONDS);
     const cpu = pids.length ? cpuSeconds(pids) - cpuBefore : 0;
     const anon = pids.length ? anonRssMb(pids) : 0;
-    const lat = wrk(LOAD_CPU, url, 1, LATENCY_SECONDS, headers);
+    const peak = pids.length ? peakRssMb(pids) : 0; // at 64 connections (streams): the 1-connection run below adds little
+    // h2load reports no percentiles: HTTP/2 latency is left to the gRPC scenarios.
+    const lat = scenario.protocol === 'h2' ? NO_LATENCY : await load(1, LATENCY_SECONDS);
     return {
-      name: scenario.name, ...load, lat, cpuUsPerReq: pids.length ? (cpu * 1e6) / load.requests : 0,
-      peakRssMb: pids.length ? peakRssMb(pids) : 0, anonRssMb: anon,
+      name: scenario.name, protocol: scenario.protocol, ...result, lat, cpuUsPerReq: pids.length ? (cpu * 1e6) / result.requests : 0,
+      peakRssMb: peak, anonRssMb: anon,
     };
   } finally {
     await Promise.all(procs.map(stop));
@@ -215,59 +301,159 @@ function combine(runs: Row[]): Row {
   };
 }
 
+/** A scenario that could not be measured (a proxy that did not start, a load run that threw): reported, not fatal. */
+function failedRow(scenario: Scenario, err: unknown): Row {
+  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]?.slice(0, 160) ?? '';
+  return {
+    name: scenario.name, protocol: scenario.protocol, ...NO_LATENCY, rps: Number.NaN, errors: Number.NaN, lat: NO_LATENCY,
+    cpuUsPerReq: Number.NaN, peakRssMb: Number.NaN, anonRssMb: Number.NaN, failed: message,
+  };
+}
+
+/** Starts the upstreams the selected scenarios need, on the load CPU. */
+async function startUpstreams(protocols: Set<Protocol>): Promise<{ up: Upstreams; procs: ChildProcess[] }> {
+  const up: Upstreams = { 'http/1.1': await freePort(), h2: await freePort(), grpc: await freePort() };
+  const procs = [startNginx(LOAD_CPU, 'upstream', `  server { listen 127.0.0.1:${up['http/1.1']}; location / { return 200 "ok\\n"; } }\n` +
+    `  server { listen 127.0.0.1:${up.h2} http2; location / { return 200 "ok\\n"; } }`)];
+  if (protocols.has('grpc')) procs.push(startPinned(LOAD_CPU, process.execPath, [GRPC_UPSTREAM, String(up.grpc)]));
+  await waitForHttp(`http://127.0.0.1:${up['http/1.1']}/`);
+  await waitForTcp(up.h2);
+  if (protocols.has('grpc')) await waitForTcp(up.grpc);
+  return { up, procs };
+}
+
+const cell = (n: number, digits = 1) => (n ? fmt(n, digits) : '-');
+
+function table(rows: Row[], protocol: Protocol): string[] {
+  const mine = rows.filter((r) => r.protocol === protocol);
+  if (mine.length === 0) return [];
+  const direct = mine.find((r) => r.name === `${PREFIX[protocol]}direct`);
+  const vs = (r: Row) => (direct ? fmt(r.rps / direct.rps, 2) : '-');
+  const failed = (r: Row, columns: number) => `| ${r.name} | not measured: ${r.failed?.replaceAll('|', '/')} |${' |'.repeat(columns - 2)}`;
+  switch (protocol) {
+    case 'grpc':
+      return ['gRPC unary (bench/grpc-load.ts, grpc-js; one channel unless the name says otherwise; upstream a grpc-js server):', '',
+        `| scenario | calls/s @64 streams | vs direct | p50 @1 (ms) | p99 @1 (ms) | proxy CPU µs/call | peak RSS per process @64 (MB) | private RSS under load (MB) | failures |`,
+        `|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
+        ...mine.map((r) => (r.failed ? failed(r, 9) : `| ${r.name} | ${fmt(r.rps)} | ${vs(r)} | ${fmt(r.lat.p50ms, 3)} | ${fmt(r.lat.p99ms, 3)} | ` +
+          `${cell(r.cpuUsPerReq)} | ${cell(r.peakRssMb)} | ${cell(r.anonRssMb)} | ${r.errors} |`))];
+    case 'h2':
+      return ['Plain HTTP/2 GETs (h2load, 4 connections x 16 streams; upstream nginx over h2c):', '',
+        `| scenario | req/s @64 streams | vs direct | proxy CPU µs/req | peak RSS per process @64 (MB) | private RSS under load (MB) | failures |`,
+        `|---|---:|---:|---:|---:|---:|---:|`,
+        ...mine.map((r) => (r.failed ? failed(r, 7) : `| ${r.name} | ${fmt(r.rps)} | ${vs(r)} | ${cell(r.cpuUsPerReq)} | ${cell(r.peakRssMb)} | ${cell(r.anonRssMb)} | ${r.errors} |`))];
+    default:
+      return ['HTTP/1.1 (wrk):', '',
+        `| scenario | req/s @64 | vs direct | p50 @1 (ms) | p99 @1 (ms) | proxy CPU µs/req | peak RSS per process (MB) | private RSS under load (MB) | errors |`,
+        `|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
+        ...mine.map((r) => (r.failed ? failed(r, 9) : `| ${r.name} | ${fmt(r.rps)} | ${vs(r)} | ${fmt(r.lat.p50ms, 3)} | ${fmt(r.lat.p99ms, 3)} | ` +
+          `${cell(r.cpuUsPerReq)} | ${cell(r.peakRssMb)} | ${cell(r.anonRssMb)} | ${r.errors} |`))];
+  }
+}
+
+/** Issue 11's targets, each with what this run measured; "not measured" when its scenarios were not selected. */
+function targets(rows: Row[]): string[] {
+  const byName = (n: string) => rows.find((r) => r.name === n);
+  const verdict = (ok: boolean | undefined) => (ok === undefined ? 'not measured' : ok ? 'pass' : 'FAIL');
+  const lines = ['| target | measured | result |', '|---|---|---|'];
+  const pair = byName('gRPC petrel pair');
+  lines.push(`| gRPC unary pair ≤ 130 µs CPU per call, both sidecars together | ${pair ? (pair.failed ? 'not measured' : `${fmt(pair.cpuUsPerReq, 1)} µs`) : '-'} | ${verdict(pair && pair.cpuUsPerReq <= 130)} |`);
+  const h2 = rows.filter((r) => r.protocol === 'h2' && r.name.includes('petrel'));
+  lines.push(`| zero failures under h2load through Petrel | ${h2.map((r) => `${r.name.slice(PREFIX.h2.length)}: ${r.failed ? 'not measured' : r.errors}`).join('; ') || '-'} | ` +
+    `${verdict(h2.length ? h2.every((r) => !r.failed && r.errors === 0) : undefined)} |`);
+  const sidecars = rows.filter((r) => r.protocol !== 'http/1.1' && r.name.includes('petrel') && !r.failed);
+  const worst = sidecars.reduce<Row | undefined>((w, r) => (!w || r.peakRssMb > w.peakRssMb ? r : w), undefined);
+  lines.push(`| ≤ 128 MB RSS per sidecar at 64 streams (peak VmHWM, gRPC and h2load) | ${worst ? `${fmt(worst.peakRssMb, 1)} MB (${worst.name})` : '-'} | ` +
+    `${verdict(sidecars.length ? sidecars.every((r) => r.peakRssMb <= 128) : undefined)} |`);
+  // "No worse" within this VM's run-to-run noise: at least 0.9 of the base's req/s, at most 1.1 of its CPU per request.
+  for (const name of ['petrel 1 hop', 'petrel pair']) {
+    const now = byName(name);
+    const before = byName(`${name} (baseline)`);
+    const rps = now && before ? now.rps / before.rps : Number.NaN;
+    const cpu = now && before ? now.cpuUsPerReq / before.cpuUsPerReq : Number.NaN;
+    lines.push(`| HTTP/1.1 ${name} no worse than before (≥ 0.9x req/s, ≤ 1.1x CPU of BENCH_BASELINE) | ` +
+      `${now && before ? `req/s ${fmt(rps, 2)}x, CPU ${fmt(cpu, 2)}x` : 'needs BENCH_BASELINE=DIR and this scenario'} | ${verdict(now && before ? rps >= 0.9 && cpu <= 1.1 : undefined)} |`);
+  }
+  return lines;
+}
+
 async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY;
   const sink = await startOtlpSink();
   otlpSink = sink.url;
-  const upstreamPort = await freePort();
-  const upstream = startNginx(LOAD_CPU, 'upstream', `  server { listen 127.0.0.1:${upstreamPort}; location / { return 200 "ok\\n"; } }`);
-  await waitForHttp(`http://127.0.0.1:${upstreamPort}/`);
-  // BENCH_ONLY: comma-separated substrings of scenario names.
+  // BENCH_ONLY: comma-separated substrings of scenario names. BENCH_PROTOCOLS: comma-separated http1, grpc, h2.
   const wanted = only?.split(',').map((w) => w.trim()).filter((w) => w !== '');
-  const selected = scenarios.filter((s) => !wanted || wanted.some((w) => s.name.includes(w)));
+  const protocols = process.env.BENCH_PROTOCOLS?.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const unknown = protocols?.filter((p) => !(p in PROTOCOL_NAMES));
+  if (unknown?.length) throw new Error(`BENCH_PROTOCOLS: unknown ${unknown.join(', ')} (expected ${Object.keys(PROTOCOL_NAMES).join(', ')})`);
+  const selected = scenarios.filter((s) => (!wanted || wanted.some((w) => s.name.includes(w))) &&
+    (!protocols || protocols.some((p) => PROTOCOL_NAMES[p] === s.protocol)));
+  const { up, procs: upstreams } = await startUpstreams(new Set(selected.map((s) => s.protocol)));
   const runs = new Map<string, Row[]>(selected.map((s) => [s.name, []]));
   try {
     for (let round = 1; round <= ROUNDS; round++) {
       for (const scenario of selected) {
+        const done = runs.get(scenario.name) as Row[];
+        if (done.some((r) => r.failed)) continue;
         process.stderr.write(`bench: round ${round}/${ROUNDS}: ${scenario.name}...\n`);
-        runs.get(scenario.name)?.push(await measure(scenario, upstreamPort));
+        done.push(await measure(scenario, up).catch((err: unknown) => {
+          process.stderr.write(`bench: ${scenario.name}: ${err instanceof Error ? err.message : String(err)}\n`);
+          return failedRow(scenario, err);
+        }));
       }
     }
   } finally {
-    await stop(upstream);
+    await Promise.all(upstreams.map(stop));
     sink.close();
   }
-  const rows = selected.map((s) => combine(runs.get(s.name) as Row[]));
-  const byName = (n: string) => rows.find((r) => r.name === n);
-  const direct = byName('direct');
-  const lines = [
-    `| scenario | req/s @64 | vs direct | p50 @1 (ms) | p99 @1 (ms) | proxy CPU µs/req | peak RSS per process (MB) | private RSS under load (MB) | errors |`,
-    `|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
-    ...rows.map((r) => `| ${r.name} | ${fmt(r.rps)} | ${direct ? fmt(r.rps / direct.rps, 2) : '-'} | ${fmt(r.lat.p50ms, 3)} | ${fmt(r.lat.p99ms, 3)} | ` +
-      `${r.cpuUsPerReq ? fmt(r.cpuUsPerReq, 1) : '-'} | ${r.peakRssMb ? fmt(r.peakRssMb, 1) : '-'} | ${r.anonRssMb ? fmt(r.anonRssMb, 1) : '-'} | ${r.errors} |`),
-  ];
+  const rows = selected.map((s) => {
+    const done = runs.get(s.name) as Row[];
+    return done.find((r) => r.failed) ?? combine(done);
+  });
+  const byName = (n: string) => rows.find((r) => r.name === n && !r.failed);
+  const lines: string[] = [];
+  for (const protocol of ['http/1.1', 'grpc', 'h2'] as const) {
+    const t = table(rows, protocol);
+    if (t.length) lines.push(...(lines.length ? [''] : []), ...t);
+  }
   const ratio = (a: string, b: string, f: (r: Row) => number) => {
     const x = byName(a);
     const y = byName(b);
     return x && y ? fmt(f(x) / f(y), 2) : '-';
   };
-  lines.push('', 'Ratios (same run):',
-    `- petrel 1 hop / nginx 1 hop: req/s ${ratio('petrel 1 hop', 'nginx 1 hop', (r) => r.rps)}, CPU per request ${ratio('petrel 1 hop', 'nginx 1 hop', (r) => r.cpuUsPerReq)}`,
-    `- petrel pair / nginx pair: req/s ${ratio('petrel pair', 'nginx pair', (r) => r.rps)}, CPU per request ${ratio('petrel pair', 'nginx pair', (r) => r.cpuUsPerReq)}`,
-    `- petrel pair / bare undici pair: req/s ${ratio('petrel pair', 'bare undici pair', (r) => r.rps)}, CPU per request ${ratio('petrel pair', 'bare undici pair', (r) => r.cpuUsPerReq)}`,
-    `- petrel pair / direct: req/s ${ratio('petrel pair', 'direct', (r) => r.rps)}`);
+  const ratios: [string, string, string][] = [
+    ['petrel 1 hop', 'nginx 1 hop', 'req/s'], ['petrel pair', 'nginx pair', 'req/s'], ['petrel pair', 'bare undici pair', 'req/s'],
+    ['gRPC petrel 1 hop (outbound)', 'gRPC nginx 1 hop', 'calls/s'], ['gRPC petrel pair', 'gRPC nginx pair', 'calls/s'],
+    ['h2load petrel 1 hop (outbound)', 'h2load nginx 1 hop', 'req/s'], ['h2load petrel pair', 'h2load nginx pair', 'req/s'],
+  ];
+  const ratioLines = ratios.filter(([a, b]) => byName(a) && byName(b)).map(([a, b, unit]) =>
+    `- ${a} / ${b}: ${unit} ${ratio(a, b, (r) => r.rps)}, CPU per ${unit === 'calls/s' ? 'call' : 'request'} ${ratio(a, b, (r) => r.cpuUsPerReq)}`);
+  if (byName('petrel pair') && byName('direct')) ratioLines.push(`- petrel pair / direct: req/s ${ratio('petrel pair', 'direct', (r) => r.rps)}`);
+  if (byName('gRPC petrel pair') && byName('petrel pair')) {
+    ratioLines.push(`- gRPC petrel pair CPU per call / HTTP/1.1 petrel pair CPU per request: ${ratio('gRPC petrel pair', 'petrel pair', (r) => r.cpuUsPerReq)}`);
+  }
+  if (ratioLines.length) lines.push('', 'Ratios (same run):', ...ratioLines);
   const base = byName('petrel outbound, no policy');
   if (base) {
     lines.push('', 'Policy cost on the outbound sidecar (vs no policy, same run):');
-    for (const r of rows.filter((x) => x.name.startsWith('petrel outbound, ') && x !== base)) {
+    for (const r of rows.filter((x) => x.name.startsWith('petrel outbound, ') && x !== base && !x.failed)) {
       lines.push(`- ${r.name.slice('petrel outbound, '.length)}: req/s ${fmt(r.rps / base.rps, 3)}, CPU ${fmt(r.cpuUsPerReq - base.cpuUsPerReq, 1)} µs/req more`);
     }
   }
+  lines.push('', 'Targets (HTTP/2 and gRPC):', '', ...targets(rows));
   lines.push('', 'Policy steps measured in-process on the real objects (ns of CPU per request):');
   for (const [name, ns] of policyMicrobench()) lines.push(`- ${name}: ${fmt(ns)} ns`);
-  if (!wanted || wanted.some((w) => 'control'.includes(w))) lines.push('', ...(await controlScale()));
+  // HTTP/1.1 between sidecars over HTTP/1.1 or over HTTP/2 (Linkerd's choice): bare forwarders, measured.
+  if (wanted ? wanted.some((w) => 'transport'.includes(w)) : !protocols || protocols.includes('h2')) {
+    lines.push('', 'HTTP/1.1 requests between two bare forwarders, the middle hop over HTTP/1.1 or HTTP/2 (bench/h2-transport.ts; medians of 3):', '',
+      transportTable(await h2TransportBench(SECONDS)));
+  }
+  // The control plane's scale test is no protocol: BENCH_PROTOCOLS alone leaves it out.
+  if (wanted ? wanted.some((w) => 'control'.includes(w)) : !protocols) lines.push('', ...(await controlScale()));
   const cpuModel = execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).toString().trim();
-  const header = `Run ${new Date().toISOString()} on ${cpuModel}, Node ${process.version}; medians of ${ROUNDS} interleaved rounds of ${SECONDS}s at 64 connections and ${LATENCY_SECONDS}s at 1 connection; proxies pinned to CPU ${PROXY_CPU}, wrk and upstream nginx to CPU ${LOAD_CPU}; peak and private RSS are the largest seen.`;
+  const header = `Run ${new Date().toISOString()} on ${cpuModel}, Node ${process.version}; medians of ${ROUNDS} interleaved rounds of ${SECONDS}s ` +
+    `at 64 connections (streams) and ${LATENCY_SECONDS}s at 1; proxies pinned to CPU ${PROXY_CPU}, the load generators (wrk, grpc-load, h2load) ` +
+    `and the upstreams (nginx, grpc-js) to CPU ${LOAD_CPU}; peak and private RSS are the largest seen.`;
   const report = [header, '', ...lines].join('\n');
   process.stdout.write(`${report}\n`);
   const outDir = resolve(DIST, '..', '.bench');

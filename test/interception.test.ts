@@ -6,30 +6,15 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { createPodPair, NODE, type Pod, type PodPair } from './harness/netns.ts';
-import { parseMetrics, sampleValue, type Labels } from './harness/prometheus.ts';
-import { PETREL, REPO, snapshot, tempDir } from './harness/processes.ts';
+import { APP_UID, configDir, fetchInPod, iptables, podMetric as metric, PROXY_UID, spawnPodSidecar, waitPodSidecarReady } from './harness/pod-sidecar.ts';
+import { PETREL, REPO, snapshot } from './harness/processes.ts';
 import { waitFor } from './harness/wait.ts';
 
-const PROXY_UID = 1337;
-const APP_UID = 1000;
 const CLIENT = join(REPO, 'test', 'harness', 'pod-client.ts');
 const APP = join(REPO, 'test', 'harness', 'pod-app.ts');
-
-async function fetchInPod(pod: Pod, url: string): Promise<{ status: number; body: string }> {
-  const code = `fetch(${JSON.stringify(url)}).then(async (r) => process.stdout.write(JSON.stringify({ status: r.status, body: await r.text() })), (e) => { process.stderr.write(String(e)); process.exit(1) })`;
-  const result = await pod.run([NODE, '-e', code]);
-  if (result.code !== 0) throw new Error(`fetch ${url} in ${pod.netns} failed: ${result.stderr}`);
-  return JSON.parse(result.stdout) as { status: number; body: string };
-}
-
-async function metric(pod: Pod, name: string, labels: Labels): Promise<number> {
-  const { body } = await fetchInPod(pod, 'http://127.0.0.1:15000/metrics');
-  return sampleValue(parseMetrics(body), name, labels);
-}
 
 async function client(pod: Pod, args: string[]): Promise<Record<string, unknown>> {
   const result = await pod.run([NODE, CLIENT, ...args], APP_UID);
@@ -49,11 +34,6 @@ function statusAs(pid: number, uid: number): string | undefined {
   return undefined;
 }
 
-async function iptables(pod: Pod, args: string[]): Promise<void> {
-  const result = await pod.run([NODE, PETREL, 'iptables', ...args]);
-  assert.equal(result.code, 0, `petrel iptables ${args.join(' ')} in ${pod.netns}: ${result.stderr}`);
-}
-
 describe('iptables interception between two network-namespace pods', { concurrency: false }, () => {
   let pods: PodPair;
   let sidecars: ChildProcess[] = [];
@@ -61,34 +41,21 @@ describe('iptables interception between two network-namespace pods', { concurren
   before(async () => {
     pods = createPodPair();
     const { a, b } = pods;
-    const dir = tempDir();
-    chmodSync(dir, 0o755); // the sidecars run as uid 1337
-    const configA = join(dir, 'a.yaml');
-    const configB = join(dir, 'b.yaml');
+    const dir = configDir();
     // Pod a knows service b by its pod address and app port, as EndpointSlices list it in Kubernetes.
-    writeFileSync(configA, stringify(snapshot(1, [{
+    const configA = snapshot(1, [{
       name: 'b', endpoints: [`${b.ip}:8080`],
       policy: { retry: { attempts: 3, on: ['5xx'], backoff: { strategy: 'fixed', base: '1ms', max: '1ms' }, budget: { ratio: 1, minPerSecond: 1000 } } },
-    }])));
-    writeFileSync(configB, stringify(snapshot(1, [])));
+    }]);
     const app = b.spawn([NODE, APP], APP_UID);
-    const sidecar = (service: string, config: string) => [NODE, PETREL, 'sidecar', '--service', service, '--config', config, '--app', '127.0.0.1:8080', '--access-log', 'off'];
-    const sidecarA = a.spawn(sidecar('a', configA), PROXY_UID);
-    const sidecarB = b.spawn(sidecar('b', configB), PROXY_UID);
+    const sidecarA = spawnPodSidecar(a, dir, 'a', configA, '127.0.0.1:8080');
+    const sidecarB = spawnPodSidecar(b, dir, 'b', snapshot(1, []), '127.0.0.1:8080');
     sidecars = [sidecarA, sidecarB];
     // One pod on each iptables backend: a on iptables-legacy, b on whichever is detected (nft here).
     await iptables(a, ['--skip-outbound-ports', '9091', '--backend', 'legacy']);
     await iptables(b, ['--skip-inbound-ports', '9092']);
-    for (const [pod, proc] of [[a, sidecarA], [b, sidecarB]] as const) {
-      await waitFor(async () => {
-        if (proc.exitCode !== null) throw new Error(`the sidecar in ${pod.netns} exited: ${proc.output()}`);
-        try {
-          return (await fetchInPod(pod, 'http://127.0.0.1:15000/ready')).status === 200;
-        } catch {
-          return false;
-        }
-      }, `the sidecar in ${pod.netns} to be ready`, 20_000);
-    }
+    await waitPodSidecarReady(a, sidecarA);
+    await waitPodSidecarReady(b, sidecarB);
     await waitFor(() => app.output().includes('pod app listening'), 'the app in pod b');
   });
 

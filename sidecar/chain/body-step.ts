@@ -11,10 +11,13 @@ import type { Step } from './step.ts';
 export class BodyStep implements Step {
   /** True when an attempt may be resent: then the body is buffered for replay. */
   readonly #replay: boolean;
+  /** The same for HTTP/2 bodies, whose replay copy costs no wait (the inbound side keeps one). */
+  readonly #replayH2: boolean;
   readonly #next: Step;
 
-  constructor(replay: boolean, next: Step) {
+  constructor(replay: boolean, next: Step, replayH2 = replay) {
     this.#replay = replay;
+    this.#replayH2 = replayH2;
     this.#next = next;
   }
 
@@ -23,12 +26,12 @@ export class BodyStep implements Step {
       exchange.body = NO_BODY;
       return this.#next.run(exchange);
     }
-    if (!this.#replay) {
-      exchange.body = { kind: 'stream', stream: exchange.bodySource };
+    if (exchange.h2 !== undefined && this.#replayH2) {
+      exchange.body = { kind: 'replay', replay: new ReplayBody(exchange.bodySource, MAX_REPLAY_BODY_BYTES) };
       return this.#next.run(exchange);
     }
-    if (exchange.h2 !== undefined) {
-      exchange.body = { kind: 'replay', replay: new ReplayBody(exchange.bodySource, MAX_REPLAY_BODY_BYTES) };
+    if (!this.#replay || exchange.h2 !== undefined) {
+      exchange.body = { kind: 'stream', stream: exchange.bodySource };
       return this.#next.run(exchange);
     }
     const next = this.#next;

@@ -8,22 +8,21 @@
 // call: grpc-timeout joins the total timeout (the smaller wins), the time left goes upstream as a
 // rewritten grpc-timeout, and the timer runs until the response ends, not just to its headers.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Dispatcher } from 'undici';
 import type { AttemptOutcome, Endpoint } from '../upstream/endpoint.ts';
 import type { TimerHandle } from '../policy/clock.ts';
 import { decideRetry, type AttemptResult, type RetryDecision } from '../policy/retry-decision.ts';
 import { parseRetryAfter } from '../policy/retry-policy.ts';
 import type { Exchange } from '../proxy/exchange.ts';
 import { FLAGS, ProxyError, type Flag } from '../proxy/flags.ts';
-import { formatGrpcTimeout, GRPC, grpcStatusIsFailure, parseGrpcTimeout, parsePushback } from '../proxy/grpc.ts';
+import { formatGrpcTimeout, GRPC, parseGrpcTimeout, parsePushback } from '../proxy/grpc.ts';
 import { H2Attempt } from '../proxy/h2-attempt.ts';
 import { DEADLINE_HEADER, setHeader } from '../proxy/headers.ts';
 import { ERROR_HEADER } from '../proxy/local-reply.ts';
 import { replayable } from '../proxy/request-body.ts';
 import { UpstreamAttempt, type Attempt, type AttemptOwner } from '../proxy/upstream-attempt.ts';
-import type { Destination } from '../upstream/endpoint.ts';
 import { classifyUpstreamError } from '../proxy/upstream-error.ts';
 import type { SpanStart } from '../telemetry/tracing.ts';
+import { grpcOutcome, sendH2, sendHttp1 } from './attempt-dispatch.ts';
 import type { DispatchPlan } from './dispatch-plan.ts';
 import { reject } from './reject.ts';
 import type { ChainEnvironment } from './step.ts';
@@ -140,43 +139,11 @@ export class ProxyCall implements AttemptOwner {
       if (exchange.grpc) setHeader(headers, 'grpc-timeout', formatGrpcTimeout(remainingMs));
     }
     if (h2) {
-      this.#sendH2(attempt as H2Attempt, destination);
-      return;
-    }
-    const body = exchange.body;
-    const options: Dispatcher.DispatchOptions = {
-      method: exchange.method as Dispatcher.HttpMethod,
-      path: exchange.path,
-      headers,
-      // (A replayed body is HTTP/2's, sent by H2Attempt.)
-      body: body.kind === 'buffered' ? body.data : body.kind === 'stream' ? body.stream : null,
-    };
-    if (destination.origin !== undefined) options.origin = destination.origin;
-    if (plan.timeouts.perTryMs !== undefined) options.headersTimeout = plan.timeouts.perTryMs;
-    try {
-      destination.dispatcher.dispatch(options, attempt as UpstreamAttempt);
-    } catch (err) {
-      // undici refuses some requests before sending them (a header it will not send): the
-      // client's mistake, answered 400 DPE, never counted against the endpoint.
-      this.onAttemptFailed(attempt, err as Error, false);
-    }
-  }
-
-  /** The HTTP/2 request line goes as pseudo-headers ahead of the rest; Host becomes :authority. */
-  #sendH2(attempt: H2Attempt, destination: Destination): void {
-    const exchange = this.exchange;
-    const plan = this.#plan;
-    const authority = exchange.authority;
-    const list = [':method', exchange.method, ':path', exchange.path, ':scheme', 'http', ':authority', authority];
-    const headers = exchange.headers;
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i] as string;
-      if (name.length === 4 && name.toLowerCase() === 'host') continue;
-      list.push(name.toLowerCase(), headers[i + 1] as string);
-    }
-    const retry = plan.retry;
-    const peek = exchange.grpc && retry !== undefined && retry.retriesGrpc && exchange.attempts < retry.attempts && replayable(exchange.body);
-    attempt.start(destination.h2, { headers: list, body: exchange.body, perTryMs: plan.timeouts.perTryMs, peek });
+      const retry = plan.retry;
+      // Hold a gRPC response for its status only while a retry could still follow.
+      const peek = exchange.grpc && retry !== undefined && retry.retriesGrpc && exchange.attempts < retry.attempts && replayable(exchange.body);
+      sendH2(attempt as H2Attempt, exchange, destination, plan.timeouts.perTryMs, peek);
+    } else sendHttp1(attempt as UpstreamAttempt, exchange, destination, plan.timeouts.perTryMs);
   }
 
   #spanStart(endpoint: Endpoint | undefined): SpanStart {
@@ -348,16 +315,6 @@ export class ProxyCall implements AttemptOwner {
 }
 
 const NOT_RETRIED: RetryDecision = { retry: false, why: 'condition' };
-
-/**
- * A gRPC status as the endpoint's books see it (as Linkerd classifies): failures open breakers;
- * RESOURCE_EXHAUSTED is the server shedding load, a signal for the balancer but not a breaker's
- * business; the rest (NOT_FOUND, INVALID_ARGUMENT, ...) are answers.
- */
-function grpcOutcome(status: number): AttemptOutcome {
-  if (grpcStatusIsFailure(status)) return 'failed';
-  return status === GRPC.RESOURCE_EXHAUSTED ? 'overloaded' : 'succeeded';
-}
 
 function beginUnlessDestroyed(call: ProxyCall): void {
   call.beginUnlessDestroyed();

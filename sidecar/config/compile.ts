@@ -153,6 +153,10 @@ class SnapshotCompiler {
     if (app === undefined) return { timeouts, app, routes: [], defaultRoute: undefined };
     const target = new SingleCallTarget(app.destination);
     const bucket = this.bucket('inbound', policy?.rateLimit);
+    // Only the built-in retry of a request that never reached the app: an HTTP/2 stream the app
+    // refused, or sent on a connection its GOAWAY was closing (grpc-js's max_connection_age).
+    const neverSent = compileRetry(undefined, undefined, env, (ratio, minPerSecond) =>
+      this.#ctx.policyStates.get('inbound:budget', { ratio, minPerSecond }, this.policyKeys, () => new RetryBudget(ratio, minPerSecond, env.clock)));
     const route = (name: string, spec: RouteSpec | undefined): InboundRoute => {
       const routeTimeouts = compileTimeouts(policy?.timeout, spec?.timeout);
       return {
@@ -162,8 +166,8 @@ class SnapshotCompiler {
         chain: chain([
           (next) => (bucket === undefined ? undefined : new RateLimitStep(env, [bucket], `inbound ${self.service}`, next)),
           (next) => new DeadlineStep(env, next),
-          (next) => new BodyStep(false, next),
-        ], new DispatchStep(env, { target, timeouts: routeTimeouts, retry: undefined, propagateDeadline: false, traceAttempts: false })),
+          (next) => new BodyStep(false, next, true),
+        ], new DispatchStep(env, { target, timeouts: routeTimeouts, retry: neverSent, propagateDeadline: false, traceAttempts: false })),
       };
     };
     return { timeouts, app, routes: (policy?.routes ?? []).map((r) => route(r.name, r)), defaultRoute: route('default', undefined) };

@@ -14,6 +14,7 @@
 //   idle for the stream idle timeout is reset.
 import { constants, createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { ListenerLimits } from './http-listener.ts';
 import { H2_MAX_SESSION_MEMORY_MB, H2_SESSION_WINDOW, H2_STREAM_WINDOW } from '../upstream/h2-session-pool.ts';
 import { STREAM_IDLE_TIMEOUT_MS } from '../upstream/pool-registry.ts';
@@ -29,7 +30,15 @@ export interface H2StreamHandler {
 
 /** The TCP connection of each session (session.socket is a proxy object, not the socket itself). */
 const SOCKET = Symbol('petrel.socket');
-type SessionWithSocket = ServerHttp2Session & { [SOCKET]?: Socket };
+/** Streams open on the session, and when its last one closed (performance.now()). */
+const STREAMS = Symbol('petrel.streams');
+const IDLE_SINCE = Symbol('petrel.idleSince');
+type SessionWithSocket = ServerHttp2Session & { [SOCKET]?: Socket; [STREAMS]: number; [IDLE_SINCE]: number };
+
+function onStreamClosed(this: ServerHttp2Stream): void {
+  const session = this.session as SessionWithSocket | undefined;
+  if (session !== undefined && --session[STREAMS] === 0) session[IDLE_SINCE] = performance.now();
+}
 
 export interface H2Listener {
   readonly server: Http2Server;
@@ -64,14 +73,26 @@ export function createH2Listener(limits: ListenerLimits, onStream: H2StreamHandl
   });
   const sessions = new Set<ServerHttp2Session>();
   let pending: Socket | undefined;
+  // A connection with no stream for the keep-alive timeout is closed, as an idle HTTP/1.1 one is.
+  // One sweep per listener rather than session.setTimeout(): Node never clears a session's timer
+  // when the session is destroyed, so every closed connection would stay in memory that long.
+  const sweep = setInterval(() => {
+    const cutoff = performance.now() - limits.keepAliveTimeoutMs;
+    for (const session of sessions) {
+      const s = session as SessionWithSocket;
+      if (s[STREAMS] === 0 && s[IDLE_SINCE] < cutoff) session.close();
+    }
+  }, Math.max(250, Math.min(limits.keepAliveTimeoutMs / 4, 15_000)));
+  sweep.unref();
+  server.once('close', () => clearInterval(sweep));
   server.on('session', (session: SessionWithSocket) => {
     if (pending !== undefined) session[SOCKET] = pending;
+    session[STREAMS] = 0;
+    session[IDLE_SINCE] = performance.now();
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
     session.on('error', () => session.destroy());
     session.once('connect', () => session.setLocalWindowSize(H2_SESSION_WINDOW));
-    // An idle connection (no stream, no frame) is closed as an idle keep-alive connection would be.
-    session.setTimeout(limits.keepAliveTimeoutMs, () => session.close());
   });
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
     const socket = (stream.session as SessionWithSocket | undefined)?.[SOCKET];
@@ -79,6 +100,8 @@ export function createH2Listener(limits: ListenerLimits, onStream: H2StreamHandl
       stream.close(constants.NGHTTP2_INTERNAL_ERROR);
       return;
     }
+    (stream.session as SessionWithSocket)[STREAMS]++;
+    stream.once('close', onStreamClosed);
     stream.setTimeout(STREAM_IDLE_TIMEOUT_MS, () => stream.close(constants.NGHTTP2_CANCEL));
     if (draining() && stream.session !== undefined && !stream.session.closed) stream.session.close();
     stream.on('error', () => {}); // a reset stream is the exchange's business, never the process's

@@ -10,7 +10,7 @@ import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type Serve
 import type { Span } from '@opentelemetry/api';
 import type { Clock, TimerHandle } from '../policy/clock.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
-import type { H2SessionPool } from '../upstream/h2-session-pool.ts';
+import type { H2SessionPool, PooledSession } from '../upstream/h2-session-pool.ts';
 import { ProxyError } from './flags.ts';
 import { parseGrpcStatus } from './grpc.ts';
 import type { RequestBody } from './request-body.ts';
@@ -38,7 +38,8 @@ export class H2Attempt implements Attempt {
   span: Span | undefined;
   readonly #clock: Clock;
   #stream: ClientHttp2Stream | undefined;
-  #release: (() => void) | undefined;
+  #pool: H2SessionPool | undefined;
+  #session: PooledSession | undefined;
   #perTry: TimerHandle | undefined;
   #status = 0;
   /** Headers held while peeking for trailers (raw, :status first). */
@@ -63,10 +64,11 @@ export class H2Attempt implements Attempt {
   start(pool: H2SessionPool, request: H2AttemptRequest): void {
     let stream: ClientHttp2Stream;
     try {
-      const { session, release } = pool.acquire();
-      this.#release = release;
+      const pooled = pool.acquire();
+      this.#pool = pool;
+      this.#session = pooled;
       const body = request.body;
-      stream = session.request(request.headers, { endStream: body.kind === 'none' });
+      stream = pooled.session.request(request.headers, { endStream: body.kind === 'none' });
       if (body.kind === 'buffered') stream.end(body.data);
       else if (body.kind === 'replay') body.replay.attach(stream);
       else if (body.kind === 'stream') {
@@ -134,7 +136,21 @@ export class H2Attempt implements Attempt {
     const out = this.errorFlag === undefined ? raw : [...raw, ERROR_HEADER, this.errorFlag];
     const downstream = this.#downstream;
     if (downstream.destroyed || downstream.closed) return true;
-    downstream.respond(out, endStream ? { endStream: true } : { waitForTrailers: true });
+    const options = endStream ? { endStream: true } : { waitForTrailers: true };
+    try {
+      downstream.respond(out, options);
+    } catch (err) {
+      // Node refuses what HTTP/2 cannot carry, such as a second Content-Type (HTTP/1.1 servers and
+      // some HTTP/2 ones send them). Keep the first of each single-value field, as a browser reads
+      // them; a head that still cannot go is the upstream's fault: 502 UC, never a crash.
+      try {
+        downstream.respond(firstOfEach(out), options);
+      } catch {
+        this.#relaying = false;
+        this.abort(Object.assign(new Error(`${this.label} sent response headers HTTP/2 cannot carry: ${(err as Error).message}`), { code: 'ERR_UPSTREAM_RESPONSE_HEADERS' }));
+        return false;
+      }
+    }
     if (!endStream) downstream.once('wantTrailers', () => this.#sendTrailers());
     return true;
   }
@@ -178,13 +194,19 @@ export class H2Attempt implements Attempt {
     const downstream = this.#downstream;
     if (downstream.destroyed || downstream.closed) return;
     const trailers = this.#trailers;
-    downstream.sendTrailers(trailers === undefined ? {} : trailersOf(trailers));
+    try {
+      downstream.sendTrailers(trailers === undefined ? {} : trailersOf(trailers));
+    } catch {
+      // Trailers HTTP/2 cannot carry (a pseudo-header, a connection-specific field): the stream is
+      // reset rather than ended as if complete.
+      downstream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    }
   }
 
   #onClose(): void {
     this.#clearPerTry();
-    this.#release?.();
-    this.#release = undefined;
+    if (this.#session !== undefined) this.#pool!.release(this.#session);
+    this.#session = undefined;
     const stream = this.#stream!;
     if (this.#finished) return;
     if (this.#discarded) {
@@ -230,6 +252,28 @@ export class H2Attempt implements Attempt {
 
 function onPerTryTimeout(attempt: H2Attempt): void {
   attempt.perTryTimeout();
+}
+
+/** Fields HTTP/2 allows once (Node's list, the ones a response can carry). */
+const SINGLE_VALUE = new Set([
+  'access-control-allow-credentials', 'access-control-max-age', 'age', 'content-encoding', 'content-language',
+  'content-length', 'content-location', 'content-md5', 'content-range', 'content-type', 'date', 'etag', 'expires',
+  'last-modified', 'location', 'retry-after', 'x-content-type-options',
+]);
+
+/** Raw headers with only the first of each single-value field. */
+function firstOfEach(raw: string[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (SINGLE_VALUE.has(name)) {
+      if (seen.has(name)) continue;
+      seen.add(name);
+    }
+    out.push(raw[i] as string, raw[i + 1] as string);
+  }
+  return out;
 }
 
 /** An object view of raw headers, for the owner's decision (pseudo-headers included). */

@@ -6,6 +6,7 @@
 // response on round trips.
 import { connect as http2Connect, type ClientHttp2Session, type SecureClientSessionOptions } from 'node:http2';
 import { connect as netConnect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 /** Each stream may have this much in flight from the peer before it must wait for us to read. */
 export const H2_STREAM_WINDOW = 1024 * 1024;
@@ -23,11 +24,14 @@ export const H2_CLIENT_SETTINGS = {
   initialWindowSize: H2_STREAM_WINDOW,
 } as const;
 
-interface PooledSession {
+/** One session of the pool; the attempt that acquired it hands it back with release(). */
+export interface PooledSession {
   readonly session: ClientHttp2Session;
   streams: number;
   /** False once GOAWAY arrived or it closed: no new streams. */
   open: boolean;
+  /** When its last stream ended (performance.now()), for the idle sweep. */
+  idleSince: number;
 }
 
 export class H2SessionPool {
@@ -37,6 +41,12 @@ export class H2SessionPool {
   readonly #connectTimeoutMs: number;
   readonly #sessions: PooledSession[] = [];
   #closed = false;
+  /**
+   * Closes sessions idle past H2_IDLE_TIMEOUT_MS. One sweep per pool rather than
+   * session.setTimeout(): Node never clears a session's timer when the session is destroyed, so it
+   * would hold every failed session (and the streams queued on it) for the whole timeout.
+   */
+  #sweep: NodeJS.Timeout | undefined;
 
   /** @param origin http://host:port */
   constructor(origin: string, connectTimeoutMs: number) {
@@ -48,7 +58,7 @@ export class H2SessionPool {
   }
 
   /** A session with room for one more stream; the caller must call release() when that stream closes. */
-  acquire(): { session: ClientHttp2Session; release: () => void } {
+  acquire(): PooledSession {
     if (this.#closed) throw Object.assign(new Error(`the session pool for ${this.origin} is closed`), { code: 'ERR_HTTP2_POOL_CLOSED' });
     let entry: PooledSession | undefined;
     const sessions = this.#sessions;
@@ -61,17 +71,15 @@ export class H2SessionPool {
     }
     entry ??= this.#open();
     entry.streams++;
-    const chosen = entry;
-    let released = false;
-    return {
-      session: chosen.session,
-      release: () => {
-        if (released) return;
-        released = true;
-        chosen.streams--;
-        if (!chosen.open && chosen.streams === 0) chosen.session.close();
-      },
-    };
+    return entry;
+  }
+
+  /** The stream acquire() gave room for has closed. Call once per acquire(). */
+  release(entry: PooledSession): void {
+    entry.streams--;
+    if (entry.streams > 0) return;
+    if (!entry.open) entry.session.close();
+    else entry.idleSince = performance.now();
   }
 
   #open(): PooledSession {
@@ -85,8 +93,12 @@ export class H2SessionPool {
       createConnection: () => dial(host, port, timeoutMs),
     };
     const session = http2Connect(this.origin, options);
-    const entry: PooledSession = { session, streams: 0, open: true };
+    const entry: PooledSession = { session, streams: 0, open: true, idleSince: performance.now() };
     this.#sessions.push(entry);
+    if (this.#sweep === undefined) {
+      this.#sweep = setInterval(() => this.#closeIdle(), H2_IDLE_TIMEOUT_MS / 4);
+      this.#sweep.unref();
+    }
     session.once('connect', () => session.setLocalWindowSize(H2_SESSION_WINDOW));
     const leave = () => {
       if (!entry.open) return;
@@ -101,13 +113,18 @@ export class H2SessionPool {
     session.once('close', leave);
     // A session error fails its streams (each sees it); the session itself must not crash the process.
     session.on('error', leave);
-    session.setTimeout(H2_IDLE_TIMEOUT_MS, () => {
-      if (entry.streams === 0) {
-        leave();
-        session.close();
-      }
-    });
     return entry;
+  }
+
+  #closeIdle(): void {
+    const cutoff = performance.now() - H2_IDLE_TIMEOUT_MS;
+    for (const entry of [...this.#sessions]) {
+      if (entry.streams === 0 && entry.idleSince < cutoff) {
+        entry.open = false;
+        this.#sessions.splice(this.#sessions.indexOf(entry), 1);
+        entry.session.close();
+      }
+    }
   }
 
   /** Sessions and streams, for /config_dump and the upstream-connections gauge. */
@@ -120,6 +137,7 @@ export class H2SessionPool {
   /** Lets open streams finish, then closes every session. */
   close(): void {
     this.#closed = true;
+    clearInterval(this.#sweep);
     for (const entry of this.#sessions.splice(0)) {
       entry.open = false;
       entry.session.close();
@@ -128,6 +146,7 @@ export class H2SessionPool {
 
   destroy(): void {
     this.#closed = true;
+    clearInterval(this.#sweep);
     for (const entry of this.#sessions.splice(0)) entry.session.destroy();
   }
 }
