@@ -1,7 +1,6 @@
 // Every panel of every Grafana dashboard, run as a query against a real Prometheus (Debian's
 // package) scraping a local mesh under HTTP and gRPC load: each must return data. A panel that can
 // never show data is a defect. The success-rate and gRPC panels are also checked for what they say.
-import * as grpc from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -9,6 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DASHBOARDS, type Panel } from '../api/dashboards.ts';
 import { call } from './harness/client.ts';
+import { startGrpcApp, type GrpcApp } from './harness/grpc-app.ts';
+import { EchoClient } from './harness/grpc-client.ts';
 import { freePort, startControl, startSidecar, tempDir, type ControlHandle, type SidecarHandle } from './harness/processes.ts';
 import { startUpstream, type Upstream } from './harness/upstream.ts';
 
@@ -35,26 +36,8 @@ spec:
   concurrency: { maxRequests: 1, maxPending: 0 }
 `;
 
-/** A unary method with raw bytes for messages: no .proto needed. */
-const SAY: grpc.MethodDefinition<Buffer, Buffer> = {
-  path: '/petrel.test.Greeter/Say', requestStream: false, responseStream: false,
-  requestSerialize: (b) => b, requestDeserialize: (b) => b, responseSerialize: (b) => b, responseDeserialize: (b) => b,
-};
-
-/** A grpc-js server (plaintext HTTP/2) that answers every other call UNAVAILABLE. */
-async function startGreeter(): Promise<{ server: grpc.Server; address: string }> {
-  const server = new grpc.Server();
-  let n = 0;
-  server.addService({ say: SAY }, {
-    say: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, done: grpc.sendUnaryData<Buffer>) => {
-      if (n++ % 2 === 0) done(null, Buffer.from('hello'));
-      else done({ code: grpc.status.UNAVAILABLE, details: 'flaky on purpose' });
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
-  return { server, address: `127.0.0.1:${port}` };
-}
+/** grpc-status UNAVAILABLE, which the greeter's scripted calls fail with. */
+const UNAVAILABLE = 14;
 
 describe('Grafana dashboards against a real Prometheus', () => {
   const apps: Upstream[] = [];
@@ -62,7 +45,7 @@ describe('Grafana dashboards against a real Prometheus', () => {
   let control: ControlHandle;
   let prometheus: ChildProcess;
   let promUrl = '';
-  let greeter: grpc.Server;
+  let greeter: GrpcApp;
   const grpcCalls = { ok: 0, failed: 0 };
 
   before(async () => {
@@ -79,9 +62,8 @@ describe('Grafana dashboards against a real Prometheus', () => {
     sidecars.push(await startSidecar({ service: 'limited', app: limited.address, args }));
     sidecars.push(await startSidecar({ service: 'slow', app: slow.address, args }));
     sidecars.push(await startSidecar({ service: 'web', args }));
-    const greeterApp = await startGreeter();
-    greeter = greeterApp.server;
-    sidecars.push(await startSidecar({ service: 'greeter', app: greeterApp.address, args }));
+    greeter = await startGrpcApp();
+    sidecars.push(await startSidecar({ service: 'greeter', app: greeter.address, args }));
     const promPort = await freePort();
     promUrl = `http://127.0.0.1:${promPort}`;
     const promDir = tempDir('petrel-prometheus-');
@@ -108,13 +90,13 @@ describe('Grafana dashboards against a real Prometheus', () => {
     const hosts = ['payments', 'limited', 'slow'];
     const until = Date.now() + 8000;
     let i = 0;
-    const client = new grpc.Client(`127.0.0.1:${web.outboundPort}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'greeter' });
-    const say = (): Promise<void> => new Promise((resolve) => {
-      client.makeUnaryRequest(SAY.path, SAY.requestSerialize, SAY.responseDeserialize, Buffer.from('hi'), { deadline: Date.now() + 2000 }, (err) => {
-        if (err) grpcCalls.failed++; else grpcCalls.ok++;
-        resolve();
-      });
-    });
+    const client = new EchoClient(`127.0.0.1:${web.outboundPort}`, { authority: 'greeter' });
+    let calls = 0;
+    const say = async (): Promise<void> => {
+      const script = calls++ % 2 === 0 ? undefined : { fail: { code: UNAVAILABLE, details: 'flaky on purpose' } };
+      const result = await client.unary(Buffer.from('hi'), { script, deadlineMs: 2000 });
+      if (result.code === 0) grpcCalls.ok++; else grpcCalls.failed++;
+    };
     await Promise.all([
       ...Array.from({ length: 6 }, async () => {
         while (Date.now() < until) await call(web.outboundPort, { headers: { host: hosts[i++ % 3] as string } }).catch(() => undefined);
@@ -129,7 +111,7 @@ describe('Grafana dashboards against a real Prometheus', () => {
 
   after(async () => {
     prometheus?.kill('SIGKILL');
-    greeter?.forceShutdown();
+    await greeter?.close();
     await Promise.all([...sidecars.map((s) => s.stop('SIGKILL')), control?.stop('SIGKILL')]);
     await Promise.all(apps.map((a) => a.close()));
   });
