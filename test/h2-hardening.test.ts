@@ -23,6 +23,7 @@ import {
   type FloodResult, type HeaderList,
 } from './harness/h2-frames.ts';
 import { snapshot, startSidecar, type SidecarHandle } from './harness/processes.ts';
+import { H2_MAX_CONCURRENT_STREAMS } from '../sidecar/listener/http2-listener.ts';
 import { waitFor } from './harness/wait.ts';
 
 const HOST = 'payments';
@@ -30,8 +31,8 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 /** The listeners' header list limit (contract: maxHeaderListSize 16 KiB, as HTTP/1's maxHeaderSize). */
 const MAX_HEADER_LIST = 16 * KiB;
-/** The listeners' maxConcurrentStreams (contract). */
-const MAX_STREAMS = 1000;
+/** The listeners' maxConcurrentStreams. */
+const MAX_STREAMS = H2_MAX_CONCURRENT_STREAMS;
 /**
  * RSS growth over the sidecar's own baseline that one attack may cause. Node allocates per frame and
  * per stream and V8 frees in batches, so tens of MB of transient garbage are normal; a sidecar that
@@ -43,7 +44,7 @@ const FLOOD_RSS_BOUND_KB = 64 * 1024;
  * The same for one client connection whose streams stall on flow control, however many streams it
  * opens (up to maxConcurrentStreams): what a sidecar may hold for one connection that reads nothing.
  * pick: a quarter of a GiB. Envoy bounds a connection's buffers at 1 MiB by default
- * (per_connection_buffer_limit_bytes); a window per stream times 1000 streams is unbounded in practice.
+ * (per_connection_buffer_limit_bytes); Petrel bounds them by its stream window times its stream limit.
  */
 const CONNECTION_RSS_BOUND_KB = 256 * 1024;
 /** What the app may write for one response nobody reads: the windows and socket buffers in between. */
@@ -602,12 +603,15 @@ describe('HTTP/2 attacks against the sidecar', () => {
         const before = await abandoned();
         const path = `/held-${listener}`;
         let held = 0;
-        for (let k = 0; k < 3; k++) {
+        // 2 100 streams in all, more than the route's 1024 in flight and 1024 queued, spread over as
+        // many connections as the stream limit needs.
+        const perConnection = Math.min(700, MAX_STREAMS);
+        for (let k = 0; k < Math.ceil(2100 / perConnection); k++) {
           const conn = await H2Connection.open(portOf(), { settings: [[Setting.INITIAL_WINDOW_SIZE, 0]] });
           try {
             assert.ok(await conn.waitFor(() => conn.count(FrameType.SETTINGS) >= 2, 2000), conn.describe());
-            await flood(conn, (i) => requestFrames(2 * i + 1, { authority: HOST, path: `${path}/${k}/${i}` }), { count: 700, batch: 50, timeMs: 5000 });
-            const answered = await conn.waitFor(() => conn.count(FrameType.HEADERS) + conn.count(FrameType.RST_STREAM) >= 700, 5000);
+            await flood(conn, (i) => requestFrames(2 * i + 1, { authority: HOST, path: `${path}/${k}/${i}` }), { count: perConnection, batch: 50, timeMs: 5000 });
+            const answered = await conn.waitFor(() => conn.count(FrameType.HEADERS) + conn.count(FrameType.RST_STREAM) >= perConnection, 5000);
             assert.ok(answered, `connection ${k}: every stream gets its response head (held by the zero window) or is refused: ${conn.describe()}`);
             held += conn.count(FrameType.HEADERS);
           } finally {

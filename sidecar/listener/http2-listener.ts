@@ -16,11 +16,16 @@ import { constants, createServer, type Http2Server, type IncomingHttpHeaders, ty
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { ListenerLimits } from './http-listener.ts';
+import { isGrpcContentType } from '../proxy/grpc.ts';
+import { h2LocalReply } from '../proxy/local-reply.ts';
 import { H2_MAX_SESSION_MEMORY_MB, H2_SESSION_WINDOW, H2_STREAM_WINDOW } from '../upstream/h2-session-pool.ts';
 import { STREAM_IDLE_TIMEOUT_MS } from '../upstream/pool-registry.ts';
 
-/** Streams one client connection may have open at once (Envoy's default is higher; Linkerd's is 100s). */
-export const H2_MAX_CONCURRENT_STREAMS = 1000;
+/**
+ * Streams one client connection may have open at once (Go's default is 250). With the stream
+ * window it bounds what one connection can make the sidecar hold: 256 x 256 KiB = 64 MiB.
+ */
+export const H2_MAX_CONCURRENT_STREAMS = 256;
 /** Headers per request, pseudo-headers included. */
 const MAX_HEADER_PAIRS = 256;
 
@@ -34,6 +39,13 @@ const SOCKET = Symbol('petrel.socket');
 const STREAMS = Symbol('petrel.streams');
 const IDLE_SINCE = Symbol('petrel.idleSince');
 type SessionWithSocket = ServerHttp2Session & { [SOCKET]?: Socket; [STREAMS]: number; [IDLE_SINCE]: number };
+
+/** A header list's size as HTTP/2 counts it: each field's name and value plus 32. */
+function headerListSize(raw: string[]): number {
+  let size = 0;
+  for (let i = 0; i < raw.length; i += 2) size += (raw[i] as string).length + (raw[i + 1] as string).length + 32;
+  return size;
+}
 
 function onStreamClosed(this: ServerHttp2Stream): void {
   const session = this.session as SessionWithSocket | undefined;
@@ -102,15 +114,24 @@ export function createH2Listener(limits: ListenerLimits, onStream: H2StreamHandl
     }
     (stream.session as SessionWithSocket)[STREAMS]++;
     stream.once('close', onStreamClosed);
+    stream.on('error', () => {}); // a reset stream is the exchange's business, never the process's
+    // nghttp2 applies our SETTINGS_MAX_HEADER_LIST_SIZE only once the client has ACKed it: a client
+    // that sends first (or never ACKs) gets the same budget checked here (RFC 9113 §6.5.2 sizes).
+    if (headerListSize(rawHeaders) > limits.maxHeaderSize) {
+      h2LocalReply(stream, isGrpcContentType(headers['content-type']), 'DPE', `the request's header list is over ${limits.maxHeaderSize} bytes`, 431);
+      return;
+    }
     stream.setTimeout(STREAM_IDLE_TIMEOUT_MS, () => stream.close(constants.NGHTTP2_CANCEL));
     if (draining() && stream.session !== undefined && !stream.session.closed) stream.session.close();
-    stream.on('error', () => {}); // a reset stream is the exchange's business, never the process's
     onStream(stream, headers, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0, rawHeaders, socket);
   });
   return {
     server,
     sessions,
     serve(socket: Socket): void {
+      // The HTTP/1.1 server's half-open sockets would let a client's FIN go unnoticed: its
+      // session, streams, buffered data and concurrency slots would wait for the idle timeouts.
+      socket.allowHalfOpen = false;
       pending = socket;
       try {
         server.emit('connection', socket);

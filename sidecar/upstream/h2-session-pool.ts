@@ -8,8 +8,13 @@ import { connect as http2Connect, type ClientHttp2Session, type SecureClientSess
 import { connect as netConnect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
-/** Each stream may have this much in flight from the peer before it must wait for us to read. */
-export const H2_STREAM_WINDOW = 1024 * 1024;
+/**
+ * Each stream may have this much in flight from the peer before it must wait for us to read. The
+ * relay holds at most this much per stream whose reader stalls (Node hands data to JavaScript and
+ * maxSessionMemory no longer counts it), so it bounds memory per stream; 256 KiB still keeps a
+ * bulk stream flowing on a cluster network (Node's 64 KiB default stalls on round trips).
+ */
+export const H2_STREAM_WINDOW = 256 * 1024;
 /** The whole session's receive window. */
 export const H2_SESSION_WINDOW = 16 * 1024 * 1024;
 /** nghttp2's buffers per session, in MB, before new streams are refused (Node's default is 10). */
