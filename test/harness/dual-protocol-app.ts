@@ -73,6 +73,8 @@ export async function startDualProtocolApp(options: DualProtocolAppOptions = {})
     const path = String(headers[h2.HTTP2_HEADER_PATH] ?? '');
     note(path);
     if (path.startsWith('/big')) {
+      // A stream the sidecar already reset (a rapid-reset flood) cannot be answered.
+      if (stream.destroyed || stream.closed) return;
       stream.respond({ [h2.HTTP2_HEADER_STATUS]: 200, 'content-type': 'application/octet-stream' });
       pump(stream, () => stream.end());
       stream.resume();
