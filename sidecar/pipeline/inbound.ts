@@ -1,23 +1,20 @@
 // The inbound request path: a call from another sidecar (or, in Kubernetes, any client redirected
 // to 15006) is accepted, matched to one of this service's routes and passed down that route's
 // chain (rate limit -> caller's deadline -> body -> the local app).
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../config/compile.ts';
 import { matchInboundRoute } from '../config/compiled.ts';
 import { reject } from '../chain/reject.ts';
 import type { OriginalDestination } from '../interception/original-destination.ts';
 import type { OpaqueTcpProxy } from '../interception/opaque-tcp.ts';
-import { Exchange, type ExchangeObserver, type UpgradeDownstream } from '../proxy/exchange.ts';
+import type { Exchange, UpgradeDownstream } from '../proxy/exchange.ts';
 import { ProxyError } from '../proxy/flags.ts';
 import { parseAuthority } from '../routing/request-target.ts';
 import type { RouteCounters } from '../telemetry/metrics.ts';
 import type { StreamMetrics } from '../telemetry/request-series.ts';
 import type { ProxyContext } from './context.ts';
 import { acceptRequest } from './accept.ts';
-import { recordExchange } from './record.ts';
+import { PipelineEntryPoints } from './entry-points.ts';
 
 /** Distinct calling peers whose series are cached; past it, lookups go to the metrics registry. */
 const MAX_CACHED_PEERS = 256;
@@ -27,18 +24,15 @@ interface PeerSeries {
   readonly counters: RouteCounters;
 }
 
-export class InboundPipeline implements ExchangeObserver {
-  readonly #ctx: ProxyContext;
+export class InboundPipeline extends PipelineEntryPoints {
   readonly #byPeer = new Map<string | undefined, PeerSeries>();
   /** One entry per bounded peer label: the metric labels stay bounded, and so does this map. */
   readonly #byLabel = new Map<string, PeerSeries>();
   readonly #appPort: number | undefined;
-  readonly #reattach: UpgradeDownstream['reattach'];
 
   constructor(ctx: ProxyContext, reattach: UpgradeDownstream['reattach']) {
-    this.#ctx = ctx;
+    super(ctx, 'inbound', reattach);
     this.#appPort = ctx.app === undefined ? undefined : parseAuthority(ctx.app)?.port;
-    this.#reattach = reattach;
   }
 
   /**
@@ -50,35 +44,19 @@ export class InboundPipeline implements ExchangeObserver {
    */
   readonly classify = (destination: OriginalDestination): 'detect' | 'opaque' | 'refuse' => {
     if (destination.port === this.#appPort) return 'detect';
-    return this.#ctx.selfAddresses.hasPort(destination.port) ? 'refuse' : 'opaque';
+    return this.ctx.selfAddresses.hasPort(destination.port) ? 'refuse' : 'opaque';
   };
 
   opaque(socket: Socket, destination: OriginalDestination, head: Buffer, proxy: OpaqueTcpProxy): void {
-    const ctx = this.#ctx;
+    const ctx = this.ctx;
     const metrics = ctx.metrics.tcp.series('inbound', ctx.self.service, 'unknown');
     if (this.classify(destination) === 'refuse') return proxy.refuse(socket, metrics);
     const connectTimeoutMs = ctx.store.current?.inbound.timeouts.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     proxy.proxy(socket, { host: destination.host, port: destination.port, connectTimeoutMs }, head, metrics);
   }
 
-  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
-    // A draining sidecar tells every client to go elsewhere next time.
-    if (this.#ctx.draining()) res.shouldKeepAlive = false;
-    this.#accept(new Exchange(req, res, this), false);
-  };
-
-  /** An HTTP/2 stream (a gRPC call): the same route and steps, to the app over HTTP/2. */
-  readonly stream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, endStream: boolean, rawHeaders: string[], socket: Socket): void => {
-    this.#accept(new Exchange(undefined, undefined, this, undefined, { stream, headers, rawHeaders, endStream, socket }), false);
-  };
-
-  /** HTTP Upgrade to the local app: the same route and steps; a tunnel only once the app answers 101. */
-  readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    this.#accept(new Exchange(req, undefined, this, { socket, head, reattach: this.#reattach }), true);
-  };
-
-  #accept(exchange: Exchange, upgrade: boolean): void {
-    const ctx = this.#ctx;
+  protected accept(exchange: Exchange, upgrade: boolean): void {
+    const ctx = this.ctx;
     // accept
     const target = acceptRequest(exchange, upgrade);
     const peer = this.#peer(exchange.peer);
@@ -111,7 +89,7 @@ export class InboundPipeline implements ExchangeObserver {
   #peer(name: string | undefined): PeerSeries {
     let entry = this.#byPeer.get(name);
     if (entry === undefined) {
-      const ctx = this.#ctx;
+      const ctx = this.ctx;
       const peer = ctx.metrics.boundedPeer(name);
       entry = this.#byLabel.get(peer);
       if (entry === undefined) {
@@ -123,7 +101,4 @@ export class InboundPipeline implements ExchangeObserver {
     return entry;
   }
 
-  onExchangeDone(exchange: Exchange): void {
-    recordExchange(this.#ctx, exchange, 'inbound');
-  }
 }

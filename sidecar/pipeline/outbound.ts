@@ -5,8 +5,7 @@
 // path; CONNECT and opaque TCP are routed by the same resolveOutbound(). A CONNECT to a mesh
 // service is not a tunnel: its connection is served by this listener, so each request in it gets
 // the whole pipeline.
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { ServerHttp2Stream } from 'node:http2';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../config/compile.ts';
@@ -19,7 +18,7 @@ import { redirectedDestination } from '../interception/connection-interceptor.ts
 import type { OriginalDestination } from '../interception/original-destination.ts';
 import type { OpaqueTcpProxy } from '../interception/opaque-tcp.ts';
 import { TunnelRecord, tunnelConnect } from '../listener/tunnel.ts';
-import { Exchange, type ExchangeObserver, type UpgradeDownstream } from '../proxy/exchange.ts';
+import type { Exchange, UpgradeDownstream } from '../proxy/exchange.ts';
 import { ProxyError } from '../proxy/flags.ts';
 import { HOPS_HEADER, MAX_HOPS, PEER_HEADER, setHeader } from '../proxy/headers.ts';
 import { rawLocalReply } from '../proxy/local-reply.ts';
@@ -27,15 +26,13 @@ import { parseAuthority } from '../routing/request-target.ts';
 import { resolveOutbound, type PassthroughDestination } from '../routing/resolve-outbound.ts';
 import type { ProxyContext } from './context.ts';
 import { acceptRequest } from './accept.ts';
-import { recordExchange } from './record.ts';
+import { PipelineEntryPoints } from './entry-points.ts';
 
 /** Passthrough traffic has no policy: the built-in connect timeout, nothing else. */
 const PASSTHROUGH_TIMEOUTS: Timeouts = { connectMs: DEFAULT_CONNECT_TIMEOUT_MS, perTryMs: undefined, totalMs: undefined };
 
-export class OutboundPipeline implements ExchangeObserver {
-  readonly #ctx: ProxyContext;
+export class OutboundPipeline extends PipelineEntryPoints {
   readonly #passthroughMetrics;
-  readonly #reattach: UpgradeDownstream['reattach'];
 
   readonly #serveTunnel: (socket: Socket, head: Buffer) => void;
 
@@ -44,30 +41,13 @@ export class OutboundPipeline implements ExchangeObserver {
    * @param serveTunnel serves a CONNECT tunnel's connection as a new one on this listener
    */
   constructor(ctx: ProxyContext, reattach: UpgradeDownstream['reattach'], serveTunnel: (socket: Socket, head: Buffer) => void) {
-    this.#ctx = ctx;
+    super(ctx, 'outbound', reattach);
     this.#passthroughMetrics = ctx.metrics.stream('outbound', ctx.self.service, 'passthrough', 'default');
-    this.#reattach = reattach;
     this.#serveTunnel = serveTunnel;
   }
 
-  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
-    // A draining sidecar tells every client to go elsewhere next time.
-    if (this.#ctx.draining()) res.shouldKeepAlive = false;
-    this.#accept(new Exchange(req, res, this), false);
-  };
-
-  /** An HTTP/2 stream (a gRPC call, or any HTTP/2 request): the same path, to an HTTP/2 upstream. */
-  readonly stream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, endStream: boolean, rawHeaders: string[], socket: Socket): void => {
-    this.#accept(new Exchange(undefined, undefined, this, undefined, { stream, headers, rawHeaders, endStream, socket }), false);
-  };
-
-  /** HTTP Upgrade (WebSocket and others): the same path; it becomes a tunnel only on a 101. */
-  readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    this.#accept(new Exchange(req, undefined, this, { socket, head, reattach: this.#reattach }), true);
-  };
-
-  #accept(exchange: Exchange, upgrade: boolean): void {
-    const ctx = this.#ctx;
+  protected accept(exchange: Exchange, upgrade: boolean): void {
+    const ctx = this.ctx;
     // accept: header hygiene, and the checks that make a request the client's mistake (400 DPE)
     exchange.metrics = this.#passthroughMetrics;
     const target = acceptRequest(exchange, upgrade);
@@ -94,7 +74,7 @@ export class OutboundPipeline implements ExchangeObserver {
 
   /** To a host outside the mesh: no policy, one attempt, the built-in connect timeout. */
   #passthrough(exchange: Exchange, destination: PassthroughDestination): void {
-    const ctx = this.#ctx;
+    const ctx = this.ctx;
     const connectMs = ctx.store.current?.inbound.timeouts.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const target = new SingleCallTarget({
       dispatcher: ctx.pools.agent(connectMs), origin: `http://${destination.address}`, host: destination.host, port: destination.port,
@@ -118,9 +98,9 @@ export class OutboundPipeline implements ExchangeObserver {
     };
     const target = parseAuthority(req.url ?? '');
     if (target === undefined || target.port === undefined) return refuse('DPE', `CONNECT needs host:port, got "${(req.url ?? '').slice(0, 64)}"`);
-    const snapshot = this.#ctx.store.current;
+    const snapshot = this.ctx.store.current;
     if (snapshot === undefined) return refuse('UH', 'the sidecar has no configuration yet');
-    const destination = resolveOutbound(snapshot, { host: target.host, port: target.port, redirectedFrom: undefined }, this.#ctx.selfAddresses);
+    const destination = resolveOutbound(snapshot, { host: target.host, port: target.port, redirectedFrom: undefined }, this.ctx.selfAddresses);
     if (destination instanceof ProxyError) return refuse('NR', destination.message);
     if (destination.kind === 'service') {
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
@@ -137,7 +117,7 @@ export class OutboundPipeline implements ExchangeObserver {
    * reaches a mesh endpoint's inbound sidecar through that pod's own interception.
    */
   opaque(socket: Socket, destination: OriginalDestination, head: Buffer, proxy: OpaqueTcpProxy): void {
-    const ctx = this.#ctx;
+    const ctx = this.ctx;
     const snapshot = ctx.store.current;
     const resolved = snapshot === undefined ? undefined
       : resolveOutbound(snapshot, { host: destination.host, port: destination.port, redirectedFrom: destination }, ctx.selfAddresses);
@@ -148,7 +128,4 @@ export class OutboundPipeline implements ExchangeObserver {
     proxy.proxy(socket, { host: destination.host, port: destination.port, connectTimeoutMs }, head, metrics);
   }
 
-  onExchangeDone(exchange: Exchange): void {
-    recordExchange(this.#ctx, exchange, 'outbound');
-  }
 }
