@@ -1,5 +1,6 @@
 // JSON Schema of a sidecar snapshot: the file `--config` loads and the document the control plane
 // pushes. The policy body is the same schema a ResiliencePolicy's spec uses.
+import { accessSchema } from './access-policy-schema.ts';
 import { policyBodySchema } from './policy-schema.ts';
 
 const name = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 };
@@ -23,7 +24,17 @@ export const snapshotSchema = {
       required: ['service'],
       properties: { service: name, namespace: name },
     },
-    inbound: { type: 'object', additionalProperties: false, properties: { policy: policyBodySchema } },
+    identity: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['trustDomain', 'roots'],
+      description: 'The mesh trust bundle: roots that sign peer certificates (old and new during an issuer rotation).',
+      properties: {
+        trustDomain: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 255 },
+        roots: { type: 'array', minItems: 1, maxItems: 8, items: { type: 'string', pattern: '^-----BEGIN CERTIFICATE-----', maxLength: 16384 } },
+      },
+    },
+    inbound: { type: 'object', additionalProperties: false, properties: { policy: policyBodySchema, access: accessSchema } },
     outbound: {
       type: 'object',
       additionalProperties: false,
@@ -45,7 +56,11 @@ export const snapshotSchema = {
               type: 'object',
               additionalProperties: false,
               required: ['address'],
-              properties: { address, name: { type: 'string' } },
+              properties: {
+                address,
+                name: { type: 'string' },
+                identity: { type: 'string', pattern: '^spiffe://[^/]+/ns/[^/]+/sa/[^/]+$', maxLength: 1024, description: 'The SPIFFE identity its sidecar must present; present means mTLS.' },
+              },
             },
           },
           policy: policyBodySchema,

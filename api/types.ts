@@ -58,6 +58,28 @@ export interface EndpointSpec {
   address: string;
   /** The pod (or local process) behind it, for status and metrics. */
   name?: string;
+  /** The SPIFFE identity its sidecar must present (mTLS); absent means plaintext. */
+  identity?: string;
+}
+
+/** Callers an AccessPolicy rule allows (api/access-policy-schema.ts). */
+export interface AccessRuleSpec {
+  from?: { serviceAccounts?: string[]; namespaces?: string[] };
+  to?: { paths?: string[]; methods?: string[] };
+}
+
+/** What the sidecar of a protected service enforces on calls it receives. */
+export interface AccessSpec {
+  mtls: 'strict' | 'permissive';
+  /** Present (even empty): deny unless one rule matches. Absent: allow every caller. */
+  rules?: AccessRuleSpec[];
+}
+
+/** The mesh trust bundle a snapshot carries. */
+export interface IdentitySpec {
+  trustDomain: string;
+  /** PEM roots: the issuer's, and the previous one's during a rotation. */
+  roots: string[];
 }
 
 export interface ServiceSpec {
@@ -77,7 +99,8 @@ export interface Snapshot {
   version: number;
   /** The sidecar this snapshot was compiled for; checked against --service when present. */
   node?: { service: string; namespace?: string };
-  inbound?: { policy?: PolicySpec };
+  identity?: IdentitySpec;
+  inbound?: { policy?: PolicySpec; access?: AccessSpec };
   outbound?: { passthrough?: boolean };
   services: ServiceSpec[];
 }

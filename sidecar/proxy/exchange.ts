@@ -19,6 +19,7 @@ import { grpcStatusLabel, isGrpcContentType } from './grpc.ts';
 import { h2LocalReply, localReply, rawLocalReply } from './local-reply.ts';
 import { NO_BODY, type RequestBody } from './request-body.ts';
 import type { UpstreamHeaders } from './headers.ts';
+import type { PeerIdentity } from '../identity/spiffe.ts';
 
 export interface ExchangeObserver {
   /** Called once, when the downstream response has finished or the client went away. */
@@ -76,6 +77,10 @@ export class Exchange {
   requestId = '';
   /** The calling sidecar's service (x-petrel-peer), inbound. */
   peer: string | undefined;
+  /** Inbound: the request came over mesh mTLS (a verified client certificate). */
+  tls = false;
+  /** Inbound: the caller's identity from its verified certificate; undefined for plaintext. */
+  peerIdentity: PeerIdentity | undefined;
   /** Outbound sidecars the request has passed (x-petrel-hops), for the loop guard. */
   hops = 0;
   hasBody = false;

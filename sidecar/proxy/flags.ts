@@ -22,6 +22,7 @@ export const FLAGS = {
   DI: { status: 200, code: 'FAULT_DELAY', meaning: 'delayed by fault injection' },
   DC: { status: 499, code: 'DOWNSTREAM_CLOSED', meaning: 'the client went away (logged only)' },
   DPE: { status: 400, code: 'DOWNSTREAM_PROTOCOL_ERROR', meaning: 'the request was not valid HTTP/1.1' },
+  RBAC: { status: 403, code: 'ACCESS_DENIED', meaning: 'denied by an AccessPolicy (or plaintext where mTLS is strict)' },
 } as const satisfies Record<string, FlagInfo>;
 
 export type Flag = keyof typeof FLAGS;

@@ -1,0 +1,56 @@
+// The one JSON Schema for an AccessPolicy's rules, as a resource spec and as a snapshot's
+// `inbound.access`. Same subset rules as policy-schema.ts (draft-07 and structural OpenAPI v3).
+import { HTTP_METHODS } from './policy-schema.ts';
+
+const identityName = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 253 };
+const namespaceName = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 };
+
+export const MTLS_MODES = ['strict', 'permissive'] as const;
+
+export const accessRuleSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Callers this rule allows, optionally only for some paths and methods. A missing from or to matches anything.',
+  properties: {
+    from: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'The caller: one of these service accounts or any service account of one of these namespaces.',
+      properties: {
+        serviceAccounts: {
+          type: 'array', maxItems: 256,
+          description: 'Service accounts: "name" (the protected service\'s namespace) or "namespace/name".',
+          items: { type: 'string', pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 317 },
+        },
+        namespaces: { type: 'array', maxItems: 256, items: namespaceName },
+      },
+    },
+    to: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        paths: {
+          type: 'array', maxItems: 256, description: 'Path prefixes, each starting with "/".',
+          items: { type: 'string', pattern: '^/', maxLength: 1024 },
+        },
+        methods: { type: 'array', maxItems: 16, items: { type: 'string', enum: [...HTTP_METHODS] } },
+      },
+    },
+  },
+};
+
+/** What a snapshot carries for the sidecar that serves the protected service. */
+export const accessSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['mtls'],
+  properties: {
+    mtls: { type: 'string', enum: [...MTLS_MODES], description: 'strict: plaintext callers are refused. permissive (default): served, as peer "unknown".' },
+    rules: {
+      type: 'array', maxItems: 1024, items: accessRuleSchema,
+      description: 'Present (even empty): deny unless one rule matches. Absent: allow every caller.',
+    },
+  },
+};
+
+export { identityName };
