@@ -74,7 +74,7 @@ export class CompiledRound {
     this.policies = policies;
     const specs: ServiceSpec[] = services.map((s) => {
       const policy = policies.policyFor(s.name, s.namespace);
-      return { name: s.name, namespace: s.namespace, endpoints: s.endpoints.map((e) => ({ address: e.address, name: e.name })), ...(policy ? { policy } : {}) };
+      return { name: s.name, namespace: s.namespace, endpoints: s.endpoints.map((e) => ({ address: e.address, name: e.name, ...(e.identity === undefined ? {} : { identity: e.identity }) })), ...(policy ? { policy } : {}) };
     });
     this.servicesJson = JSON.stringify(specs);
   }

@@ -6,6 +6,8 @@ import { EventEmitter } from 'node:events';
 export interface EndpointRecord {
   address: string;
   name: string;
+  /** The SPIFFE identity its sidecar presents (mTLS); undefined when unknown (plaintext). */
+  identity?: string;
 }
 
 export interface ServiceRecord {
