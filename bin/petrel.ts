@@ -9,6 +9,8 @@ import { reexecWithSidecarFlags } from '../sidecar/runtime-flags.ts';
 import { exitWithError, listenFailure, type ListenerSpec } from './cli-errors.ts';
 import { baseUrl, durationAtMost, hostPort, port, positiveInt, uid } from './flags.ts';
 import { readTokenFile, requireDirectory, requireFile } from './preflight.ts';
+import { readFile } from 'node:fs/promises';
+import { isIdentityName } from '../sidecar/identity/spiffe.ts';
 
 const [major] = process.versions.node.split('.').map(Number);
 if ((major ?? 0) < 24) {
@@ -49,6 +51,8 @@ program.command('sidecar')
   .option('--advertise <host:port>', 'the inbound address registered for this service (default 127.0.0.1:<inbound port>)', hostPort)
   .option('--cache <file>', 'keep the last good snapshot here, to serve from it after a restart before the control plane answers')
   .option('--name <name>', 'this sidecar\'s name in `petrel status` (default: the advertised address)')
+  .option('--service-account <name>', 'with --control, locally: the service account its certificate names (default: the service); in Kubernetes the projected token decides')
+  .option('--control-ca <file>', 'with an https --control: PEM roots to pin for the control plane (default: $PETREL_CONTROL_CA, the PEM the injector sets)')
   .option('--inbound-port <port>', 'inbound listener: calls from other sidecars', port, 15006)
   .option('--inbound-host <host>', 'inbound listener address', '0.0.0.0')
   .option('--outbound-port <port>', "outbound listener: the app's calls to other services", port, 15001)
@@ -68,6 +72,9 @@ program.command('sidecar')
     if (o.config !== undefined && o.control !== undefined) program.error('petrel sidecar: give --config or --control, not both');
     if (o.config !== undefined) await requireFile(o.config, '--config', 'give the path of a SidecarSnapshot YAML or JSON file');
     const token = o.tokenFile === undefined ? undefined : await readTokenFile(o.tokenFile);
+    if (o.controlCa !== undefined) await requireFile(o.controlCa, '--control-ca', 'give a PEM file of the mesh root (the control plane\'s CA)');
+    const controlCa = o.controlCa !== undefined ? await readFile(o.controlCa, 'utf8') : process.env.PETREL_CONTROL_CA || undefined;
+    if (o.serviceAccount !== undefined && !isIdentityName(o.serviceAccount)) program.error(`petrel sidecar: --service-account "${o.serviceAccount}" is not a Kubernetes name (lower-case letters, digits, "-" and ".")`);
     const { runSidecar } = await import('../sidecar/main.ts');
     await explainListenErrors([
       { what: 'outbound listener', host: o.outboundHost, port: o.outboundPort, portFlag: '--outbound-port', hostFlag: '--outbound-host' },
@@ -77,7 +84,7 @@ program.command('sidecar')
       service: o.service, namespace: o.namespace, app: o.app, configFile: o.config,
       control: o.control === undefined ? undefined : {
         url: o.control, token, tokenFile: o.tokenFile,
-        advertise: o.advertise, cacheFile: o.cache, name: o.name,
+        advertise: o.advertise, cacheFile: o.cache, name: o.name, ca: controlCa, serviceAccount: o.serviceAccount,
       },
       inboundHost: o.inboundHost, inboundPort: o.inboundPort, outboundHost: o.outboundHost, outboundPort: o.outboundPort,
       adminHost: o.adminHost, adminPort: o.adminPort, drainGraceMs: o.drainGrace, drainDelayMs: o.drainDelay, detectTimeoutMs: o.protocolDetectTimeout, logLevel: o.logLevel, accessLog: o.accessLog,

@@ -8,6 +8,8 @@ import { serveMetrics } from '../telemetry/exposition.ts';
 export interface AdminActions {
   /** Why the sidecar is not ready, or undefined when it is. */
   notReadyReason(): string | undefined;
+  /** Details for /ready?details=1 (identity, certificate, renewal); a `warning` also goes on the plain answer. */
+  details?(): Record<string, unknown>;
   drain(): void;
   configDump(): unknown;
 }
@@ -38,8 +40,14 @@ export function createAdminServer(ctx: ProxyContext, actions: AdminActions): Ser
         return;
       case 'GET /ready': {
         const reason = actions.notReadyReason();
+        const details = actions.details?.() ?? {};
+        if (url.searchParams.get('details') === '1') {
+          json(res, reason === undefined ? 200 : 503, { ready: reason === undefined, reason: reason ?? null, ...details });
+          return;
+        }
         res.statusCode = reason === undefined ? 200 : 503;
-        res.end(reason === undefined ? 'ready\n' : `not ready: ${reason}\n`);
+        const warning = typeof details.warning === 'string' ? `warning: ${details.warning}\n` : '';
+        res.end(reason === undefined ? `ready\n${warning}` : `not ready: ${reason}\n${warning}`);
         return;
       }
       case 'GET /metrics':

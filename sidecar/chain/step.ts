@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Clock, Random } from '../policy/clock.ts';
 import type { Exchange } from '../proxy/exchange.ts';
 import type { Tracing } from '../telemetry/tracing.ts';
+import type { TlsObserver } from '../upstream/tls-dial.ts';
 
 export interface Step {
   run(exchange: Exchange): void;
@@ -21,6 +22,8 @@ export interface ChainEnvironment {
   /** True once the sidecar is draining: responses close their connections. */
   readonly draining: () => boolean;
   tracing: Tracing | undefined;
+  /** Where mesh mTLS handshakes of tunnels are counted (the pools have their own reference). */
+  readonly tlsObserver?: TlsObserver;
 }
 
 /** Links steps in order; each step's constructor takes the next. */

@@ -11,6 +11,7 @@ import { reject } from './reject.ts';
 import type { Exchange, UpgradeDownstream } from '../proxy/exchange.ts';
 import { ProxyError } from '../proxy/flags.ts';
 import { classifyUpstreamError } from '../proxy/upstream-error.ts';
+import { dialTls } from '../upstream/tls-dial.ts';
 import { DEADLINE_HEADER, downstreamHeaders } from '../proxy/headers.ts';
 
 export class UpgradeAttempt {
@@ -59,7 +60,15 @@ export class UpgradeAttempt {
     const totalMs = exchange.totalMs ?? timeouts.totalMs;
     const headers = exchange.headers;
     if (propagateDeadline && totalMs !== undefined) headers.push(DEADLINE_HEADER, String(totalMs));
-    const req = request({ host: destination.host, port: destination.port, method: exchange.method, path: exchange.path, headers, agent: false, setHost: false });
+    const tls = destination.tls;
+    // To another sidecar over mTLS (ALPN http/1.1: an Upgrade is HTTP/1.1); the TCP connect timer
+    // below still covers the dial, and a failed handshake classifies as a connect failure.
+    const createConnection = tls === undefined ? undefined
+      : () => dialTls(destination.host, destination.port, timeouts.connectMs, tls, ['http/1.1'], this.#env.tlsObserver);
+    const req = request({
+      host: destination.host, port: destination.port, method: exchange.method, path: exchange.path, headers, agent: false, setHost: false,
+      ...(createConnection === undefined ? {} : { createConnection }),
+    });
     this.#request = req;
     // One timer: the connect timeout, then the time to the response head (perTry, else total).
     const waitMs = timeouts.perTryMs ?? totalMs;

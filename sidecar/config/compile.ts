@@ -23,6 +23,7 @@ import type { SidecarMetrics } from '../telemetry/metrics.ts';
 import { Endpoint } from '../upstream/endpoint.ts';
 import { EndpointStateRegistry } from '../upstream/endpoint-state.ts';
 import { PoolRegistry } from '../upstream/pool-registry.ts';
+import type { MeshTls } from '../identity/mesh-tls.ts';
 import { compileBreaker, compileFault, compileRetry, compileTimeouts, routeLayers } from './compile-policy.ts';
 import type { CompiledRoute, CompiledSnapshot, InboundRoute, InboundTarget, RouteMatch, RoutePolicy, ServiceTarget } from './compiled.ts';
 
@@ -43,6 +44,8 @@ export interface CompileContext {
   metrics: SidecarMetrics;
   /** Clock, randomness, log and tracing for the steps. */
   env: ChainEnvironment;
+  /** The sidecar's certificate and trust bundle; endpoints with an identity are dialled over mTLS with it. */
+  meshTls?: MeshTls;
 }
 
 /** The authorities a service answers to, as seen from a sidecar in `selfNamespace`. */
@@ -76,15 +79,21 @@ class SnapshotCompiler {
     this.#ctx = ctx;
   }
 
-  endpoint(serviceId: string, address: string, name: string | undefined, connectMs: number, breaker: PolicySpec['circuitBreaker']): Endpoint {
-    const origin = `http://${address}`;
-    const poolKey = PoolRegistry.key(origin, connectMs);
+  /**
+   * An endpoint with an `identity` is another sidecar, dialled over mTLS that must present that
+   * identity, once this sidecar holds a certificate; without one (static config, a mesh without
+   * identity) it is plaintext.
+   */
+  endpoint(serviceId: string, address: string, name: string | undefined, connectMs: number, breaker: PolicySpec['circuitBreaker'], identity?: string): Endpoint {
+    const tls = identity === undefined ? undefined : this.#ctx.meshTls?.client(identity);
+    const origin = `${tls === undefined ? 'http' : 'https'}://${address}`;
+    const poolKey = PoolRegistry.key(origin, connectMs, tls);
     this.poolKeys.add(poolKey);
     this.endpointKeys.add(EndpointStateRegistry.key(serviceId, address));
     const state = this.#ctx.endpointStates.get(serviceId, address, name ?? address, compileBreaker(breaker));
     const label = `${serviceId} endpoint ${name ?? address}`;
     const pools = this.#ctx.pools;
-    return new Endpoint(address, name, pools.pool(origin, connectMs), pools.h2(origin, connectMs), poolKey, state.stats, state.breaker, label);
+    return new Endpoint(address, name, pools.pool(origin, connectMs, tls), pools.h2(origin, connectMs, tls), poolKey, state.stats, state.breaker, label, tls);
   }
 
   bucket(place: string, spec: RateLimitSpec | undefined): TokenBucket | undefined {
@@ -115,7 +124,7 @@ class SnapshotCompiler {
       retry,
       rateLimit,
       fault,
-      metrics: metrics.stream('outbound', self.service, spec.name, routeName),
+      metrics: metrics.stream('outbound', self.service, spec.name, routeName, service.endpoints.length > 0 && service.endpoints.every((e) => e.tls !== undefined)),
       counters: metrics.routeCounters(self.service, spec.name, routeName),
       chain: steps,
     };
@@ -125,7 +134,7 @@ class SnapshotCompiler {
     const id = `${spec.name}.${spec.namespace}`;
     const policy = spec.policy;
     const connectMs = compileTimeouts(policy?.timeout).connectMs;
-    const endpoints = spec.endpoints.map((e) => this.endpoint(id, e.address, e.name, connectMs, policy?.circuitBreaker));
+    const endpoints = spec.endpoints.map((e) => this.endpoint(id, e.address, e.name, connectMs, policy?.circuitBreaker, e.identity));
     const concurrency = { ...DEFAULT_CONCURRENCY, ...policy?.concurrency };
     const balancer = balancerFor(policy, endpoints, this.#ctx);
     const base = {
@@ -175,6 +184,8 @@ class SnapshotCompiler {
 }
 
 export function compileSnapshot(snapshot: Snapshot, ctx: CompileContext): CompiledSnapshot {
+  // The bundle first: the pools built below are keyed by the TLS generation it may start.
+  ctx.meshTls?.setBundle(snapshot.identity?.roots);
   const compiler = new SnapshotCompiler(ctx);
   const hosts = new Map<string, ServiceTarget>();
   const addresses = new Map<string, ServiceTarget>();

@@ -62,6 +62,17 @@ export class ConfigStore extends EventEmitter {
     return compiled;
   }
 
+  /**
+   * Compiles the snapshot in force again: after a certificate renewal, so that endpoints get pools
+   * with the new credentials (the old pools finish their requests and close). Undefined before the
+   * first snapshot.
+   */
+  recompile(reason: string): CompiledSnapshot | undefined {
+    const current = this.#current;
+    if (current === undefined) return undefined;
+    return this.apply(current.source, { kind: 'control', name: reason });
+  }
+
   /** Counts and throws a rejection for a snapshot that could not even be read. */
   reject(source: ConfigSource, lines: string[]): never {
     this.#context.metrics.configRejected.inc({ source: source.kind });

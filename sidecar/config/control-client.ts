@@ -7,7 +7,8 @@
 // sidecar's snapshot now, while this one keeps serving (and keeps its config stream) until it stops.
 // Message shapes: api/stream-messages.ts, shared with the control plane.
 import { readFileSync } from 'node:fs';
-import { request, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { snapshotContentHash } from '../../api/snapshot-hash.ts';
@@ -37,6 +38,8 @@ export interface ControlClientOptions {
   namespace: string;
   /** The inbound address registered for this service. */
   advertise: string;
+  /** PEM roots pinned for an https control URL. */
+  ca?: string | undefined;
   name: string;
   cacheFile: string | undefined;
   store: SnapshotStore;
@@ -50,6 +53,12 @@ const RECONNECT = { baseMs: 250, maxMs: 5_000 };
 const MISSED_HEARTBEATS = 3;
 
 export class ControlClient {
+  /** An http or https request to the control plane; https pins `ca` (never the system store). */
+  #request(url: URL, options: RequestOptions, callback: (res: IncomingMessage) => void): ClientRequest {
+    if (url.protocol !== 'https:') return httpRequest(url, options, callback);
+    return httpsRequest(url, { ...options, ca: this.#o.ca }, callback);
+  }
+
   readonly #o: ControlClientOptions;
   readonly #backoff: Backoff;
   #failures = 0;
@@ -103,7 +112,7 @@ export class ControlClient {
     }).toString();
     this.#stream = undefined;
     const registers = !this.#deregistered;
-    const req = request(url, { headers: this.#headers() }, (res) => {
+    const req = this.#request(url, { headers: this.#headers() }, (res) => {
       if (res.statusCode !== 200) {
         let body = '';
         res.setEncoding('utf8');
@@ -185,7 +194,7 @@ export class ControlClient {
     const stream = this.#stream;
     if (stream === undefined) return; // the stream that carried it is gone; the next one resumes
     const body = encodeAck({ id: stream.id, secret: stream.secret, version, status, error });
-    const req = request(new URL(STREAM_PATHS.ack, this.#o.url), {
+    const req = this.#request(new URL(STREAM_PATHS.ack, this.#o.url), {
       method: 'POST', headers: { ...this.#headers(), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
     }, (res) => res.resume());
     req.on('error', (err) => this.#o.log.warn({ err: err.message }, 'could not send ACK/NACK'));
@@ -225,7 +234,7 @@ export class ControlClient {
         resolve();
       };
       const timer = setTimeout(() => finish(false, `no answer from the control plane within ${timeoutMs} ms`), timeoutMs);
-      const req = request(new URL(STREAM_PATHS.deregister, this.#o.url), {
+      const req = this.#request(new URL(STREAM_PATHS.deregister, this.#o.url), {
         method: 'POST', headers: { ...this.#headers(), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
       }, (res) => {
         let text = '';

@@ -6,6 +6,7 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { detectProtocol, isPrefaceStart } from './protocol-detection.ts';
+import { clientHelloServerName, TLS_HANDSHAKE } from './client-hello.ts';
 import { originalDestination, type OriginalDestination } from './original-destination.ts';
 
 export interface InterceptorOptions {
@@ -21,6 +22,12 @@ export interface InterceptorOptions {
   h2(socket: Socket): void;
   /** A connection that sends nothing for this long before its protocol is known is closed. */
   firstBytesTimeoutMs: number;
+  /**
+   * Mesh mTLS (the inbound listener): a direct connection that opens with a TLS handshake, or a
+   * redirected one whose ClientHello names a mesh identity (`isMeshName` of its SNI), is handed
+   * to `terminate` with its bytes unshifted back. Without it, TLS is opaque (redirected) or closed.
+   */
+  tls?: { terminate(socket: Socket): void; isMeshName(serverName: string): boolean };
 }
 
 export const DEFAULT_DETECT_TIMEOUT_MS = 100;
@@ -61,13 +68,31 @@ export function interceptConnections(server: Server, options: InterceptorOptions
     if (head.length > 0) socket.unshift(head);
     options.h2(socket);
   };
+  const tls = options.tls;
+  const toTls = (socket: Socket, head: Buffer) => {
+    if (head.length > 0) socket.unshift(head);
+    tls!.terminate(socket);
+  };
   const serve = (socket: Socket, head: Buffer) => {
     if (head.length > 0) socket.unshift(head);
     detect(socket, options.firstBytesTimeoutMs, sniffHttpVersion, (kind, bytes) => {
       if (kind === 'opaque') socket.destroy(); // silent past the timeout, or closed before a request
-      else if (kind === 'h2') toH2(socket, bytes);
+      else if (kind === 'tls') {
+        if (tls === undefined) socket.destroy();
+        else toTls(socket, bytes);
+      } else if (kind === 'h2') toH2(socket, bytes);
       else toHttp1(socket, bytes);
     });
+  };
+  // A redirected connection: HTTP, mesh mTLS (a ClientHello naming a mesh identity), or opaque.
+  const classifyRedirected = (head: Buffer): Kind | 'need-more' => {
+    if (tls !== undefined && head[0] === TLS_HANDSHAKE) {
+      const hello = clientHelloServerName(head);
+      if (hello.kind === 'need-more') return 'need-more';
+      return hello.kind === 'sni' && tls.isMeshName(hello.name) ? 'tls' : 'opaque';
+    }
+    const kind = detectProtocol(head);
+    return kind;
   };
   server.on('connection', (socket: Socket) => {
     if (options.admit !== undefined && !options.admit(socket)) {
@@ -78,8 +103,9 @@ export function interceptConnections(server: Server, options: InterceptorOptions
     if (destination === undefined) return serve(socket, EMPTY);
     redirected.set(socket, destination);
     if (options.classify(destination) !== 'detect') return options.opaque(socket, destination, EMPTY);
-    detect(socket, options.detectTimeoutMs, detectProtocol, (kind, head) => {
+    detect(socket, options.detectTimeoutMs, classifyRedirected, (kind, head) => {
       if (kind === 'opaque') options.opaque(socket, destination, head);
+      else if (kind === 'tls') toTls(socket, head);
       else if (kind === 'h2') toH2(socket, head);
       else toHttp1(socket, head);
     });
@@ -89,13 +115,14 @@ export function interceptConnections(server: Server, options: InterceptorOptions
 
 const EMPTY = Buffer.alloc(0);
 
-/** A direct connection is HTTP: HTTP/2 when it opens with the preface, else HTTP/1.1. */
-function sniffHttpVersion(head: Buffer): 'http1' | 'h2' | 'need-more' {
+/** A direct connection is mesh TLS when it opens with a handshake record, else HTTP: HTTP/2 when it opens with the preface, else HTTP/1.1. */
+function sniffHttpVersion(head: Buffer): 'http1' | 'h2' | 'tls' | 'need-more' {
+  if (head[0] === TLS_HANDSHAKE) return 'tls';
   const start = isPrefaceStart(head);
   return start === 'yes' ? 'h2' : start === 'no' ? 'http1' : 'need-more';
 }
 
-type Kind = 'http1' | 'h2' | 'opaque';
+type Kind = 'http1' | 'h2' | 'tls' | 'opaque';
 
 function detect(socket: Socket, timeoutMs: number, classify: (head: Buffer) => Kind | 'need-more', decided: (kind: Kind, head: Buffer) => void): void {
   let head: Buffer = EMPTY;

@@ -15,6 +15,7 @@ import type { StreamMetrics } from '../telemetry/request-series.ts';
 import type { ProxyContext } from './context.ts';
 import { acceptRequest } from './accept.ts';
 import { PipelineEntryPoints } from './entry-points.ts';
+import { meshPeer } from '../listener/mtls-terminator.ts';
 
 /** Distinct calling peers whose series are cached; past it, lookups go to the metrics registry. */
 const MAX_CACHED_PEERS = 256;
@@ -25,14 +26,24 @@ interface PeerSeries {
 }
 
 export class InboundPipeline extends PipelineEntryPoints {
+  /** Per-peer series of plaintext callers (only a sidecar without identity trusts x-petrel-peer). */
   readonly #byPeer = new Map<string | undefined, PeerSeries>();
-  /** One entry per bounded peer label: the metric labels stay bounded, and so does this map. */
+  /** Per-identity series of mTLS callers, by service account URI. */
+  readonly #byIdentity = new Map<string, PeerSeries>();
+  /** One entry per bounded peer label and tls: the metric labels stay bounded, and so does this map. */
   readonly #byLabel = new Map<string, PeerSeries>();
   readonly #appPort: number | undefined;
+  /**
+   * Whether x-petrel-peer and x-petrel-deadline-ms may be believed from a plaintext caller: only by a
+   * sidecar that has no identity at all (a static --config mesh, a control plane without a CA).
+   * With identity, a plaintext caller is outside the mesh and anyone can write those headers.
+   */
+  readonly #trustPlaintextHeaders: () => boolean;
 
-  constructor(ctx: ProxyContext, reattach: UpgradeDownstream['reattach']) {
+  constructor(ctx: ProxyContext, reattach: UpgradeDownstream['reattach'], trustPlaintextHeaders: () => boolean = () => true) {
     super(ctx, 'inbound', reattach);
     this.#appPort = ctx.app === undefined ? undefined : parseAuthority(ctx.app)?.port;
+    this.#trustPlaintextHeaders = trustPlaintextHeaders;
   }
 
   /**
@@ -51,6 +62,8 @@ export class InboundPipeline extends PipelineEntryPoints {
     const ctx = this.ctx;
     const metrics = ctx.metrics.tcp.series('inbound', ctx.self.service, 'unknown');
     if (this.classify(destination) === 'refuse') return proxy.refuse(socket, metrics);
+    // `mtls: strict`: nothing but mesh mTLS reaches the app, opaque TCP included.
+    if (ctx.store.current?.source.inbound?.access?.mtls === 'strict') return proxy.refuse(socket, metrics);
     const connectTimeoutMs = ctx.store.current?.inbound.timeouts.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     proxy.proxy(socket, { host: destination.host, port: destination.port, connectTimeoutMs }, head, metrics);
   }
@@ -59,7 +72,21 @@ export class InboundPipeline extends PipelineEntryPoints {
     const ctx = this.ctx;
     // accept
     const target = acceptRequest(exchange, upgrade);
-    const peer = this.#peer(exchange.peer);
+    // The caller is who its certificate says, never what its headers say.
+    const identity = meshPeer(exchange.socket);
+    let peer: PeerSeries;
+    if (identity !== undefined) {
+      exchange.tls = true;
+      exchange.peerIdentity = identity;
+      exchange.peer = identity.serviceAccount;
+      peer = this.#identityPeer(identity.uri, identity.serviceAccount);
+    } else {
+      if (!this.#trustPlaintextHeaders()) {
+        exchange.peer = undefined;
+        exchange.callerDeadlineMs = undefined;
+      }
+      peer = this.#peer(exchange.peer);
+    }
     exchange.metrics = peer.metrics;
     exchange.counters = peer.counters;
     if (target instanceof ProxyError) return reject(ctx, exchange, target, 'bad_request');
@@ -89,14 +116,29 @@ export class InboundPipeline extends PipelineEntryPoints {
   #peer(name: string | undefined): PeerSeries {
     let entry = this.#byPeer.get(name);
     if (entry === undefined) {
-      const ctx = this.ctx;
-      const peer = ctx.metrics.boundedPeer(name);
-      entry = this.#byLabel.get(peer);
-      if (entry === undefined) {
-        entry = { metrics: ctx.metrics.stream('inbound', ctx.self.service, peer, 'default'), counters: ctx.metrics.routeCounters(ctx.self.service, peer, 'default') };
-        this.#byLabel.set(peer, entry);
-      }
+      entry = this.#series(this.ctx.metrics.boundedPeer(name), false);
       if (this.#byPeer.size < MAX_CACHED_PEERS) this.#byPeer.set(name, entry);
+    }
+    return entry;
+  }
+
+  /** The series of an mTLS caller: its service account, bounded like any peer label. */
+  #identityPeer(uri: string, serviceAccount: string): PeerSeries {
+    let entry = this.#byIdentity.get(uri);
+    if (entry === undefined) {
+      entry = this.#series(this.ctx.metrics.boundedPeer(serviceAccount), true);
+      if (this.#byIdentity.size < MAX_CACHED_PEERS) this.#byIdentity.set(uri, entry);
+    }
+    return entry;
+  }
+
+  #series(peer: string, tls: boolean): PeerSeries {
+    const key = `${tls ? 'tls' : 'plain'}:${peer}`;
+    let entry = this.#byLabel.get(key);
+    if (entry === undefined) {
+      const ctx = this.ctx;
+      entry = { metrics: ctx.metrics.stream('inbound', ctx.self.service, peer, 'default', tls), counters: ctx.metrics.routeCounters(ctx.self.service, peer, 'default') };
+      this.#byLabel.set(key, entry);
     }
     return entry;
   }

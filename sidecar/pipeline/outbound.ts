@@ -42,7 +42,7 @@ export class OutboundPipeline extends PipelineEntryPoints {
    */
   constructor(ctx: ProxyContext, reattach: UpgradeDownstream['reattach'], serveTunnel: (socket: Socket, head: Buffer) => void) {
     super(ctx, 'outbound', reattach);
-    this.#passthroughMetrics = ctx.metrics.stream('outbound', ctx.self.service, 'passthrough', 'default');
+    this.#passthroughMetrics = ctx.metrics.stream('outbound', ctx.self.service, 'passthrough', 'default', false);
     this.#serveTunnel = serveTunnel;
   }
 

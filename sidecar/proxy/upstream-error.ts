@@ -8,7 +8,15 @@ const CONNECT_CODES = new Set([
   // HTTP/2 streams that never left: queued on a session that failed to connect, opened on a session
   // that was going away, refused by the peer (REFUSED_STREAM), or a pool closed by a config swap.
   'ERR_HTTP2_STREAM_CANCEL', 'ERR_HTTP2_GOAWAY_SESSION', 'ERR_HTTP2_REFUSED_STREAM', 'ERR_HTTP2_POOL_CLOSED',
+  // The mTLS handshake with the callee's sidecar failed (upstream/tls-dial.ts): nothing reached the app.
+  'ERR_PETREL_TLS_HANDSHAKE',
 ]);
+/**
+ * A TLS alert from the callee: in TLS 1.3 the client finishes its handshake before the server has
+ * checked the client's certificate, so the server's refusal arrives as an alert on the first read.
+ * The server never handed the request to its app: as safe to resend as a refused connection.
+ */
+const isTlsAlert = (code: string): boolean => code.startsWith('ERR_SSL_') && code.includes('ALERT');
 /** undici refused the request before sending it: something in the request itself, the client's mistake. */
 const CLIENT_CODES = new Set([
   'UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_HTTP_TOKEN', 'ERR_INVALID_CHAR',
@@ -41,7 +49,7 @@ export function classifyUpstreamError(err: unknown, target: string): UpstreamFai
   if (CLIENT_CODES.has(code)) {
     return { flag: 'DPE', neverSent: true, error: new ProxyError('DPE', `the request cannot be forwarded: ${detail}`, 400, { cause: err }) };
   }
-  if (CONNECT_CODES.has(code)) flag = 'UF';
+  if (CONNECT_CODES.has(code) || isTlsAlert(code)) flag = 'UF';
   else if (TIMEOUT_CODES.has(code)) flag = 'UT';
   else flag = 'UC';
   const what = flag === 'UF' ? 'connect to' : flag === 'UT' ? 'timed out waiting for' : 'connection closed by';

@@ -4,6 +4,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { collectProcessMetrics } from './process-metrics.ts';
 import { RequestMetrics, type Direction, type StreamMetrics } from './request-series.ts';
 import { TcpMetricsFamily } from './tcp-metrics.ts';
+import { IdentityMetrics } from './identity-metrics.ts';
 
 /** Distinct peer_service values before the rest count as "other". */
 const MAX_PEERS = 64;
@@ -35,9 +36,11 @@ export class SidecarMetrics {
   readonly circuitState: Gauge<'peer_service' | 'endpoint'>;
   readonly circuitTransitions: Counter<'peer_service' | 'endpoint' | 'to'>;
   readonly #peersSeen = new Set<string>();
+  readonly identity: IdentityMetrics;
 
   constructor(upstreamConnections: () => number) {
     const registers = [this.registry];
+    this.identity = new IdentityMetrics(this.registry);
     collectProcessMetrics(this.registry);
     this.requests = new RequestMetrics(this.registry);
     this.tcp = new TcpMetricsFamily(this.registry);
@@ -108,8 +111,8 @@ export class SidecarMetrics {
   }
 
   /** The series for one stream family; cached for the life of the process (labels are bounded). */
-  stream(direction: Direction, service: string, peer: string, route: string): StreamMetrics {
-    return this.requests.series({ direction, service, peer_service: peer, route });
+  stream(direction: Direction, service: string, peer: string, route: string, tls: boolean): StreamMetrics {
+    return this.requests.series({ direction, service, peer_service: peer, route, tls: tls ? 'true' : 'false' });
   }
 
   /** Bounds a peer name that arrived in a request header: the first MAX_PEERS distinct names, then "other". */

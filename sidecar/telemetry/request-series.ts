@@ -20,7 +20,8 @@ const register = (registry: Registry, collector: Collector): void =>
 /** Mesh latencies: 1 ms to 30 s. */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-export type StreamLabel = 'direction' | 'service' | 'peer_service' | 'route';
+/** `tls`: "true" when the call crossed mesh mTLS (inbound: the caller's; outbound: to the endpoints), as Linkerd labels it. */
+export type StreamLabel = 'direction' | 'service' | 'peer_service' | 'route' | 'tls';
 
 /** Which listener a request came through. */
 export type Direction = 'inbound' | 'outbound';
@@ -131,7 +132,7 @@ export class RequestMetrics {
 
   /** The series for one stream family, created once and kept (labels are bounded). */
   series(labels: Record<StreamLabel, string>): RequestSeries {
-    const key = `${labels.direction}\0${labels.service}\0${labels.peer_service}\0${labels.route}`;
+    const key = `${labels.direction}\0${labels.service}\0${labels.peer_service}\0${labels.route}\0${labels.tls}`;
     let s = this.#series.get(key);
     if (s === undefined) this.#series.set(key, (s = new RequestSeries(labels)));
     return s;

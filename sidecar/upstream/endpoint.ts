@@ -7,6 +7,7 @@ import type { CircuitBreaker } from '../policy/circuit-breaker.ts';
 import type { Dispatcher } from 'undici';
 import type { Pool } from './undici.ts';
 import type { H2SessionPool } from './h2-session-pool.ts';
+import type { ClientTls } from '../identity/mesh-tls.ts';
 
 /**
  * Where one attempt goes: a dispatcher (an endpoint's pool, or the passthrough agent with an
@@ -21,6 +22,8 @@ export interface Destination {
   /** Host and port to dial for a tunnel, which bypasses the pool. */
   readonly host: string;
   readonly port: number;
+  /** Mesh mTLS to the endpoint's sidecar, for tunnels too; undefined for plaintext. */
+  readonly tls?: ClientTls;
   /** The mesh endpoint, whose load and breaker the attempt updates; undefined outside the mesh. */
   readonly endpoint?: Endpoint;
   readonly label: string;
@@ -43,6 +46,8 @@ export class Endpoint {
   readonly address: string;
   readonly name: string;
   readonly origin: string;
+  /** Mesh mTLS to this endpoint's sidecar; undefined for plaintext (the local app, meshes without identity). */
+  readonly tls: ClientTls | undefined;
   /** For raw tunnels (Upgrade), which bypass the pool. */
   readonly host: string;
   readonly port: number;
@@ -59,11 +64,12 @@ export class Endpoint {
 
   constructor(
     address: string, name: string | undefined, pool: Pool, h2: H2SessionPool, poolKey: string, stats: EndpointStats,
-    breaker: CircuitBreaker | undefined, label: string,
+    breaker: CircuitBreaker | undefined, label: string, tls?: ClientTls,
   ) {
     this.address = address;
     this.name = name ?? address;
-    this.origin = `http://${address}`;
+    this.origin = `${tls === undefined ? 'http' : 'https'}://${address}`;
+    this.tls = tls;
     const parsed = parseAuthority(address);
     if (parsed === undefined || parsed.port === undefined) throw new Error(`endpoint address "${address}" is not host:port`);
     this.host = parsed.host;
@@ -73,7 +79,7 @@ export class Endpoint {
     this.poolKey = poolKey;
     this.stats = stats;
     this.breaker = breaker;
-    this.destination = { dispatcher: pool, h2, host: this.host, port: this.port, endpoint: this, label };
+    this.destination = { dispatcher: pool, h2, host: this.host, port: this.port, endpoint: this, label, ...(tls === undefined ? {} : { tls }) };
     this.panicDestination = { ...this.destination, panic: true };
   }
 

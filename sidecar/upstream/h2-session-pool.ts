@@ -7,6 +7,8 @@
 import { connect as http2Connect, type ClientHttp2Session, type SecureClientSessionOptions } from 'node:http2';
 import { connect as netConnect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { ClientTls } from '../identity/mesh-tls.ts';
+import { dialTls, type TlsObserver } from './tls-dial.ts';
 
 /**
  * Each stream may have this much in flight from the peer before it must wait for us to read. The
@@ -44,6 +46,9 @@ export class H2SessionPool {
   readonly #host: string;
   readonly #port: number;
   readonly #connectTimeoutMs: number;
+  /** Mesh mTLS to the endpoint's sidecar (ALPN h2); undefined for plaintext h2c. */
+  readonly #tls: ClientTls | undefined;
+  readonly #observer: TlsObserver | undefined;
   readonly #sessions: PooledSession[] = [];
   #closed = false;
   /**
@@ -53,9 +58,11 @@ export class H2SessionPool {
    */
   #sweep: NodeJS.Timeout | undefined;
 
-  /** @param origin http://host:port */
-  constructor(origin: string, connectTimeoutMs: number) {
+  /** @param origin http://host:port, or https://host:port with `tls` */
+  constructor(origin: string, connectTimeoutMs: number, tls?: ClientTls, observer?: TlsObserver) {
     this.origin = origin;
+    this.#tls = tls;
+    this.#observer = observer;
     const url = new URL(origin);
     this.#host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     this.#port = Number(url.port || 80);
@@ -91,11 +98,13 @@ export class H2SessionPool {
     const host = this.#host;
     const port = this.#port;
     const timeoutMs = this.#connectTimeoutMs;
+    const tls = this.#tls;
+    const observer = this.#observer;
     const options: SecureClientSessionOptions = {
       settings: H2_CLIENT_SETTINGS,
       maxSessionMemory: H2_MAX_SESSION_MEMORY_MB,
       maxOutstandingPings: 10,
-      createConnection: () => dial(host, port, timeoutMs),
+      createConnection: () => (tls === undefined ? dial(host, port, timeoutMs) : dialTls(host, port, timeoutMs, tls, ['h2'], observer)),
     };
     const session = http2Connect(this.origin, options);
     const entry: PooledSession = { session, streams: 0, open: true, idleSince: performance.now() };

@@ -3,6 +3,8 @@
 // in flight on them finish first.
 import { Agent, Pool } from './undici.ts';
 import { H2SessionPool } from './h2-session-pool.ts';
+import type { ClientTls } from '../identity/mesh-tls.ts';
+import { meshConnector, type TlsObserver } from './tls-dial.ts';
 
 /** Idle time after which a body stream is cut (Envoy's stream_idle_timeout); 5 minutes. */
 export const STREAM_IDLE_TIMEOUT_MS = 300_000;
@@ -18,17 +20,26 @@ export class PoolRegistry {
   readonly #h2 = new Map<string, H2SessionPool>();
   readonly #passthroughH2 = new Map<string, H2SessionPool>();
 
-  static key(origin: string, connectTimeoutMs: number): string {
-    return `${origin}|${connectTimeoutMs}`;
+  /** Where mesh mTLS handshakes are counted and their failures logged. */
+  tlsObserver: TlsObserver | undefined;
+
+  /** A pool's key: origin, connect timeout and, for mTLS, the TLS generation and expected identity. */
+  static key(origin: string, connectTimeoutMs: number, tls?: ClientTls): string {
+    return tls === undefined ? `${origin}|${connectTimeoutMs}` : `${origin}|${connectTimeoutMs}|${tls.key}`;
   }
 
-  /** The pool for an origin such as "http://127.0.0.1:15006", created on first use. */
-  pool(origin: string, connectTimeoutMs: number): Pool {
-    const key = PoolRegistry.key(origin, connectTimeoutMs);
+  /**
+   * The pool for an origin such as "http://127.0.0.1:15006" (or https:// with `tls`: mesh mTLS to
+   * that endpoint's sidecar), created on first use.
+   */
+  pool(origin: string, connectTimeoutMs: number, tls?: ClientTls): Pool {
+    const key = PoolRegistry.key(origin, connectTimeoutMs, tls);
     let pool = this.#pools.get(key);
     if (pool === undefined) {
       pool = new Pool(origin, {
-        connect: { timeout: connectTimeoutMs },
+        // HTTP/1.1 only: HTTP/2 requests go through h2() (ALPN h2 on its own sessions).
+        allowH2: false,
+        connect: tls === undefined ? { timeout: connectTimeoutMs } : meshConnector(tls, connectTimeoutMs, this.tlsObserver),
         keepAliveTimeout: 30_000,
         keepAliveMaxTimeout: 600_000,
         headersTimeout: STREAM_IDLE_TIMEOUT_MS,
@@ -40,10 +51,10 @@ export class PoolRegistry {
   }
 
   /** The HTTP/2 sessions to an origin, created on first use; the same key as its undici pool. */
-  h2(origin: string, connectTimeoutMs: number): H2SessionPool {
-    const key = PoolRegistry.key(origin, connectTimeoutMs);
+  h2(origin: string, connectTimeoutMs: number, tls?: ClientTls): H2SessionPool {
+    const key = PoolRegistry.key(origin, connectTimeoutMs, tls);
     let pool = this.#h2.get(key);
-    if (pool === undefined) this.#h2.set(key, (pool = new H2SessionPool(origin, connectTimeoutMs)));
+    if (pool === undefined) this.#h2.set(key, (pool = new H2SessionPool(origin, connectTimeoutMs, tls, this.tlsObserver)));
     return pool;
   }
 

@@ -11,3 +11,5 @@ export const Pool = require('undici/lib/dispatcher/pool.js') as typeof Undici.Po
 export const Agent = require('undici/lib/dispatcher/agent.js') as typeof Undici.Agent;
 export type Pool = Undici.Pool;
 export type Agent = Undici.Agent;
+export const buildConnector = require('undici/lib/core/connect.js') as typeof Undici.buildConnector;
+export type Connector = Undici.buildConnector.connector;

@@ -1,0 +1,86 @@
+// Terminates mesh mTLS on the inbound listener. The interceptor hands over each connection whose
+// first byte is a TLS handshake (0x16), and this one tls.Server (never listening itself) runs the
+// handshake: TLS 1.3, a client certificate required and verified against the mesh roots, ALPN h2 or
+// http/1.1. The verified peer identity is recorded once per connection, and the plaintext side goes
+// to the HTTP/2 or HTTP/1.1 server by the protocol ALPN chose. A renewed certificate or a new trust
+// bundle is swapped in with setSecureContext: connections already open keep theirs.
+import type { Socket } from 'node:net';
+import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
+import { identityOfCertificate, type PeerIdentity } from '../identity/spiffe.ts';
+import { MESH_TLS_VERSION } from '../identity/mesh-tls.ts';
+import { handshakeReason, type TlsObserver } from '../upstream/tls-dial.ts';
+
+const peers = new WeakMap<Socket, PeerIdentity>();
+
+/** The verified identity of the sidecar on the other end of a connection; undefined for plaintext. */
+export function meshPeer(socket: Socket): PeerIdentity | undefined {
+  return peers.get(socket);
+}
+
+export interface MtlsTerminatorOptions {
+  /** A connection whose handshake has not finished by then is closed. */
+  handshakeTimeoutMs: number;
+  /** Serves the decrypted connection by its ALPN protocol. */
+  h2(socket: TLSSocket): void;
+  http1(socket: TLSSocket): void;
+  observer: TlsObserver | undefined;
+}
+
+export class MtlsTerminator {
+  readonly #o: MtlsTerminatorOptions;
+  #server: Server | undefined;
+
+  constructor(options: MtlsTerminatorOptions) {
+    this.#o = options;
+  }
+
+  /** Whether it can terminate: a certificate has been installed. */
+  get ready(): boolean {
+    return this.#server !== undefined;
+  }
+
+  /** Installs the first or a renewed certificate and bundle. */
+  update(context: SecureContextOptions): void {
+    if (this.#server !== undefined) {
+      this.#server.setSecureContext(context);
+      return;
+    }
+    const o = this.#o;
+    const server = createServer({
+      ...context,
+      requestCert: true,
+      rejectUnauthorized: true,
+      ALPNProtocols: ['h2', 'http/1.1'],
+      minVersion: MESH_TLS_VERSION,
+      handshakeTimeout: o.handshakeTimeoutMs,
+    });
+    server.on('secureConnection', (socket: TLSSocket) => {
+      const cert = socket.getPeerX509Certificate();
+      const identity = cert === undefined ? undefined : identityOfCertificate(cert);
+      if (identity === undefined) {
+        // Signed by a mesh root but naming no mesh identity: not a sidecar's certificate.
+        const err = new Error(`client certificate names no SPIFFE identity (SAN ${cert?.subjectAltName ?? 'none'})`);
+        o.observer?.handshakeFailed('inbound', 'wrong identity', `${socket.remoteAddress}:${socket.remotePort}`, err);
+        socket.destroy();
+        return;
+      }
+      peers.set(socket, identity);
+      o.observer?.handshake('inbound');
+      if (socket.alpnProtocol === 'h2') o.h2(socket);
+      else o.http1(socket);
+    });
+    server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      o.observer?.handshakeFailed('inbound', handshakeReason(err), `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, err);
+    });
+    this.#server = server;
+  }
+
+  /** Runs the handshake on a connection whose first bytes (unshifted back) are a ClientHello. */
+  terminate(socket: Socket): void {
+    if (this.#server === undefined) {
+      socket.destroy();
+      return;
+    }
+    this.#server.emit('connection', socket);
+  }
+}
