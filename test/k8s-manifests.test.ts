@@ -51,6 +51,10 @@ describe('k8s/ rendered by kubectl kustomize', () => {
     assert.equal(pod.metadata.labels['petrel.dev/inject'], 'disabled');
     const [container] = pod.spec.containers;
     assert.deepEqual(container.args.slice(0, 3), ['control', '--kubernetes', '--token-review']);
+    const flag = (name: string) => container.args[container.args.indexOf(name) + 1];
+    assert.equal(flag('--cert-ttl'), '24h', 'the workload certificate lifetime, visible where operators look');
+    assert.equal(flag('--trust-domain'), 'cluster.local');
+    assert.ok(!container.args.includes('--no-identity'), 'identity is on in Kubernetes');
     assert.equal(container.securityContext.readOnlyRootFilesystem, true);
     assert.equal(pod.spec.securityContext.runAsUser, 1337);
     assert.equal(pod.spec.volumes, undefined, 'stateless: no volumes');
@@ -82,7 +86,17 @@ describe('k8s/ rendered by kubectl kustomize', () => {
       assert.deepEqual(rule?.resourceNames, [name]);
       assert.deepEqual(rule?.verbs.sort(), ['get', 'patch']);
     }
-    assert.deepEqual(rules.filter((r) => r.resources.includes('secrets') && r.verbs.includes('update')).map((r) => r.resourceNames), [['petrel-webhook-tls']]);
+    assert.deepEqual(verbsFor('pods'), ['list', 'watch'], 'pods: read service accounts for endpoint identities, nothing else');
+    assert.deepEqual(rules.filter((r) => r.resources.includes('secrets') && r.verbs.includes('update')).map((r) => r.resourceNames), [['petrel-webhook-tls', 'petrel-identity-issuer']]);
+    // Secrets only through the namespaced Role, never cluster-wide: the issuer key is readable by petrel-control in petrel-system alone.
+    assert.equal(find('ClusterRole', 'petrel-control').rules.some((r: Obj) => r.resources.includes('secrets')), false);
+    const role = find('Role', 'petrel-control');
+    assert.equal(role.metadata.namespace, 'petrel-system');
+    assert.deepEqual(role.rules.flatMap((r: Obj) => r.resources), ['secrets', 'secrets']);
+    assert.deepEqual(role.rules.filter((r: Obj) => r.resourceNames === undefined).flatMap((r: Obj) => r.verbs), ['create'], 'only create is unnamed (RBAC cannot name it)');
+    const roleBinding = find('RoleBinding', 'petrel-control');
+    assert.deepEqual(roleBinding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'petrel-control' });
+    assert.deepEqual(roleBinding.subjects, [{ kind: 'ServiceAccount', name: 'petrel-control', namespace: 'petrel-system' }]);
     const binding = find('ClusterRoleBinding', 'petrel-control');
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'petrel-control', namespace: 'petrel-system' }]);
   });
