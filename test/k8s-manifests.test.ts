@@ -4,9 +4,10 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { REPO } from './harness/processes.ts';
+import { REPO, tempDir } from './harness/processes.ts';
 
 type Obj = Record<string, any>;
 
@@ -70,7 +71,7 @@ describe('k8s/ rendered by kubectl kustomize', () => {
     assert.equal(pod.spec.serviceAccountName, find('ServiceAccount', 'petrel-control').metadata.name);
   });
 
-  it('RBAC is least privilege: no wildcards, writes limited to status, one Secret and Petrel\'s own webhooks', () => {
+  it('RBAC is least privilege: no wildcards, writes limited to status, two named Secrets in petrel-system and Petrel\'s own webhooks', () => {
     const rules = [...find('ClusterRole', 'petrel-control').rules, ...find('Role', 'petrel-control').rules] as Obj[];
     for (const rule of rules) {
       for (const field of ['apiGroups', 'resources', 'verbs']) assert.ok(!rule[field].includes('*'), `wildcard in ${JSON.stringify(rule)}`);
@@ -138,5 +139,28 @@ describe('k8s/ rendered by kubectl kustomize', () => {
     assert.deepEqual(Object.keys(dashboards.data).sort(), ['petrel-control.json', 'petrel-mesh.json', 'petrel-service.json', 'petrel-workload.json']);
     for (const json of Object.values(dashboards.data)) assert.ok(Array.isArray((JSON.parse(json as string) as Obj).panels));
     assert.equal(find('Namespace', 'petrel-system').metadata.labels['petrel.dev/inject'], 'disabled');
+  });
+
+  it('the README\'s cert-manager example renders as an overlay that mounts the issuer for --ca-dir', () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Identity in Kubernetes'));
+    const [certManager, overlay] = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
+    assert.ok(certManager && overlay, 'two YAML blocks in "Identity in Kubernetes"');
+    const dir = tempDir();
+    cpSync(join(REPO, 'k8s'), join(dir, 'k8s'), { recursive: true });
+    mkdirSync(join(dir, 'overlay'));
+    writeFileSync(join(dir, 'overlay', 'mesh-ca.yaml'), certManager);
+    writeFileSync(join(dir, 'overlay', 'kustomization.yaml'), overlay.replace('<path or URL of k8s/>', '../k8s'));
+    const rendered = parseAllDocuments(execFileSync('kubectl', ['kustomize', join(dir, 'overlay')], { encoding: 'utf8' })).map((d) => d.toJS() as Obj);
+    const certificate = rendered.find((o) => o.kind === 'Certificate');
+    assert.equal(certificate?.spec.isCA, true);
+    assert.deepEqual(certificate?.spec.privateKey, { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Never' });
+    const pod = rendered.find((o) => o.kind === 'Deployment' && o.metadata.name === 'petrel-control')!.spec.template.spec;
+    const [container] = pod.containers;
+    assert.ok(container.args.includes('--ca-dir=/etc/petrel/ca'));
+    const volume = pod.volumes.find((v: Obj) => v.name === container.volumeMounts[0].name);
+    assert.equal(volume.secret.secretName, certificate?.spec.secretName);
+    assert.deepEqual(volume.secret.items.map((i: Obj) => i.path), ['ca.crt', 'ca.key']);
+    assert.equal(container.volumeMounts[0].mountPath, '/etc/petrel/ca');
   });
 });
