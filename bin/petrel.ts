@@ -151,9 +151,10 @@ program.command('inject')
   .requiredOption('-f, --file <file>', 'a YAML file of one or more documents, or - for stdin')
   .option('--image <image>', 'the petrel image for the sidecar and init containers')
   .option('--control-url <url>', 'the control plane config stream the sidecar subscribes to', baseUrl)
+  .option('--control-ca <file>', 'the mesh root (PEM) the sidecar pins for the control plane\'s TLS; the config stream becomes https')
   .action(async (o) => {
     const { runInject } = await import('../control/injection/inject-command.ts');
-    process.exitCode = await runInject(o.file, { image: o.image, controlUrl: o.controlUrl });
+    process.exitCode = await runInject(o.file, { image: o.image, controlUrl: o.controlUrl, controlCaFile: o.controlCa });
   });
 
 program.command('iptables')

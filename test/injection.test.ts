@@ -2,15 +2,16 @@
 // through the HTTPS webhook server of a running control plane, and `petrel inject` on manifests.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:https';
 import fastJsonPatch from 'fast-json-patch';
 import { parseAllDocuments, parse } from 'yaml';
 import { reviewPod } from '../control/injection/inject-review.ts';
 import { DEFAULT_INJECTOR_CONFIG } from '../control/injection/injection-config.ts';
-import type { Container, PodTemplate } from '../control/injection/pod-injector.ts';
-import { PETREL, REPO, freePort, runPetrel } from './harness/processes.ts';
+import { DEFAULT_API_TOKEN_DIR, type Container, type PodTemplate } from '../control/injection/pod-injector.ts';
+import { generateServingCertificate } from '../control/webhooks/webhook-certificate.ts';
+import { PETREL, REPO, freePort, runPetrel, tempDir } from './harness/processes.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 
 const FIXTURE = JSON.parse(readFileSync(join(REPO, 'test', 'fixtures', 'admission', 'pod-create.json'), 'utf8')) as { request: { object: PodTemplate; uid: string } };
@@ -28,6 +29,25 @@ function applied(review: typeof FIXTURE, answer: Review): PodTemplate {
   const patch = JSON.parse(Buffer.from(response.patch!, 'base64').toString()) as fastJsonPatch.Operation[];
   // validateOperation: true makes a patch that does not fit the document throw.
   return fastJsonPatch.applyPatch(structuredClone(review.request.object), patch, true, false).newDocument;
+}
+
+/** A root certificate to pin (any self-signed PEM will do for injection). */
+const ROOT_PEM = generateServingCertificate(['petrel-control.petrel-system.svc'], new Date()).certPem;
+
+/**
+ * What the API server's ServiceAccount admission plugin does to an admitted pod, and does again after
+ * a mutating webhook changed it: every init container and container without a mount at the default
+ * token path gets the kube-api-access volume mounted there.
+ */
+function serviceAccountAdmission(pod: PodTemplate): PodTemplate {
+  const copy = structuredClone(pod);
+  const volume = copy.spec.volumes?.find((v) => String(v.name).startsWith('kube-api-access-'));
+  assert.ok(volume, 'the pod already has its kube-api-access volume');
+  for (const c of [...(copy.spec.initContainers ?? []), ...copy.spec.containers] as (Container & { volumeMounts?: Record<string, unknown>[] })[]) {
+    if ((c.volumeMounts ?? []).some((m) => m.mountPath === DEFAULT_API_TOKEN_DIR)) continue;
+    c.volumeMounts = [...(c.volumeMounts ?? []), { name: volume.name, readOnly: true, mountPath: DEFAULT_API_TOKEN_DIR }];
+  }
+  return copy;
 }
 
 function byName(containers: Container[] | undefined, name: string): Container & Record<string, any> {
@@ -62,6 +82,12 @@ describe('the mutating webhook handler on AdmissionReview v1', () => {
     assert.equal(arg('--log-level'), 'debug');
     assert.equal(arg('--drain-grace'), '45000ms');
     assert.equal(arg('--token-file'), '/var/run/secrets/petrel/token');
+    // The service account, from the downward API, as POD_NAME is.
+    assert.equal(arg('--service-account'), '$(SERVICE_ACCOUNT)');
+    assert.deepEqual(proxy.env.find((e: { name: string }) => e.name === 'SERVICE_ACCOUNT'), { name: 'SERVICE_ACCOUNT', valueFrom: { fieldRef: { fieldPath: 'spec.serviceAccountName' } } });
+    // No trust roots configured: the config stream stays plaintext and nothing is pinned.
+    assert.equal(arg('--control'), 'http://petrel-control.petrel-system.svc:15010');
+    assert.equal(proxy.env.find((e: { name: string }) => e.name === 'PETREL_CONTROL_CA'), undefined);
     assert.equal(proxy.resources.limits.memory, '192Mi');
     assert.equal(proxy.resources.requests.memory, '128Mi');
     assert.equal(pod.spec.terminationGracePeriodSeconds, 55, 'raised to outlive a 5 s drain delay, a 45 s drain grace and 5 s more');
@@ -70,6 +96,40 @@ describe('the mutating webhook handler on AdmissionReview v1', () => {
     assert.equal(pod.spec.volumes?.[0]?.name, 'kube-api-access-7xkqz', 'existing volumes kept');
     assert.equal(pod.metadata?.annotations?.['petrel.dev/injected'], 'true');
     assert.equal(pod.spec.containers.length, 1, 'the app containers are untouched');
+  });
+
+  it('mounts what the sidecar needs and nothing more, and keeps the pod\'s API token out of the injected containers', () => {
+    const review = fixture();
+    // The webhook's patch, then the ServiceAccount plugin run again, as the API server does.
+    const pod = serviceAccountAdmission(applied(review, reviewPod(review, DEFAULT_INJECTOR_CONFIG)));
+    const proxy = byName(pod.spec.initContainers, 'petrel-sidecar');
+    assert.deepEqual(proxy.volumeMounts, [
+      { name: 'petrel-token', mountPath: '/var/run/secrets/petrel', readOnly: true },
+      { name: 'petrel-cache', mountPath: '/var/run/petrel' },
+      { name: 'petrel-no-api-token', mountPath: DEFAULT_API_TOKEN_DIR, readOnly: true },
+    ]);
+    assert.deepEqual(byName(pod.spec.initContainers, 'petrel-init').volumeMounts, [{ name: 'petrel-no-api-token', mountPath: DEFAULT_API_TOKEN_DIR, readOnly: true }]);
+    const volume = (name: string) => pod.spec.volumes?.find((v) => v.name === name);
+    assert.deepEqual(volume('petrel-token'), { name: 'petrel-token', projected: { sources: [{ serviceAccountToken: { audience: 'petrel', expirationSeconds: 3600, path: 'token' } }] } });
+    assert.deepEqual(volume('petrel-cache'), { name: 'petrel-cache', emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } });
+    assert.deepEqual(volume('petrel-no-api-token'), { name: 'petrel-no-api-token', emptyDir: { medium: 'Memory', sizeLimit: '1Ki' } }, 'an empty volume, not a token');
+    assert.deepEqual(pod.spec.volumes?.map((v) => v.name), ['kube-api-access-7xkqz', 'petrel-token', 'petrel-cache', 'petrel-no-api-token']);
+    // The app and its own init container keep the token their automount gives them.
+    assert.ok(byName(pod.spec.containers, 'checkout').volumeMounts.some((m: { name: string }) => m.name === 'kube-api-access-7xkqz'));
+    assert.ok(byName(pod.spec.initContainers, 'migrate').volumeMounts.some((m: { name: string }) => m.name === 'kube-api-access-7xkqz'));
+    // Without the mask the plugin would have given the sidecar the pod's token: the check above is not vacuous.
+    const unmasked = structuredClone(applied(review, reviewPod(review, DEFAULT_INJECTOR_CONFIG)));
+    const bare = byName(unmasked.spec.initContainers, 'petrel-sidecar');
+    bare.volumeMounts = bare.volumeMounts.filter((m: { mountPath: string }) => m.mountPath !== DEFAULT_API_TOKEN_DIR);
+    assert.ok(byName(serviceAccountAdmission(unmasked).spec.initContainers, 'petrel-sidecar').volumeMounts.some((m: { name: string }) => m.name === 'kube-api-access-7xkqz'));
+  });
+
+  it('with the mesh root configured, pins it through PETREL_CONTROL_CA and reaches the control plane over https', () => {
+    const review = fixture();
+    const pod = applied(review, reviewPod(review, { ...DEFAULT_INJECTOR_CONFIG, trustRootsPem: ROOT_PEM }));
+    const proxy = byName(pod.spec.initContainers, 'petrel-sidecar');
+    assert.equal(proxy.args[proxy.args.indexOf('--control') + 1], 'https://petrel-control.petrel-system.svc:15010');
+    assert.deepEqual(proxy.env.find((e: { name: string }) => e.name === 'PETREL_CONTROL_CA'), { name: 'PETREL_CONTROL_CA', value: ROOT_PEM });
   });
 
   it('is idempotent: an injected pod gets no second patch', () => {
@@ -215,6 +275,20 @@ spec: {ports: [{port: 80, targetPort: 8080}]}
     assert.equal(offline.code, 0, offline.stderr);
     const online = applied(FIXTURE, reviewPod(FIXTURE, DEFAULT_INJECTOR_CONFIG));
     assert.deepEqual((parse(offline.stdout) as PodTemplate).spec, online.spec);
+  });
+
+  it('--control-ca pins the mesh root and switches the config stream to https; a key file is refused', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'ca.crt'), ROOT_PEM);
+    const out = await runPetrel(['inject', '-f', '-', '--control-ca', join(dir, 'ca.crt')], 'kind: Pod\nmetadata: {name: solo, namespace: shop}\nspec: {serviceAccountName: solo, containers: [{name: s, image: s}]}\n');
+    assert.equal(out.code, 0, out.stderr);
+    const proxy = (parse(out.stdout) as PodTemplate).spec.initContainers?.find((c) => c.name === 'petrel-sidecar') as Container & Record<string, any>;
+    assert.equal(proxy.args[proxy.args.indexOf('--control') + 1], 'https://petrel-control.petrel-system.svc:15010');
+    assert.equal(proxy.env.find((e: { name: string }) => e.name === 'PETREL_CONTROL_CA').value, ROOT_PEM);
+    writeFileSync(join(dir, 'ca.key'), '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n');
+    const key = await runPetrel(['inject', '-f', '-', '--control-ca', join(dir, 'ca.key')], 'kind: Pod\nmetadata: {name: solo}\nspec: {containers: [{name: s, image: s}]}\n');
+    assert.equal(key.code, 1);
+    assert.match(key.stderr, /--control-ca .*ca\.key: not PEM certificates only/);
   });
 
   it('names the file, line or field path of bad input', async () => {

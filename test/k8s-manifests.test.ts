@@ -4,9 +4,10 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { REPO } from './harness/processes.ts';
+import { REPO, tempDir } from './harness/processes.ts';
 
 type Obj = Record<string, any>;
 
@@ -51,6 +52,10 @@ describe('k8s/ rendered by kubectl kustomize', () => {
     assert.equal(pod.metadata.labels['petrel.dev/inject'], 'disabled');
     const [container] = pod.spec.containers;
     assert.deepEqual(container.args.slice(0, 3), ['control', '--kubernetes', '--token-review']);
+    const flag = (name: string) => container.args[container.args.indexOf(name) + 1];
+    assert.equal(flag('--cert-ttl'), '24h', 'the workload certificate lifetime, visible where operators look');
+    assert.equal(flag('--trust-domain'), 'cluster.local');
+    assert.ok(!container.args.includes('--no-identity'), 'identity is on in Kubernetes');
     assert.equal(container.securityContext.readOnlyRootFilesystem, true);
     assert.equal(pod.spec.securityContext.runAsUser, 1337);
     assert.equal(pod.spec.volumes, undefined, 'stateless: no volumes');
@@ -66,7 +71,7 @@ describe('k8s/ rendered by kubectl kustomize', () => {
     assert.equal(pod.spec.serviceAccountName, find('ServiceAccount', 'petrel-control').metadata.name);
   });
 
-  it('RBAC is least privilege: no wildcards, writes limited to status, one Secret and Petrel\'s own webhooks', () => {
+  it('RBAC is least privilege: no wildcards, writes limited to status, two named Secrets in petrel-system and Petrel\'s own webhooks', () => {
     const rules = [...find('ClusterRole', 'petrel-control').rules, ...find('Role', 'petrel-control').rules] as Obj[];
     for (const rule of rules) {
       for (const field of ['apiGroups', 'resources', 'verbs']) assert.ok(!rule[field].includes('*'), `wildcard in ${JSON.stringify(rule)}`);
@@ -82,7 +87,17 @@ describe('k8s/ rendered by kubectl kustomize', () => {
       assert.deepEqual(rule?.resourceNames, [name]);
       assert.deepEqual(rule?.verbs.sort(), ['get', 'patch']);
     }
-    assert.deepEqual(rules.filter((r) => r.resources.includes('secrets') && r.verbs.includes('update')).map((r) => r.resourceNames), [['petrel-webhook-tls']]);
+    assert.deepEqual(verbsFor('pods'), ['list', 'watch'], 'pods: read service accounts for endpoint identities, nothing else');
+    assert.deepEqual(rules.filter((r) => r.resources.includes('secrets') && r.verbs.includes('update')).map((r) => r.resourceNames), [['petrel-webhook-tls', 'petrel-identity-issuer']]);
+    // Secrets only through the namespaced Role, never cluster-wide: the issuer key is readable by petrel-control in petrel-system alone.
+    assert.equal(find('ClusterRole', 'petrel-control').rules.some((r: Obj) => r.resources.includes('secrets')), false);
+    const role = find('Role', 'petrel-control');
+    assert.equal(role.metadata.namespace, 'petrel-system');
+    assert.deepEqual(role.rules.flatMap((r: Obj) => r.resources), ['secrets', 'secrets']);
+    assert.deepEqual(role.rules.filter((r: Obj) => r.resourceNames === undefined).flatMap((r: Obj) => r.verbs), ['create'], 'only create is unnamed (RBAC cannot name it)');
+    const roleBinding = find('RoleBinding', 'petrel-control');
+    assert.deepEqual(roleBinding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'petrel-control' });
+    assert.deepEqual(roleBinding.subjects, [{ kind: 'ServiceAccount', name: 'petrel-control', namespace: 'petrel-system' }]);
     const binding = find('ClusterRoleBinding', 'petrel-control');
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'petrel-control', namespace: 'petrel-system' }]);
   });
@@ -124,5 +139,28 @@ describe('k8s/ rendered by kubectl kustomize', () => {
     assert.deepEqual(Object.keys(dashboards.data).sort(), ['petrel-control.json', 'petrel-mesh.json', 'petrel-service.json', 'petrel-workload.json']);
     for (const json of Object.values(dashboards.data)) assert.ok(Array.isArray((JSON.parse(json as string) as Obj).panels));
     assert.equal(find('Namespace', 'petrel-system').metadata.labels['petrel.dev/inject'], 'disabled');
+  });
+
+  it('the README\'s cert-manager example renders as an overlay that mounts the issuer for --ca-dir', () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Identity in Kubernetes'));
+    const [certManager, overlay] = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
+    assert.ok(certManager && overlay, 'two YAML blocks in "Identity in Kubernetes"');
+    const dir = tempDir();
+    cpSync(join(REPO, 'k8s'), join(dir, 'k8s'), { recursive: true });
+    mkdirSync(join(dir, 'overlay'));
+    writeFileSync(join(dir, 'overlay', 'mesh-ca.yaml'), certManager);
+    writeFileSync(join(dir, 'overlay', 'kustomization.yaml'), overlay.replace('<path or URL of k8s/>', '../k8s'));
+    const rendered = parseAllDocuments(execFileSync('kubectl', ['kustomize', join(dir, 'overlay')], { encoding: 'utf8' })).map((d) => d.toJS() as Obj);
+    const certificate = rendered.find((o) => o.kind === 'Certificate');
+    assert.equal(certificate?.spec.isCA, true);
+    assert.deepEqual(certificate?.spec.privateKey, { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Never' });
+    const pod = rendered.find((o) => o.kind === 'Deployment' && o.metadata.name === 'petrel-control')!.spec.template.spec;
+    const [container] = pod.containers;
+    assert.ok(container.args.includes('--ca-dir=/etc/petrel/ca'));
+    const volume = pod.volumes.find((v: Obj) => v.name === container.volumeMounts[0].name);
+    assert.equal(volume.secret.secretName, certificate?.spec.secretName);
+    assert.deepEqual(volume.secret.items.map((i: Obj) => i.path), ['ca.crt', 'ca.key']);
+    assert.equal(container.volumeMounts[0].mountPath, '/etc/petrel/ca');
   });
 });

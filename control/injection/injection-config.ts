@@ -36,6 +36,11 @@ export interface InjectorConfig {
   logLevel: string;
   /** Drain grace for in-flight requests on shutdown. Default 30 s. */
   drainGraceMs: number;
+  /**
+   * The mesh's trust roots (PEM). When set, the sidecar pins them for the control plane's TLS
+   * (env PETREL_CONTROL_CA) and reaches the config stream over https. Undefined: plaintext stream.
+   */
+  trustRootsPem: string | undefined;
 }
 
 /** The control plane's Service in k8s/: how webhooks and injected sidecars reach it. */
@@ -57,7 +62,13 @@ export const DEFAULT_INJECTOR_CONFIG: InjectorConfig = {
   resources: { cpuRequest: '100m', memoryRequest: '128Mi', cpuLimit: '1', memoryLimit: '256Mi' },
   logLevel: 'info',
   drainGraceMs: 30_000,
+  trustRootsPem: undefined,
 };
+
+/** The config stream URL an injected sidecar uses: https as soon as it has roots to pin. */
+export function sidecarControlUrl(config: Pick<InjectorConfig, 'controlUrl' | 'trustRootsPem'>): string {
+  return config.trustRootsPem === undefined ? config.controlUrl : config.controlUrl.replace(/^http:\/\//, 'https://');
+}
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;

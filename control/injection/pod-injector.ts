@@ -1,7 +1,7 @@
 // Injection of one pod (or pod template): which pods get the mesh, and what they get. Pure: objects
 // in, a new object out, so the admission webhook (JSONPatch) and `petrel inject` (YAML) share it.
 import {
-  INJECT_LABEL, INJECTED_ANNOTATION, podSettings, type InjectorConfig, type PodSettings,
+  INJECT_LABEL, INJECTED_ANNOTATION, podSettings, sidecarControlUrl, type InjectorConfig, type PodSettings,
 } from './injection-config.ts';
 
 /** The sidecar's default --drain-delay with a control plane (sidecar/sidecar.ts DEFAULT_DRAIN_DELAY_MS). */
@@ -42,6 +42,16 @@ const TOKEN_VOLUME = 'petrel-token';
 const CACHE_VOLUME = 'petrel-cache';
 const TOKEN_DIR = '/var/run/secrets/petrel';
 const CACHE_DIR = '/var/run/petrel';
+/**
+ * Where Kubernetes mounts the pod's default ServiceAccount token (kube-api-access-*). The
+ * ServiceAccount admission plugin adds that mount to every container and init container that has
+ * no mount at this path yet, and it runs again after a mutating webhook changed the pod, so it
+ * would reach the injected containers too. They need no Kubernetes API access: an empty read-only
+ * volume mounted here keeps the token out of them (and only them).
+ */
+export const DEFAULT_API_TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+const NO_API_TOKEN_VOLUME = 'petrel-no-api-token';
+const noApiTokenMount = { name: NO_API_TOKEN_VOLUME, mountPath: DEFAULT_API_TOKEN_DIR, readOnly: true };
 
 export type Decision = { inject: true } | { inject: false; reason: string };
 
@@ -123,13 +133,14 @@ function initContainer(config: InjectorConfig, settings: PodSettings): Container
       runAsUser: 0, runAsNonRoot: false, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false,
       capabilities: { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] },
     },
+    volumeMounts: [noApiTokenMount],
   };
 }
 
 function proxyContainer(config: InjectorConfig, settings: PodSettings, service: string, namespace: string, port: number | undefined): Container {
   const admin = config.adminPort;
-  const args = ['sidecar', '--service', service, '--namespace', namespace, '--control', config.controlUrl,
-    '--token-file', `${TOKEN_DIR}/token`, '--cache', `${CACHE_DIR}/snapshot.json`, '--name', '$(POD_NAME)',
+  const args = ['sidecar', '--service', service, '--namespace', namespace, '--service-account', '$(SERVICE_ACCOUNT)',
+    '--control', sidecarControlUrl(config), '--token-file', `${TOKEN_DIR}/token`, '--cache', `${CACHE_DIR}/snapshot.json`, '--name', '$(POD_NAME)',
     '--advertise', `$(POD_IP):${port ?? config.inboundPort}`, '--inbound-port', String(config.inboundPort),
     '--outbound-port', String(config.outboundPort), '--admin-port', String(admin),
     '--log-level', settings.logLevel, '--drain-grace', `${settings.drainGraceMs}ms`];
@@ -141,7 +152,13 @@ function proxyContainer(config: InjectorConfig, settings: PodSettings, service: 
     image: config.image,
     restartPolicy: 'Always',
     args,
-    env: [fieldEnv('POD_NAME', 'metadata.name'), fieldEnv('POD_NAMESPACE', 'metadata.namespace'), fieldEnv('POD_IP', 'status.podIP')],
+    env: [
+      fieldEnv('POD_NAME', 'metadata.name'), fieldEnv('POD_NAMESPACE', 'metadata.namespace'), fieldEnv('POD_IP', 'status.podIP'),
+      // The identity the sidecar asks for; the control plane issues it from the token's own service account.
+      fieldEnv('SERVICE_ACCOUNT', 'spec.serviceAccountName'),
+      // The root the sidecar pins for the control plane's TLS, until its snapshots bring the bundle.
+      ...(config.trustRootsPem === undefined ? [] : [{ name: 'PETREL_CONTROL_CA', value: config.trustRootsPem }]),
+    ],
     ports: [{ name: 'petrel-admin', containerPort: admin, protocol: 'TCP' }],
     startupProbe: { httpGet: { path: '/ready', port: admin }, periodSeconds: 1, failureThreshold: 60 },
     readinessProbe: { httpGet: { path: '/ready', port: admin }, periodSeconds: 5 },
@@ -156,9 +173,11 @@ function proxyContainer(config: InjectorConfig, settings: PodSettings, service: 
       runAsUser: config.proxyUid, runAsGroup: config.proxyUid, runAsNonRoot: true, readOnlyRootFilesystem: true,
       allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] },
     },
+    // Only these: the petrel-audience token, the snapshot cache, and nothing at the default token path.
     volumeMounts: [
       { name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true },
       { name: CACHE_VOLUME, mountPath: CACHE_DIR },
+      noApiTokenMount,
     ],
   };
 }
@@ -167,5 +186,7 @@ function volumes(config: InjectorConfig): Record<string, unknown>[] {
   return [
     { name: TOKEN_VOLUME, projected: { sources: [{ serviceAccountToken: { audience: config.tokenAudience, expirationSeconds: 3600, path: 'token' } }] } },
     { name: CACHE_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
+    // Stays empty: mounted read-only over the default token path (DEFAULT_API_TOKEN_DIR).
+    { name: NO_API_TOKEN_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '1Ki' } },
   ];
 }

@@ -12,6 +12,8 @@ import type { PolicySource, SourceState, StoredPolicy } from '../policy.ts';
 import type { Registry, ServiceRecord } from '../registry.ts';
 import { loadKubeConfig } from '../kube-config.ts';
 import { DEFAULT_POLICY_LIMITS, type PolicyLimits } from './policy-limits.ts';
+import { DEFAULT_TRUST_DOMAIN, formatSpiffe } from '../../sidecar/identity/spiffe.ts';
+import { PodIdentities } from './pod-identities.ts';
 
 const GROUP = 'petrel.dev';
 const VERSION = 'v1alpha1';
@@ -33,6 +35,8 @@ export interface KubernetesSourceOptions {
   registry: Registry;
   log: Logger;
   limits?: PolicyLimits;
+  /** Trust domain of endpoint identities (spiffe://<td>/ns/<ns>/sa/<sa>). Default cluster.local. */
+  trustDomain?: string;
 }
 
 export class KubernetesSource extends EventEmitter implements PolicySource {
@@ -42,6 +46,8 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
   /** Policies in force per namespace, for the per-namespace bound. */
   readonly #perNamespace = new Map<string, number>();
   readonly #informers: { stop(): Promise<void> }[] = [];
+  #pods: PodIdentities | undefined;
+  #unidentified = '';
   #stopped = false;
 
   constructor(options: KubernetesSourceOptions) {
@@ -62,8 +68,16 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
 
     const slices = k8s.makeInformer<k8s.V1EndpointSlice>(kc, '/apis/discovery.k8s.io/v1/endpointslices',
       () => discovery.listEndpointSliceForAllNamespaces());
-    const publishSlices = () => this.#o.registry.setExternal('kubernetes', servicesFromSlices(slices.list()));
+    const publishSlices = () => this.#publishEndpoints(slices.list());
     for (const verb of ['add', 'update', 'delete'] as const) slices.on(verb, publishSlices);
+
+    // Endpoint identities: the service account of each endpoint's pod. Pods are listed first, so
+    // that the first endpoints published already carry the identities known by then.
+    const pods = new PodIdentities(kc, this.#o.log, publishSlices);
+    this.#pods = pods;
+    this.#informers.push(pods.informer);
+    this.#superviseInformer('Pod', pods.informer);
+    await pods.informer.start();
 
     for (const [name, informer] of [['ResiliencePolicy', policies], ['EndpointSlice', slices]] as const) {
       this.#informers.push(informer);
@@ -82,6 +96,30 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
       policies: [...this.#good.values()].sort((a, b) => a.key.localeCompare(b.key)),
       errors: [...this.#errors].sort(([a], [b]) => a.localeCompare(b)).map(([origin, errors]) => ({ origin, errors })),
     };
+  }
+
+  /**
+   * The SPIFFE identity an endpoint's sidecar presents: from the service account of the pod its
+   * targetRef names. Undefined (callers use plaintext) while that pod is unknown or has no sidecar.
+   */
+  readonly #endpointIdentity = (endpoint: k8s.V1Endpoint, sliceNamespace: string): string | undefined => {
+    const ref = endpoint.targetRef;
+    if (ref?.kind !== 'Pod' || ref.name === undefined) return undefined;
+    const namespace = ref.namespace ?? sliceNamespace;
+    const serviceAccount = this.#pods?.serviceAccount(namespace, ref.name);
+    return serviceAccount === undefined ? undefined : formatSpiffe(this.#o.trustDomain ?? DEFAULT_TRUST_DOMAIN, namespace, serviceAccount);
+  };
+
+  #publishEndpoints(slices: readonly k8s.V1EndpointSlice[]): void {
+    const services = servicesFromSlices(slices, this.#endpointIdentity);
+    // Which endpoints go plaintext for want of an identity, at debug, when that changes.
+    const plaintext = services.flatMap((s) => s.endpoints.filter((e) => e.identity === undefined).map((e) => `${s.namespace}/${e.name}`));
+    const summary = plaintext.join(',');
+    if (summary !== this.#unidentified) {
+      this.#unidentified = summary;
+      if (plaintext.length > 0) this.#o.log.debug({ count: plaintext.length, endpoints: plaintext.slice(0, 20) }, 'endpoints without an identity (pod not known yet, or no sidecar): callers use plaintext');
+    }
+    this.#o.registry.setExternal('kubernetes', services);
   }
 
   /** The library gives up after an error other than 410; start it again, with backoff. */
@@ -160,8 +198,11 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
   }
 }
 
-/** EndpointSlices -> services: ready endpoints, address:port (the slice's first port). */
-export function servicesFromSlices(slices: readonly k8s.V1EndpointSlice[]): ServiceRecord[] {
+/**
+ * EndpointSlices -> services: ready endpoints, address:port (the slice's first port), each with the
+ * identity its sidecar presents when `identity` knows it.
+ */
+export function servicesFromSlices(slices: readonly k8s.V1EndpointSlice[], identity: (endpoint: k8s.V1Endpoint, sliceNamespace: string) => string | undefined = () => undefined): ServiceRecord[] {
   const byService = new Map<string, ServiceRecord>();
   for (const slice of slices) {
     const name = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
@@ -173,9 +214,10 @@ export function servicesFromSlices(slices: readonly k8s.V1EndpointSlice[]): Serv
     const port = slice.ports?.[0]?.port ?? 80;
     for (const endpoint of slice.endpoints ?? []) {
       if (endpoint.conditions?.ready === false) continue;
+      const endpointIdentity = identity(endpoint, namespace);
       for (const address of endpoint.addresses) {
         const host = address.includes(':') ? `[${address}]` : address;
-        service.endpoints.push({ address: `${host}:${port}`, name: endpoint.targetRef?.name ?? address });
+        service.endpoints.push({ address: `${host}:${port}`, name: endpoint.targetRef?.name ?? address, ...(endpointIdentity === undefined ? {} : { identity: endpointIdentity }) });
       }
     }
   }

@@ -38,10 +38,13 @@ export class FakeKubeApi {
   failWatches = false;
   /** Watches answered with 410 Gone. */
   gone = 0;
+  /** Lists served, per collection path. */
+  readonly lists = new Map<string, number>();
 
   constructor() {
     this.#collections.set('/apis/petrel.dev/v1alpha1/resiliencepolicies', new Collection('ResiliencePolicyList', 'petrel.dev/v1alpha1'));
     this.#collections.set('/apis/discovery.k8s.io/v1/endpointslices', new Collection('EndpointSliceList', 'discovery.k8s.io/v1'));
+    this.#collections.set('/api/v1/pods', new Collection('PodList', 'v1'));
   }
 
   async start(): Promise<void> {
@@ -131,6 +134,7 @@ export class FakeKubeApi {
       return;
     }
     if (url.searchParams.get('watch') !== 'true') {
+      this.lists.set(url.pathname, (this.lists.get(url.pathname) ?? 0) + 1);
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ apiVersion: c.apiVersion, kind: c.listKind, metadata: { resourceVersion: String(this.#rv) }, items: [...c.objects.values()] }));
       return;
