@@ -70,7 +70,13 @@ export class MtlsTerminator {
       else o.http1(socket);
     });
     server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-      o.observer?.handshakeFailed('inbound', handshakeReason(err), `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, err);
+      // Node checks the client's certificate itself after OpenSSL's handshake and, refusing it,
+      // destroys the socket: the error is then a bare "socket hang up" and the reason is only in
+      // authorizationError (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, ...).
+      const refused = socket.authorizationError;
+      const cause = refused === undefined || refused === null ? err
+        : Object.assign(new Error(`client certificate refused: ${String(refused)}`), { code: String(refused) });
+      o.observer?.handshakeFailed('inbound', handshakeReason(cause), `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, cause);
     });
     this.#server = server;
   }

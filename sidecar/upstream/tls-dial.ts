@@ -17,8 +17,9 @@ export interface TlsObserver {
 
 /** A bounded reason for the metric label, from what OpenSSL or our identity check said. */
 export function handshakeReason(err: Error): string {
-  const text = `${(err as { code?: string }).code ?? ''} ${err.message}`.toLowerCase();
-  if (text.includes('petrel_peer_identity') || text.includes('altname')) return 'wrong identity';
+  // OpenSSL's verify codes (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE) read as words too.
+  const text = `${(err as { code?: string }).code ?? ''} ${err.message}`.toLowerCase().replace(/_/g, ' ');
+  if (text.includes('petrel peer identity') || text.includes('altname')) return 'wrong identity';
   if (text.includes('expired')) return 'certificate expired';
   if (text.includes('not yet valid')) return 'certificate not yet valid';
   if (text.includes('unknown ca') || text.includes('unable to get') || text.includes('self-signed') || text.includes('self signed') || text.includes('unable to verify')) return 'unknown CA';
@@ -53,7 +54,7 @@ export function meshConnector(tls: ClientTls, timeoutMs: number, observer: TlsOb
 /** TCP-level failures keep their own codes (ECONNREFUSED, connect timeout): they are not TLS's. */
 function isConnectPhase(err: Error): boolean {
   const code = (err as { code?: string }).code ?? '';
-  return code.startsWith('E') || code === 'UND_ERR_CONNECT_TIMEOUT';
+  return /^E[A-Z]+$/.test(code) || code === 'UND_ERR_CONNECT_TIMEOUT';
 }
 
 /** Last TLS session per expected identity and address, for resumption by HTTP/2 sessions and tunnels. */
