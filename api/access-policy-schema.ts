@@ -1,5 +1,6 @@
 // The one JSON Schema for an AccessPolicy's rules, as a resource spec and as a snapshot's
-// `inbound.access`. Same subset rules as policy-schema.ts (draft-07 and structural OpenAPI v3).
+// `inbound.access`. Same subset rules as policy-schema.ts (draft-07 and structural OpenAPI v3):
+// no uniqueItems (Kubernetes refuses it in a structural schema); api/validate.ts checks duplicates.
 import { HTTP_METHODS } from './policy-schema.ts';
 
 const identityName = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 253 };
@@ -18,22 +19,23 @@ export const accessRuleSchema = {
       description: 'The caller: one of these service accounts or any service account of one of these namespaces.',
       properties: {
         serviceAccounts: {
-          type: 'array', maxItems: 256,
+          type: 'array', minItems: 1, maxItems: 256,
           description: 'Service accounts: "name" (the protected service\'s namespace) or "namespace/name".',
           items: { type: 'string', pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 317 },
         },
-        namespaces: { type: 'array', maxItems: 256, items: namespaceName },
+        namespaces: { type: 'array', minItems: 1, maxItems: 256, items: namespaceName, description: 'Any service account of these namespaces.' },
       },
     },
     to: {
       type: 'object',
       additionalProperties: false,
+      description: 'What the caller may call: one of these path prefixes (any when omitted) with one of these methods (any when omitted).',
       properties: {
         paths: {
-          type: 'array', maxItems: 256, description: 'Path prefixes, each starting with "/".',
+          type: 'array', minItems: 1, maxItems: 256, description: 'Path prefixes, each starting with "/"; the query is not part of the path.',
           items: { type: 'string', pattern: '^/', maxLength: 1024 },
         },
-        methods: { type: 'array', maxItems: 16, items: { type: 'string', enum: [...HTTP_METHODS] } },
+        methods: { type: 'array', minItems: 1, maxItems: 16, items: { type: 'string', enum: [...HTTP_METHODS] } },
       },
     },
   },
@@ -49,6 +51,29 @@ export const accessSchema = {
     rules: {
       type: 'array', maxItems: 1024, items: accessRuleSchema,
       description: 'Present (even empty): deny unless one rule matches. Absent: allow every caller.',
+    },
+  },
+};
+
+/** The spec of an AccessPolicy resource (DESIGN.md, "Identity and mTLS"). */
+export const accessPolicySpecSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    targetRef: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['kind', 'name'],
+      description: 'The service protected; omit it for the namespace default, which applies to every service of the namespace.',
+      properties: { kind: { type: 'string', enum: ['Service'] }, name: identityName },
+    },
+    mtls: {
+      type: 'string', enum: [...MTLS_MODES],
+      description: 'strict: plaintext callers are refused (403 RBAC). permissive (default): they are served, as peer "unknown". Strict wins when several policies apply.',
+    },
+    rules: {
+      type: 'array', maxItems: 1024, items: accessRuleSchema,
+      description: 'Present (even empty): deny unless one rule matches. Absent: this policy allows every caller. The rules of every policy that applies to a service are unioned.',
     },
   },
 };

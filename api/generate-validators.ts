@@ -5,13 +5,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import AjvModule from 'ajv';
 import standaloneModule from 'ajv/dist/standalone/index.js';
-import { crdYaml } from './crd.ts';
+import { accessCrdYaml, crdYaml } from './crd.ts';
 import { DASHBOARDS, grafanaJson, KUBERNETES_SCRAPE_CONFIG, LOCAL_SCRAPE_CONFIG } from './dashboards.ts';
 import { MAX_DURATION_KEYWORD } from './policy-schema.ts';
 import { VALIDATED_SCHEMAS } from './schemas.ts';
 
 export const GENERATED_FILE = join(import.meta.dirname, 'generated', 'validators.ts');
 export const CRD_FILE = join(import.meta.dirname, '..', 'k8s', 'crd', 'resiliencepolicies.yaml');
+export const ACCESS_CRD_FILE = join(import.meta.dirname, '..', 'k8s', 'crd', 'accesspolicies.yaml');
 const K8S = join(import.meta.dirname, '..', 'k8s');
 
 /** Every generated file under k8s/ besides the CRD, by path. */
@@ -45,6 +46,7 @@ export function generateValidators(): string {
 if (process.argv[1] === import.meta.filename) {
   writeFileSync(GENERATED_FILE, generateValidators());
   writeFileSync(CRD_FILE, crdYaml());
+  writeFileSync(ACCESS_CRD_FILE, accessCrdYaml());
   for (const [file, text] of generatedK8sFiles()) writeFileSync(file, text);
-  process.stdout.write(`wrote ${GENERATED_FILE} and ${CRD_FILE}\n`);
+  process.stdout.write(`wrote ${GENERATED_FILE}, ${CRD_FILE} and ${ACCESS_CRD_FILE}\n`);
 }

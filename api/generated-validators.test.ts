@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { it } from 'node:test';
 import { parse } from 'yaml';
-import { crdYaml, resiliencePolicyCrd } from './crd.ts';
-import { CRD_FILE, GENERATED_FILE, generatedK8sFiles, generateValidators } from './generate-validators.ts';
+import { accessCrdYaml, crdYaml, resiliencePolicyCrd } from './crd.ts';
+import { ACCESS_CRD_FILE, CRD_FILE, GENERATED_FILE, generatedK8sFiles, generateValidators } from './generate-validators.ts';
 
 it('the precompiled validators match the schema sources (run `npm run generate` after a schema change)', () => {
   assert.ok(readFileSync(GENERATED_FILE, 'utf8') === generateValidators(), 'api/generated/validators.ts is stale');
@@ -11,6 +11,7 @@ it('the precompiled validators match the schema sources (run `npm run generate` 
 
 it('the CRD in k8s/ matches the schema (run `npm run generate` after a schema change)', () => {
   assert.ok(readFileSync(CRD_FILE, 'utf8') === crdYaml(), 'k8s/crd/resiliencepolicies.yaml is stale');
+  assert.ok(readFileSync(ACCESS_CRD_FILE, 'utf8') === accessCrdYaml(), 'k8s/crd/accesspolicies.yaml is stale');
 });
 
 it('the CRD schema is structural: no additionalProperties beside properties, every node typed', () => {
@@ -25,9 +26,11 @@ it('the CRD schema is structural: no additionalProperties beside properties, eve
     if ('items' in n) walk(n.items, `${path}[]`);
     if (path !== '' && !('type' in n) && !('x-kubernetes-preserve-unknown-fields' in n)) assert.fail(`${path}: no type`);
   };
-  const crd = parse(readFileSync(CRD_FILE, 'utf8')) as ReturnType<typeof resiliencePolicyCrd>;
-  const version = (crd.spec as { versions: { schema: { openAPIV3Schema: unknown } }[] }).versions[0]!;
-  walk(version.schema.openAPIV3Schema, 'openAPIV3Schema');
+  for (const file of [CRD_FILE, ACCESS_CRD_FILE]) {
+    const crd = parse(readFileSync(file, 'utf8')) as ReturnType<typeof resiliencePolicyCrd>;
+    const version = (crd.spec as { versions: { schema: { openAPIV3Schema: unknown } }[] }).versions[0]!;
+    walk(version.schema.openAPIV3Schema, `${file}: openAPIV3Schema`);
+  }
 });
 
 it('the dashboards and scrape configurations in k8s/ match their generator', () => {

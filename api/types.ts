@@ -75,6 +75,15 @@ export interface AccessSpec {
   rules?: AccessRuleSpec[];
 }
 
+/** An AccessPolicy resource's spec (api/access-policy-schema.ts). */
+export interface AccessPolicySpec {
+  /** The protected service; absent: the namespace default, for every service of the namespace. */
+  targetRef?: { kind: 'Service'; name: string };
+  /** Default permissive. */
+  mtls?: 'strict' | 'permissive';
+  rules?: AccessRuleSpec[];
+}
+
 /** The mesh trust bundle a snapshot carries. */
 export interface IdentitySpec {
   trustDomain: string;

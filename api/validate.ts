@@ -9,7 +9,7 @@ import { DURATION_PATTERN, parseDuration } from './duration.ts';
 import * as validators from './generated/validators.ts';
 import { policyDocumentSchema } from './schemas.ts';
 import { snapshotSchema } from './snapshot-schema.ts';
-import type { PolicySpec, Snapshot } from './types.ts';
+import type { AccessRuleSpec, PolicySpec, Snapshot } from './types.ts';
 
 export interface ValidationIssue {
   /** Dotted field path from the document root, e.g. "spec.retry.backoff.base". */
@@ -26,6 +26,7 @@ interface CompiledValidator {
 }
 const snapshotValidator = validators.validateSnapshot as CompiledValidator;
 const policyDocumentValidator = validators.validatePolicyDocument as CompiledValidator;
+const accessPolicyDocumentValidator = validators.validateAccessPolicyDocument as CompiledValidator;
 
 export function joinPath(segments: readonly (string | number)[]): string {
   let out = '';
@@ -112,6 +113,43 @@ export function checkPolicySemantics(policy: PolicySpec, at: (string | number)[]
   return issues;
 }
 
+function checkDuplicates(issues: ValidationIssue[], at: (string | number)[], values: readonly string[] | undefined): void {
+  const first = new Map<string, number>();
+  values?.forEach((v, i) => {
+    const j = first.get(v);
+    if (j === undefined) first.set(v, i);
+    else {
+      const segments = [...at, i];
+      issues.push({ path: joinPath(segments), segments, message: `duplicates [${j}] "${v}"` });
+    }
+  });
+}
+
+/**
+ * What the access schema cannot say: an empty `from` or `to` (omit it to match anything; an empty
+ * one would read as "nobody" to some and "anybody" to others) and duplicate entries.
+ */
+export function checkAccessRules(rules: readonly AccessRuleSpec[] | undefined, at: (string | number)[]): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  rules?.forEach((rule, i) => {
+    const from = rule.from;
+    if (from !== undefined && from.serviceAccounts === undefined && from.namespaces === undefined) {
+      const segments = [...at, i, 'from'];
+      issues.push({ path: joinPath(segments), segments, message: 'must list serviceAccounts or namespaces (omit from to allow every caller)' });
+    }
+    const to = rule.to;
+    if (to !== undefined && to.paths === undefined && to.methods === undefined) {
+      const segments = [...at, i, 'to'];
+      issues.push({ path: joinPath(segments), segments, message: 'must list paths or methods (omit to to allow every request)' });
+    }
+    checkDuplicates(issues, [...at, i, 'from', 'serviceAccounts'], from?.serviceAccounts);
+    checkDuplicates(issues, [...at, i, 'from', 'namespaces'], from?.namespaces);
+    checkDuplicates(issues, [...at, i, 'to', 'paths'], to?.paths);
+    checkDuplicates(issues, [...at, i, 'to', 'methods'], to?.methods);
+  });
+  return issues;
+}
+
 /** Validates a sidecar snapshot: schema first, then semantics on a document of the right shape. */
 export function validateSnapshot(doc: unknown): ValidationIssue[] {
   if (!snapshotValidator(doc)) return fromAjv(snapshotValidator, []);
@@ -131,6 +169,7 @@ export function validateSnapshot(doc: unknown): ValidationIssue[] {
     }
   });
   if (snapshot.inbound?.policy) issues.push(...checkPolicySemantics(snapshot.inbound.policy, ['inbound', 'policy']));
+  issues.push(...checkAccessRules(snapshot.inbound?.access?.rules, ['inbound', 'access', 'rules']));
   return issues;
 }
 
@@ -139,4 +178,10 @@ export function validatePolicyDocument(doc: unknown): ValidationIssue[] {
   if (!policyDocumentValidator(doc)) return fromAjv(policyDocumentValidator, []);
   const spec = (doc as unknown as { spec: PolicySpec }).spec;
   return [...durationLimitIssues(policyDocumentSchema, doc), ...checkPolicySemantics(spec, ['spec'])];
+}
+
+/** Validates one AccessPolicy document. */
+export function validateAccessPolicyDocument(doc: unknown): ValidationIssue[] {
+  if (!accessPolicyDocumentValidator(doc)) return fromAjv(accessPolicyDocumentValidator, []);
+  return checkAccessRules((doc as { spec: { rules?: AccessRuleSpec[] } }).spec.rules, ['spec', 'rules']);
 }

@@ -94,7 +94,7 @@ program.command('sidecar')
 
 program.command('control')
   .description('run the control plane: policies in, one snapshot per sidecar out')
-  .option('--policies <dir>', 'a directory of ResiliencePolicy YAML files, watched for changes')
+  .option('--policies <dir>', 'a directory of ResiliencePolicy and AccessPolicy YAML files, watched for changes')
   .option('--kubernetes', 'watch ResiliencePolicies and EndpointSlices in Kubernetes')
   .option('--kubeconfig <file>', 'with --kubernetes: a kubeconfig file (default: in-cluster, then ~/.kube/config)')
   .option('--token-review', 'with --kubernetes: accept sidecars\' projected ServiceAccount tokens (audience "petrel"), checked with TokenReview')
@@ -110,7 +110,7 @@ program.command('control')
   .option('--startup-grace <duration>', 'after a start, sidecars holding a config get no push until this passes (the registry refills)', duration, 6000)
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
   .action(async (o) => {
-    if (o.policies !== undefined) await requireDirectory(o.policies, '--policies', 'create it or point --policies at a directory of ResiliencePolicy YAML files');
+    if (o.policies !== undefined) await requireDirectory(o.policies, '--policies', 'create it or point --policies at a directory of ResiliencePolicy and AccessPolicy YAML files');
     if (o.kubeconfig !== undefined) await requireFile(o.kubeconfig, '--kubeconfig', 'give the path of a kubeconfig file');
     if (o.webhookCertDir !== undefined) await requireDirectory(o.webhookCertDir, '--webhook-cert-dir', 'point it at a directory holding tls.crt and tls.key');
     const token = o.tokenFile === undefined ? undefined : await readTokenFile(o.tokenFile);

@@ -4,7 +4,8 @@
 // built-in defaults, the control plane merges the namespace default under the service policy.
 import { snapshotContentHashOfJson } from '../api/snapshot-hash.ts';
 import { SNAPSHOT_JSON_HEAD } from '../api/stream-messages.ts';
-import type { PolicySpec, ResiliencePolicySpec, ServiceSpec } from '../api/types.ts';
+import type { AccessSpec, PolicySpec, ResiliencePolicySpec, ServiceSpec } from '../api/types.ts';
+import { AccessIndex } from './access-index.ts';
 import type { StoredPolicy } from './policy.ts';
 import type { ServiceRecord } from './registry.ts';
 
@@ -47,6 +48,7 @@ export class PolicyIndex {
 
   constructor(policies: readonly StoredPolicy[]) {
     for (const p of [...policies].sort((a, b) => a.key.localeCompare(b.key))) {
+      if (p.kind !== 'ResiliencePolicy') continue;
       const target = p.spec.targetRef?.name;
       if (target === undefined) {
         if (!this.#defaults.has(p.namespace)) this.#defaults.set(p.namespace, withoutTarget(p.spec));
@@ -68,10 +70,12 @@ export class PolicyIndex {
  */
 export class CompiledRound {
   readonly policies: PolicyIndex;
+  readonly access: AccessIndex;
   readonly servicesJson: string;
 
-  constructor(services: readonly ServiceRecord[], policies: PolicyIndex) {
+  constructor(services: readonly ServiceRecord[], policies: PolicyIndex, access: AccessIndex = new AccessIndex([])) {
     this.policies = policies;
+    this.access = access;
     const specs: ServiceSpec[] = services.map((s) => {
       const policy = policies.policyFor(s.name, s.namespace);
       return { name: s.name, namespace: s.namespace, endpoints: s.endpoints.map((e) => ({ address: e.address, name: e.name, ...(e.identity === undefined ? {} : { identity: e.identity }) })), ...(policy ? { policy } : {}) };
@@ -82,19 +86,21 @@ export class CompiledRound {
 
 /**
  * What a sidecar applies to calls it receives: its own service's timeouts and routes (names,
- * matches, timeouts only), for callers outside the mesh; callers inside it send their deadline.
+ * matches, timeouts only), for callers outside the mesh (callers inside it send their deadline),
+ * and the AccessPolicies that protect its service.
  */
-function inboundPolicyJson(own: PolicySpec | undefined): string {
+function inboundPolicyJson(own: PolicySpec | undefined, access: AccessSpec | undefined): string {
   const routes = own?.routes?.filter((r) => r.timeout !== undefined).map((r) => ({ name: r.name, match: r.match, timeout: r.timeout }));
-  if (own?.timeout === undefined && (routes === undefined || routes.length === 0)) return '';
-  const policy: PolicySpec = { ...(own?.timeout ? { timeout: own.timeout } : {}), ...(routes?.length ? { routes } : {}) };
-  return `,"inbound":${JSON.stringify({ policy })}`;
+  const hasPolicy = own?.timeout !== undefined || (routes !== undefined && routes.length > 0);
+  if (!hasPolicy && access === undefined) return '';
+  const policy: PolicySpec | undefined = hasPolicy ? { ...(own?.timeout ? { timeout: own.timeout } : {}), ...(routes?.length ? { routes } : {}) } : undefined;
+  return `,"inbound":${JSON.stringify({ ...(policy ? { policy } : {}), ...(access ? { access } : {}) })}`;
 }
 
 /** One sidecar's snapshot without its version, as JSON, and its content hash. */
 export function compileFor(node: NodeIdentity, round: CompiledRound): { json: string; hash: string } {
   const own = round.policies.policyFor(node.service, node.namespace);
-  const inbound = inboundPolicyJson(own);
+  const inbound = inboundPolicyJson(own, round.access.accessFor(node.service, node.namespace));
   // The same key order as JSON.stringify of the parsed snapshot minus its version (api/snapshot-hash.ts).
   const json = `${SNAPSHOT_JSON_HEAD}"node":${JSON.stringify({ service: node.service, namespace: node.namespace })}${inbound},"services":${round.servicesJson}}`;
   return { json, hash: snapshotContentHashOfJson(json) };

@@ -1,15 +1,27 @@
-// A ResiliencePolicy as the control plane keeps it: where it came from, whom it protects, its spec.
-import type { ResiliencePolicySpec } from '../api/types.ts';
+// A policy resource as the control plane keeps it: where it came from, whom it protects, its spec.
+// ResiliencePolicies and AccessPolicies come from the same sources and share their bounds.
+import type { AccessPolicySpec, ResiliencePolicySpec } from '../api/types.ts';
 
-export interface StoredPolicy {
-  /** "namespace/name" */
+interface StoredBase {
+  /** "namespace/name" (unique per kind) */
   readonly key: string;
   readonly namespace: string;
   readonly name: string;
-  readonly spec: ResiliencePolicySpec;
   /** Where it came from: "file.yaml (document 2)" or "kubernetes". */
   readonly origin: string;
 }
+
+export interface StoredResiliencePolicy extends StoredBase {
+  readonly kind: 'ResiliencePolicy';
+  readonly spec: ResiliencePolicySpec;
+}
+
+export interface StoredAccessPolicy extends StoredBase {
+  readonly kind: 'AccessPolicy';
+  readonly spec: AccessPolicySpec;
+}
+
+export type StoredPolicy = StoredResiliencePolicy | StoredAccessPolicy;
 
 /** What a policy source reports: its policies, and the inputs it had to reject. */
 export interface SourceState {

@@ -4,6 +4,7 @@
 // back holding a config get no push until the registry has refilled (the startup grace).
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type TimerHandle } from '../sidecar/policy/clock.ts';
+import { AccessIndex } from './access-index.ts';
 import { CompiledRound, compileFor, PolicyIndex } from './compiler.ts';
 import type { ControlMetrics } from './metrics.ts';
 import type { StoredPolicy } from './policy.ts';
@@ -66,7 +67,8 @@ export class PushScheduler {
   }
 
   round(): CompiledRound {
-    return new CompiledRound(this.#o.services(), new PolicyIndex(this.#o.policies()));
+    const policies = this.#o.policies();
+    return new CompiledRound(this.#o.services(), new PolicyIndex(policies), new AccessIndex(policies));
   }
 
   /** A new subscription: push unless what it holds (`held`) is current. */

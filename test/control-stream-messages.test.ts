@@ -60,7 +60,7 @@ describe('config stream messages', () => {
   it('splices the version into compiled JSON so that the content hash survives the trip', () => {
     const round = new CompiledRound(
       [{ name: 'payments', namespace: 'default', endpoints: [{ address: '127.0.0.1:1', name: 'p-1' }] }],
-      new PolicyIndex([{ key: 'default/p', namespace: 'default', name: 'p', origin: 'test', spec: { targetRef: { kind: 'Service', name: 'payments' }, timeout: { total: '2s' } } }]),
+      new PolicyIndex([{ kind: 'ResiliencePolicy', key: 'default/p', namespace: 'default', name: 'p', origin: 'test', spec: { targetRef: { kind: 'Service', name: 'payments' }, timeout: { total: '2s' } } }]),
     );
     const compiled = compileFor({ service: 'payments', namespace: 'default' }, round);
     const line = encodeSnapshotFrame(42, compiled.json);

@@ -36,13 +36,15 @@ describe('k8s/ rendered by kubectl kustomize', () => {
     }
   });
 
-  it('the CRD is the generated one: structural, status subresource, printer columns', () => {
-    const crd = find('CustomResourceDefinition', 'resiliencepolicies.petrel.dev');
-    const version = crd.spec.versions[0];
-    assert.equal(version.name, 'v1alpha1');
-    assert.deepEqual(version.subresources, { status: {} });
-    assert.ok(version.additionalPrinterColumns.length >= 2);
-    assert.equal(version.schema.openAPIV3Schema.type, 'object');
+  it('the CRDs are the generated ones: structural, status subresource, printer columns', () => {
+    for (const name of ['resiliencepolicies.petrel.dev', 'accesspolicies.petrel.dev']) {
+      const crd = find('CustomResourceDefinition', name);
+      const version = crd.spec.versions[0];
+      assert.equal(version.name, 'v1alpha1');
+      assert.deepEqual(version.subresources, { status: {} });
+      assert.ok(version.additionalPrinterColumns.length >= 2);
+      assert.equal(version.schema.openAPIV3Schema.type, 'object');
+    }
   });
 
   it('the control plane: 2 stateless non-root replicas, probes on the API port, a PDB that matches them', () => {
@@ -80,6 +82,8 @@ describe('k8s/ rendered by kubectl kustomize', () => {
     const verbsFor = (resource: string) => rules.filter((r) => r.resources.includes(resource)).flatMap((r) => r.verbs).sort();
     assert.deepEqual(verbsFor('resiliencepolicies'), ['get', 'list', 'watch']);
     assert.deepEqual(verbsFor('resiliencepolicies/status'), ['patch']);
+    assert.deepEqual(verbsFor('accesspolicies'), ['get', 'list', 'watch']);
+    assert.deepEqual(verbsFor('accesspolicies/status'), ['patch']);
     assert.deepEqual(verbsFor('endpointslices'), ['list', 'watch']);
     assert.deepEqual(verbsFor('tokenreviews'), ['create']);
     for (const [resource, name] of [['mutatingwebhookconfigurations', 'petrel-injector'], ['validatingwebhookconfigurations', 'petrel-policy-validator']] as const) {
@@ -128,7 +132,7 @@ describe('k8s/ rendered by kubectl kustomize', () => {
       [{ key: 'petrel.dev/inject', operator: 'NotIn', values: ['enabled', 'disabled'] }, { key: 'petrel.dev/inject', operator: 'In', values: ['enabled'] }],
     ]);
     assert.equal(validating.webhooks[0].clientConfig.service.path, '/validate');
-    assert.deepEqual(validating.webhooks[0].rules[0].resources, ['resiliencepolicies']);
+    assert.deepEqual(validating.webhooks[0].rules[0].resources, ['resiliencepolicies', 'accesspolicies']);
   });
 
   it('ships the Prometheus scrape config and the four Grafana dashboards as ConfigMaps', () => {

@@ -12,6 +12,7 @@ import { freePort, startControl, startSidecar, tempDir, type ControlHandle, type
 
 const POLICIES = '/apis/petrel.dev/v1alpha1/resiliencepolicies';
 const SLICES = '/apis/discovery.k8s.io/v1/endpointslices';
+const ACCESS = '/apis/petrel.dev/v1alpha1/accesspolicies';
 
 const policy = (name: string, spec: Record<string, unknown>) => ({
   apiVersion: 'petrel.dev/v1alpha1', kind: 'ResiliencePolicy', metadata: { name, namespace: 'shop' }, spec,
@@ -98,6 +99,24 @@ describe('Kubernetes source', () => {
     api.bookmark();
     api.apply(SLICES, slice('payments', ['10.1.0.1', '10.1.0.2', '10.1.0.3', '10.1.0.4'], 8080));
     await waitFor(async () => (await dump()).snapshot.services.find((s) => s.name === 'payments')?.endpoints.length === 3, 'the new endpoint after a bookmark');
+  });
+
+  it('AccessPolicies: into the protected sidecar\'s inbound.access, Accepted on their status, an invalid edit keeps the last good one', async () => {
+    type Access = { mtls: string; rules?: unknown[] } | undefined;
+    const access = async () => ((await web.admin('/config_dump')).json() as Promise<{ snapshot: { inbound?: { access?: Access } } }>).then((d) => d.snapshot.inbound?.access);
+    const condition = () => (api.get(ACCESS, 'shop', 'web')?.status as { conditions?: { status: string; reason: string; message: string }[] } | undefined)?.conditions?.[0];
+    api.apply(ACCESS, { apiVersion: 'petrel.dev/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'web', namespace: 'shop' },
+      spec: { targetRef: { kind: 'Service', name: 'web' }, mtls: 'strict', rules: [{ from: { serviceAccounts: ['checkout'] } }] } });
+    await waitFor(async () => (await access())?.mtls === 'strict', 'inbound.access in the web sidecar\'s snapshot');
+    assert.deepEqual(await access(), { mtls: 'strict', rules: [{ from: { serviceAccounts: ['shop/checkout'] } }] });
+    await waitFor(() => condition()?.status === 'True', 'Accepted=True on the AccessPolicy');
+    api.apply(ACCESS, { apiVersion: 'petrel.dev/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'web', namespace: 'shop' }, spec: { mtls: 'sometimes' } });
+    await waitFor(() => condition()?.status === 'False', 'Accepted=False');
+    assert.match(condition()!.message, /spec\.mtls: must be one of: "strict", "permissive"\. The previous version stays in force\./);
+    assert.equal((await access())?.mtls, 'strict');
+    assert.ok((await control.status()).policies.rejected.some((r) => r.origin === 'kubernetes AccessPolicy shop/web'));
+    api.delete(ACCESS, 'shop', 'web');
+    await waitFor(async () => (await access()) === undefined, 'the access gone with its policy');
   });
 
   it('authenticates sidecars with TokenReview for the petrel audience', async () => {

@@ -1,4 +1,4 @@
-// `--kubernetes`: ResiliencePolicy resources and EndpointSlices through @kubernetes/client-node
+// `--kubernetes`: ResiliencePolicy and AccessPolicy resources and EndpointSlices through @kubernetes/client-node
 // informers. The library relists on 410 Gone but stops for good after any other error, so each
 // informer is restarted here with backoff. Every policy gets an Accepted condition written back to
 // its status subresource: True, or False with the field paths that failed validation. An invalid
@@ -6,8 +6,8 @@
 import { EventEmitter } from 'node:events';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { ResiliencePolicySpec } from '../../api/types.ts';
-import { validatePolicyDocument } from '../../api/validate.ts';
+import type { AccessPolicySpec, ResiliencePolicySpec } from '../../api/types.ts';
+import { validateAccessPolicyDocument, validatePolicyDocument, type ValidationIssue } from '../../api/validate.ts';
 import type { PolicySource, SourceState, StoredPolicy } from '../policy.ts';
 import type { Registry, ServiceRecord } from '../registry.ts';
 import { loadKubeConfig } from '../kube-config.ts';
@@ -18,12 +18,24 @@ import { PodIdentities } from './pod-identities.ts';
 const GROUP = 'petrel.dev';
 const VERSION = 'v1alpha1';
 const PLURAL = 'resiliencepolicies';
+const ACCESS_PLURAL = 'accesspolicies';
+
+/** What differs between the policy kinds: their resource, their schema, how they are stored. */
+interface PolicyKind {
+  readonly kind: StoredPolicy['kind'];
+  readonly plural: string;
+  readonly validate: (doc: unknown) => ValidationIssue[];
+  /** Map key and origin prefix; ResiliencePolicy keeps the bare "ns/name" it always had. */
+  readonly prefix: string;
+}
+const RESILIENCE: PolicyKind = { kind: 'ResiliencePolicy', plural: PLURAL, validate: validatePolicyDocument, prefix: '' };
+const ACCESS: PolicyKind = { kind: 'AccessPolicy', plural: ACCESS_PLURAL, validate: validateAccessPolicyDocument, prefix: 'AccessPolicy ' };
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 /** Restart backoff for a failed informer: 500 ms doubling to 30 s. */
 const RESTART = { baseMs: 500, maxMs: 30_000 };
 
 interface PolicyObject extends k8s.KubernetesObject {
-  spec?: ResiliencePolicySpec;
+  spec?: ResiliencePolicySpec | AccessPolicySpec;
   status?: { conditions?: Condition[]; observedGeneration?: number };
 }
 
@@ -62,9 +74,16 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
 
     const policies = k8s.makeInformer<PolicyObject>(kc, `/apis/${GROUP}/${VERSION}/${PLURAL}`,
       () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) as Promise<k8s.KubernetesListObject<PolicyObject>>);
-    policies.on('add', (o) => this.#onPolicy(o, custom));
-    policies.on('update', (o) => this.#onPolicy(o, custom));
-    policies.on('delete', (o) => this.#onPolicyDeleted(o));
+    policies.on('add', (o) => this.#onPolicy(o, custom, RESILIENCE));
+    policies.on('update', (o) => this.#onPolicy(o, custom, RESILIENCE));
+    policies.on('delete', (o) => this.#onPolicyDeleted(o, RESILIENCE));
+
+    // AccessPolicies: the same Accepted condition, bounds and last-good-version rule.
+    const access = k8s.makeInformer<PolicyObject>(kc, `/apis/${GROUP}/${VERSION}/${ACCESS_PLURAL}`,
+      () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: ACCESS_PLURAL }) as Promise<k8s.KubernetesListObject<PolicyObject>>);
+    access.on('add', (o) => this.#onPolicy(o, custom, ACCESS));
+    access.on('update', (o) => this.#onPolicy(o, custom, ACCESS));
+    access.on('delete', (o) => this.#onPolicyDeleted(o, ACCESS));
 
     const slices = k8s.makeInformer<k8s.V1EndpointSlice>(kc, '/apis/discovery.k8s.io/v1/endpointslices',
       () => discovery.listEndpointSliceForAllNamespaces());
@@ -79,7 +98,7 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     this.#superviseInformer('Pod', pods.informer);
     await pods.informer.start();
 
-    for (const [name, informer] of [['ResiliencePolicy', policies], ['EndpointSlice', slices]] as const) {
+    for (const [name, informer] of [['ResiliencePolicy', policies], ['AccessPolicy', access], ['EndpointSlice', slices]] as const) {
       this.#informers.push(informer);
       this.#superviseInformer(name, informer);
       await informer.start();
@@ -140,11 +159,12 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     });
   }
 
-  #onPolicy(object: PolicyObject, api: k8s.CustomObjectsApi): void {
+  #onPolicy(object: PolicyObject, api: k8s.CustomObjectsApi, kind: PolicyKind): void {
     const namespace = object.metadata?.namespace ?? 'default';
     const name = object.metadata?.name ?? '';
-    const key = `${namespace}/${name}`;
-    const issues = validatePolicyDocument({ apiVersion: object.apiVersion, kind: object.kind, metadata: { name, namespace }, spec: object.spec });
+    const policyKey = `${namespace}/${name}`;
+    const key = `${kind.prefix}${policyKey}`;
+    const issues = kind.validate({ apiVersion: object.apiVersion, kind: object.kind, metadata: { name, namespace }, spec: object.spec });
     const origin = `kubernetes ${key}`;
     const limits = this.#o.limits ?? DEFAULT_POLICY_LIMITS;
     if (issues.length === 0 && !this.#good.has(key)) {
@@ -159,7 +179,10 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     let condition: Condition;
     if (issues.length === 0) {
       if (!this.#good.has(key)) this.#perNamespace.set(namespace, (this.#perNamespace.get(namespace) ?? 0) + 1);
-      this.#good.set(key, { key, namespace, name, spec: object.spec as ResiliencePolicySpec, origin });
+      const base = { key: policyKey, namespace, name, origin };
+      this.#good.set(key, kind.kind === 'AccessPolicy'
+        ? { ...base, kind: 'AccessPolicy', spec: object.spec as AccessPolicySpec }
+        : { ...base, kind: 'ResiliencePolicy', spec: object.spec as ResiliencePolicySpec });
       this.#errors.delete(origin);
       condition = { type: 'Accepted', status: 'True', reason: 'Valid', message: 'the policy is in force' };
     } else {
@@ -169,19 +192,19 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
       condition = { type: 'Accepted', status: 'False', reason: 'Invalid', message: `${lines.join('; ')}.${kept}` };
     }
     this.emit('change');
-    void this.#writeStatus(object, condition, api);
+    void this.#writeStatus(object, condition, api, kind.plural);
   }
 
-  #onPolicyDeleted(object: PolicyObject): void {
+  #onPolicyDeleted(object: PolicyObject, kind: PolicyKind): void {
     const namespace = object.metadata?.namespace ?? 'default';
-    const key = `${namespace}/${object.metadata?.name ?? ''}`;
+    const key = `${kind.prefix}${namespace}/${object.metadata?.name ?? ''}`;
     if (this.#good.delete(key)) this.#perNamespace.set(namespace, (this.#perNamespace.get(namespace) ?? 1) - 1);
     this.#errors.delete(`kubernetes ${key}`);
     this.emit('change');
   }
 
   /** Writes the Accepted condition unless the object already carries it for this generation. */
-  async #writeStatus(object: PolicyObject, condition: Condition, api: k8s.CustomObjectsApi): Promise<void> {
+  async #writeStatus(object: PolicyObject, condition: Condition, api: k8s.CustomObjectsApi, plural: string): Promise<void> {
     const generation = object.metadata?.generation;
     const current = object.status?.conditions?.find((c) => c.type === 'Accepted');
     if (current && current.status === condition.status && current.message === condition.message && current.observedGeneration === generation) return;
@@ -189,7 +212,7 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     const status = { observedGeneration: generation, conditions: [{ ...condition, observedGeneration: generation, lastTransitionTime }] };
     try {
       await api.patchNamespacedCustomObjectStatus({
-        group: GROUP, version: VERSION, plural: PLURAL, namespace: object.metadata?.namespace ?? 'default', name: object.metadata?.name ?? '',
+        group: GROUP, version: VERSION, plural, namespace: object.metadata?.namespace ?? 'default', name: object.metadata?.name ?? '',
         body: [{ op: 'add', path: '/status', value: status }],
       });
     } catch (err) {

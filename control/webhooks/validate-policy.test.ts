@@ -33,3 +33,28 @@ describe('validating webhook (AdmissionReview v1)', () => {
     assert.throws(() => reviewPolicy({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }), /request\.uid is missing/);
   });
 });
+
+describe('validating webhook: AccessPolicy', () => {
+  const access = (spec: unknown) => ({ ...policy(spec), kind: 'AccessPolicy' });
+
+  it('allows a valid AccessPolicy', () => {
+    const out = reviewPolicy(review(access({ targetRef: { kind: 'Service', name: 'payments' }, mtls: 'strict', rules: [{ from: { serviceAccounts: ['checkout'] } }] })));
+    assert.equal(out.response?.allowed, true);
+  });
+
+  it('denies an invalid one, naming the kind and every field path', () => {
+    const out = reviewPolicy(review(access({ mtls: 'sometimes', rules: [{ from: {} }, { to: { paths: ['nope'] } }] })));
+    assert.equal(out.response?.allowed, false);
+    assert.equal(out.response?.status?.code, 422);
+    const message = out.response?.status?.message ?? '';
+    assert.match(message, /^AccessPolicy rejected: /);
+    assert.match(message, /spec\.mtls: must be one of: "strict", "permissive"/);
+    assert.match(message, /spec\.rules\[1\]\.to\.paths\[0\]: must match \^\//);
+  });
+
+  it('runs the semantic checks too', () => {
+    const out = reviewPolicy(review(access({ rules: [{ from: {} }] })));
+    assert.equal(out.response?.allowed, false);
+    assert.match(out.response?.status?.message ?? '', /spec\.rules\[0\]\.from: must list serviceAccounts or namespaces/);
+  });
+});

@@ -1,7 +1,7 @@
-// The validating admission webhook for ResiliencePolicy: AdmissionReview v1 in, AdmissionReview v1
-// out, judged by the same schema and semantic checks as `petrel validate` and the sidecar. The
+// The validating admission webhook for ResiliencePolicy and AccessPolicy: AdmissionReview v1 in,
+// AdmissionReview v1 out, judged by the same schema and semantic checks as `petrel validate` and the sidecar. The
 // message names every field path and what was expected, so `kubectl apply` prints it.
-import { validatePolicyDocument } from '../../api/validate.ts';
+import { validateAccessPolicyDocument, validatePolicyDocument } from '../../api/validate.ts';
 
 export interface AdmissionReview {
   apiVersion: 'admission.k8s.io/v1';
@@ -17,9 +17,12 @@ export function reviewPolicy(review: AdmissionReview): AdmissionReview {
   }
   const allow = (): AdmissionReview => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: request.uid, allowed: true } });
   if (request.operation === 'DELETE') return allow();
-  const issues = validatePolicyDocument(request.object);
+  // The object's own kind decides (the webhook is registered for both resources); anything else is
+  // judged as a ResiliencePolicy, whose schema then names the wrong kind.
+  const access = (request.object as { kind?: unknown } | null | undefined)?.kind === 'AccessPolicy';
+  const issues = access ? validateAccessPolicyDocument(request.object) : validatePolicyDocument(request.object);
   if (issues.length === 0) return allow();
-  const message = `ResiliencePolicy rejected: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
+  const message = `${access ? 'AccessPolicy' : 'ResiliencePolicy'} rejected: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
   return {
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',

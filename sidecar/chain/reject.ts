@@ -5,7 +5,7 @@ import type { ProxyError } from '../proxy/flags.ts';
 import type { ChainEnvironment } from './step.ts';
 
 /** The span event and counter of each decision a step can make. */
-export type Decision = 'rate_limited' | 'overflow' | 'circuit_open' | 'fault_abort' | 'deadline_passed' | 'no_endpoint' | 'no_route' | 'loop' | 'bad_request';
+export type Decision = 'rate_limited' | 'overflow' | 'circuit_open' | 'fault_abort' | 'deadline_passed' | 'no_endpoint' | 'no_route' | 'loop' | 'bad_request' | 'access_denied';
 
 export function reject(env: ChainEnvironment, exchange: Exchange, error: ProxyError, decision: Decision, extraHeaders?: Record<string, string>): void {
   const counters = exchange.counters;

@@ -7,6 +7,7 @@ import type { Balancer } from '../balancer/balancer.ts';
 import { DEFAULT_PANIC_THRESHOLD, ServiceCallTarget, SingleCallTarget } from '../balancer/call-target.ts';
 import { leastRequestCost, peakEwmaCost, PowerOfTwoBalancer } from '../balancer/power-of-two.ts';
 import { RoundRobinBalancer } from '../balancer/round-robin.ts';
+import { AuthorizeStep } from '../chain/authorize-step.ts';
 import { BodyStep } from '../chain/body-step.ts';
 import { ConcurrencyStep } from '../chain/concurrency-step.ts';
 import { DeadlineStep } from '../chain/deadline-step.ts';
@@ -14,6 +15,7 @@ import { DispatchStep } from '../chain/dispatch-step.ts';
 import { FaultStep } from '../chain/fault-step.ts';
 import { RateLimitStep } from '../chain/rate-limit-step.ts';
 import { chain, type ChainEnvironment } from '../chain/step.ts';
+import { AccessControl } from '../policy/access-control.ts';
 import { ConcurrencyLimiter, DEFAULT_CONCURRENCY } from '../policy/concurrency-limiter.ts';
 import type { PolicyStateRegistry } from '../policy/policy-state.ts';
 import { RetryBudget } from '../policy/retry-budget.ts';
@@ -162,6 +164,10 @@ class SnapshotCompiler {
     if (app === undefined) return { timeouts, app, routes: [], defaultRoute: undefined };
     const target = new SingleCallTarget(app.destination);
     const bucket = this.bucket('inbound', policy?.rateLimit);
+    // The AccessPolicy, compiled once here; nothing to enforce leaves it out of the chain.
+    const accessSpec = snapshot.inbound?.access;
+    const access = accessSpec === undefined ? undefined : new AccessControl(accessSpec, self.namespace);
+    const denied = access === undefined || access.allowsAll ? undefined : this.#ctx.metrics.authzDeniedCounter(self.service);
     // Only the built-in retry of a request that never reached the app: an HTTP/2 stream the app
     // refused, or sent on a connection its GOAWAY was closing (grpc-js's max_connection_age).
     const neverSent = compileRetry(undefined, undefined, env, (ratio, minPerSecond) =>
@@ -173,6 +179,8 @@ class SnapshotCompiler {
         match: spec === undefined ? { path: undefined, pathPrefix: undefined, methods: undefined } : routeMatch(spec),
         timeouts: routeTimeouts,
         chain: chain([
+          // First: a denied call spends no token and never reaches the app.
+          (next) => (access === undefined || denied === undefined ? undefined : new AuthorizeStep(env, access, self.service, denied, next)),
           (next) => (bucket === undefined ? undefined : new RateLimitStep(env, [bucket], `inbound ${self.service}`, next)),
           (next) => new DeadlineStep(env, next),
           (next) => new BodyStep(false, next, true),

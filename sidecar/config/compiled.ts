@@ -66,7 +66,7 @@ export interface ServiceTarget {
   readonly callTarget: CallTarget;
 }
 
-/** One inbound route: its match and its chain (rate limit -> caller's deadline -> body -> app). */
+/** One inbound route: its match and its chain (access policy -> rate limit -> caller's deadline -> body -> app). */
 export interface InboundRoute {
   readonly match: RouteMatch;
   readonly name: string;

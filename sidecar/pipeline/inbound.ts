@@ -1,6 +1,6 @@
 // The inbound request path: a call from another sidecar (or, in Kubernetes, any client redirected
 // to 15006) is accepted, matched to one of this service's routes and passed down that route's
-// chain (rate limit -> caller's deadline -> body -> the local app).
+// chain (access policy -> rate limit -> caller's deadline -> body -> the local app).
 import type { Socket } from 'node:net';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../config/compile.ts';
 import { matchInboundRoute } from '../config/compiled.ts';

@@ -35,6 +35,7 @@ export class SidecarMetrics {
   readonly overflow: Counter<'service' | 'peer_service' | 'route'>;
   readonly circuitState: Gauge<'peer_service' | 'endpoint'>;
   readonly circuitTransitions: Counter<'peer_service' | 'endpoint' | 'to'>;
+  readonly authzDenied: Counter<'service' | 'peer_service'>;
   readonly #peersSeen = new Set<string>();
   readonly identity: IdentityMetrics;
 
@@ -75,6 +76,10 @@ export class SidecarMetrics {
       name: 'petrel_circuit_transitions_total', help: 'Circuit breaker transitions per endpoint, by the state entered.', registers,
       labelNames: ['peer_service', 'endpoint', 'to'],
     });
+    this.authzDenied = new Counter({
+      name: 'petrel_authz_denied_total', help: 'Inbound calls denied by an AccessPolicy (403 RBAC), by the caller\'s service account.', registers,
+      labelNames: ['service', 'peer_service'],
+    });
     this.connectionsDropped = new Counter({
       name: 'petrel_listener_connections_dropped_total', help: 'Connections refused by the connection limit.', registers,
       labelNames: ['listener'],
@@ -96,6 +101,20 @@ export class SidecarMetrics {
       budgetExhausted: () => exhausted.inc(),
       rateLimited: () => limited.inc(),
       overflow: () => overflow.inc(),
+    };
+  }
+
+  /**
+   * Counts AccessPolicy denials for `service`: by the caller's service account (bounded like every
+   * peer label), "unknown" for a plaintext caller. Children are cached per label value.
+   */
+  authzDeniedCounter(service: string): (peer: string | undefined) => void {
+    const children = new Map<string, Counter.Internal>();
+    return (peer) => {
+      const label = this.boundedPeer(peer);
+      let child = children.get(label);
+      if (child === undefined) children.set(label, (child = this.authzDenied.labels({ service, peer_service: label })));
+      child.inc();
     };
   }
 

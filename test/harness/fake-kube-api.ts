@@ -43,6 +43,7 @@ export class FakeKubeApi {
 
   constructor() {
     this.#collections.set('/apis/petrel.dev/v1alpha1/resiliencepolicies', new Collection('ResiliencePolicyList', 'petrel.dev/v1alpha1'));
+    this.#collections.set('/apis/petrel.dev/v1alpha1/accesspolicies', new Collection('AccessPolicyList', 'petrel.dev/v1alpha1'));
     this.#collections.set('/apis/discovery.k8s.io/v1/endpointslices', new Collection('EndpointSliceList', 'discovery.k8s.io/v1'));
     this.#collections.set('/api/v1/pods', new Collection('PodList', 'v1'));
   }
@@ -123,8 +124,8 @@ export class FakeKubeApi {
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://kube');
-    const statusMatch = /^\/apis\/petrel\.dev\/v1alpha1\/namespaces\/([^/]+)\/resiliencepolicies\/([^/]+)\/status$/.exec(url.pathname);
-    if (req.method === 'PATCH' && statusMatch) return this.#patchStatus(req, res, statusMatch[1] as string, statusMatch[2] as string);
+    const statusMatch = /^\/apis\/petrel\.dev\/v1alpha1\/namespaces\/([^/]+)\/(resiliencepolicies|accesspolicies)\/([^/]+)\/status$/.exec(url.pathname);
+    if (req.method === 'PATCH' && statusMatch) return this.#patchStatus(req, res, statusMatch[1] as string, statusMatch[3] as string, statusMatch[2] as string);
     if (req.method === 'POST' && url.pathname === '/apis/authentication.k8s.io/v1/tokenreviews') return this.#tokenReview(req, res);
     if (/^\/api\/v1\/namespaces\/[^/]+\/secrets|^\/apis\/admissionregistration\.k8s\.io\/v1\//.test(url.pathname)) return this.#plainObject(req, res, url.pathname);
     const c = this.#collections.get(url.pathname);
@@ -220,11 +221,11 @@ export class FakeKubeApi {
     });
   }
 
-  #patchStatus(req: IncomingMessage, res: ServerResponse, namespace: string, name: string): void {
+  #patchStatus(req: IncomingMessage, res: ServerResponse, namespace: string, name: string, plural: string): void {
     let body = '';
     req.on('data', (d: Buffer) => { body += d.toString(); });
     req.on('end', () => {
-      const path = '/apis/petrel.dev/v1alpha1/resiliencepolicies';
+      const path = `/apis/petrel.dev/v1alpha1/${plural}`;
       const obj = this.get(path, namespace, name);
       const patch = JSON.parse(body) as { op: string; path: string; value: unknown }[];
       this.patches.push({ path: `${namespace}/${name}`, body: patch });
