@@ -33,7 +33,7 @@ function side(): Side {
 async function count(s: Side, direction: string, reason?: string): Promise<number> {
   const metric = reason === undefined ? s.metrics.handshakes : s.metrics.handshakeErrors;
   const values = (await metric.get()).values;
-  return values.filter((v) => v.labels.direction === direction && (reason === undefined || v.labels.reason === reason)).reduce((n, v) => n + v.value, 0);
+  return values.filter((v) => v.labels.direction === direction && (reason === undefined || (v.labels as Record<string, unknown>).reason === reason)).reduce((n, v) => n + v.value, 0);
 }
 
 describe('mesh mTLS handshakes', () => {
