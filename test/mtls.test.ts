@@ -1,0 +1,150 @@
+// Mesh identity end to end: a control plane (the CA) and three sidecars on loopback. Calls between
+// sidecars are mTLS with certificates the control plane issued; the callee names its caller from the
+// certificate, never from headers; an AccessPolicy allows one service account and refuses the
+// others; `mtls: strict` refuses plaintext before the app; and with the control plane gone, traffic
+// flows on the certificates in hand.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { call } from './harness/client.ts';
+import { waitFor } from './harness/wait.ts';
+import { startControl, startSidecar, tempDir, type ControlHandle, type SidecarHandle } from './harness/processes.ts';
+import { startUpstream, type Upstream } from './harness/upstream.ts';
+
+const run = promisify(execFile);
+
+const accessPolicy = (mtls: string) => [
+  'apiVersion: petrel.dev/v1alpha1',
+  'kind: AccessPolicy',
+  'metadata: { name: payments, namespace: default }',
+  'spec:',
+  '  targetRef: { kind: Service, name: payments }',
+  `  mtls: ${mtls}`,
+  '  rules:',
+  '    - from: { serviceAccounts: [web] }',
+  '',
+].join('\n');
+
+interface ReadyDetails { ready: boolean; identity: string | null; mtls: string; certificateExpires?: string }
+
+describe('mesh mTLS between sidecars, with identities from the control plane', () => {
+  let control: ControlHandle;
+  let payments: SidecarHandle;
+  let web: SidecarHandle;
+  let billing: SidecarHandle;
+  let app: Upstream;
+  let appCalls = 0;
+  let seenHeaders: Record<string, string | string[] | undefined>[] = [];
+  let dir: string;
+
+  const details = async (s: SidecarHandle): Promise<ReadyDetails> => (await (await s.admin('/ready?details=1')).json()) as ReadyDetails;
+
+  before(async () => {
+    app = await startUpstream((req, res) => { appCalls++; seenHeaders.push(req.headers); res.end('paid'); });
+    dir = join(tempDir(), 'policies');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'payments.yaml'), accessPolicy('permissive'));
+    control = await startControl({ policiesDir: dir, args: ['--startup-grace', '0s', '--cert-ttl', '1h'] });
+    const controlArgs = ['--control', control.streamUrl];
+    payments = await startSidecar({ service: 'payments', app: app.address, args: controlArgs });
+    web = await startSidecar({ service: 'web', args: controlArgs });
+    // A second caller under its own service account, which the policy does not list.
+    billing = await startSidecar({ service: 'billing', args: [...controlArgs, '--service-account', 'invoicer'] });
+    for (const s of [payments, web, billing]) await waitFor(async () => (await details(s)).mtls === 'on', 'a workload certificate');
+    await waitFor(async () => (await call(web.outboundPort, { headers: { host: 'payments' } })).status === 200, 'web reaches payments');
+  });
+
+  after(async () => {
+    await Promise.all([web?.stop('SIGKILL'), billing?.stop('SIGKILL'), payments?.stop('SIGKILL'), control?.stop('SIGKILL')]);
+    await app?.close();
+  });
+
+  it('each sidecar holds a certificate naming its SPIFFE identity, and says so in /ready details', async () => {
+    assert.equal((await details(payments)).identity, 'spiffe://cluster.local/ns/default/sa/payments');
+    assert.equal((await details(billing)).identity, 'spiffe://cluster.local/ns/default/sa/invoicer');
+  });
+
+  it('openssl s_client against an inbound listener shows the SPIFFE SAN and the configured lifetime', async () => {
+    // Without a client certificate the server refuses us after the handshake, but shows its own.
+    const { stdout } = await run('sh', ['-c', `echo | openssl s_client -connect 127.0.0.1:${payments.inboundPort} -tls1_3 -alpn h2,http/1.1 -showcerts 2>/dev/null; true`]);
+    const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(stdout)?.[0];
+    assert.ok(pem, `s_client printed no certificate:\n${stdout.slice(0, 2000)}`);
+    const cert = new X509Certificate(pem);
+    assert.equal(cert.subjectAltName, 'URI:spiffe://cluster.local/ns/default/sa/payments');
+    const lifetimeMs = Date.parse(cert.validTo) - Date.parse(cert.validFrom);
+    // --cert-ttl 1h, plus the minute of clock skew allowed before now.
+    assert.equal(lifetimeMs, 3_600_000 + 60_000);
+    assert.match(stdout, /TLSv1\.3/);
+  });
+
+  it('the callee names the caller from its certificate: peer_service and tls="true" in the inbound metrics', async () => {
+    const reply = await call(web.outboundPort, { headers: { host: 'payments', 'x-petrel-peer': 'forged' } });
+    assert.equal(reply.status, 200, reply.body);
+    await waitFor(async () => (await payments.metric('petrel_requests_total', { direction: 'inbound', peer_service: 'web', tls: 'true', code: '200' })) >= 1, 'the inbound series of web over mTLS');
+    assert.equal(await payments.metric('petrel_requests_total', { direction: 'inbound', peer_service: 'forged' }), 0);
+    // Nothing of the mesh's own headers reaches the app.
+    const last = seenHeaders.at(-1)!;
+    assert.equal(last['x-petrel-peer'], undefined);
+  });
+
+  it('a plaintext caller cannot set the peer label or the deadline: peer_service="unknown", tls="false"', async () => {
+    writeFileSync(join(dir, 'payments.yaml'), [
+      'apiVersion: petrel.dev/v1alpha1', 'kind: AccessPolicy', 'metadata: { name: payments, namespace: default }',
+      'spec:', '  targetRef: { kind: Service, name: payments }', '  mtls: permissive', '',
+    ].join('\n'));
+    await waitFor(async () => (await call(payments.inboundPort, { headers: { host: 'payments' } })).status === 200, 'plaintext allowed again');
+    const reply = await call(payments.inboundPort, { headers: { host: 'payments', 'x-petrel-peer': 'web', 'x-petrel-deadline-ms': '0' } });
+    assert.equal(reply.status, 200, `a forged deadline of 0 must be ignored: ${reply.body}`);
+    assert.ok(await payments.metric('petrel_requests_total', { direction: 'inbound', peer_service: 'unknown', tls: 'false', code: '200' }) >= 2);
+    assert.equal(await payments.metric('petrel_requests_total', { direction: 'inbound', peer_service: 'web', tls: 'false' }), 0);
+    writeFileSync(join(dir, 'payments.yaml'), accessPolicy('permissive'));
+    await waitFor(async () => (await call(payments.inboundPort, { headers: { host: 'payments' } })).status === 403, 'the rules back');
+  });
+
+  it('a service account outside the rules gets 403 RBAC while the allowed one gets 200', async () => {
+    const before = appCalls;
+    const allowed = await call(web.outboundPort, { headers: { host: 'payments' }, path: '/v1/pay' });
+    assert.equal(allowed.status, 200, allowed.body);
+    const denied = await call(billing.outboundPort, { headers: { host: 'payments' }, path: '/v1/pay' });
+    assert.equal(denied.status, 403, denied.body);
+    assert.equal(denied.headers['petrel-error'], 'RBAC');
+    assert.match(denied.body, /spiffe:\/\/cluster\.local\/ns\/default\/sa\/invoicer/);
+    assert.equal(appCalls, before + 1, 'the denied call never reached the app');
+    assert.ok(await payments.metric('petrel_authz_denied_total', { service: 'payments', peer_service: 'invoicer' }) >= 1);
+  });
+
+  it('mtls: strict refuses plaintext before the app, while mTLS callers still pass', async () => {
+    writeFileSync(join(dir, 'payments.yaml'), accessPolicy('strict'));
+    await waitFor(async () => /mutual TLS/.test((await call(payments.inboundPort, { headers: { host: 'payments' } })).body), 'strict in force');
+    const before = appCalls;
+    const plain = await call(payments.inboundPort, { headers: { host: 'payments' } });
+    assert.equal(plain.status, 403);
+    assert.equal(plain.headers['petrel-error'], 'RBAC');
+    assert.equal(appCalls, before);
+    assert.equal((await call(web.outboundPort, { headers: { host: 'payments' } })).status, 200);
+  });
+
+  it('petrel status shows each sidecar\'s identity and certificate expiry', async () => {
+    const status = await control.status() as unknown as { sidecars: { service: string; identity: string | null; certExpires: string | null }[] };
+    await waitFor(async () => ((await control.status()) as unknown as typeof status).sidecars.every((s) => s.identity !== null), 'identities in the status');
+    const rows = ((await control.status()) as unknown as typeof status).sidecars;
+    const row = rows.find((s) => s.service === 'billing')!;
+    assert.equal(row.identity, 'spiffe://cluster.local/ns/default/sa/invoicer');
+    assert.ok(row.certExpires !== null && Date.parse(row.certExpires) > Date.now());
+  });
+
+  it('with the control plane killed, traffic flows on the current certificates', async () => {
+    await control.stop('SIGKILL');
+    for (let i = 0; i < 20; i++) {
+      const reply = await call(web.outboundPort, { headers: { host: 'payments' }, path: `/after-control/${i}` });
+      assert.equal(reply.status, 200, reply.body);
+    }
+    const d = await details(web);
+    assert.equal(d.ready, true);
+    assert.equal(d.mtls, 'on');
+  });
+});
