@@ -3,6 +3,7 @@
 // increase across restarts too: they start from the clock. Right after a start, sidecars that come
 // back holding a config get no push until the registry has refilled (the startup grace).
 import type { Logger } from 'pino';
+import type { IdentitySpec } from '../api/types.ts';
 import { systemClock, type Clock, type TimerHandle } from '../sidecar/policy/clock.ts';
 import { CompiledRound, compileFor, PolicyIndex } from './compiler.ts';
 import type { ControlMetrics } from './metrics.ts';
@@ -18,6 +19,8 @@ export interface PushSchedulerOptions {
   subscriptions: () => Iterable<Subscription>;
   services: () => ServiceRecord[];
   policies: () => readonly StoredPolicy[];
+  /** The trust bundle every snapshot carries; undefined when identity is off. */
+  identity?: () => IdentitySpec | undefined;
   metrics: ControlMetrics;
   log: Logger;
   /** Runs before each round (the control plane reports new policy errors there). */
@@ -66,7 +69,7 @@ export class PushScheduler {
   }
 
   round(): CompiledRound {
-    return new CompiledRound(this.#o.services(), new PolicyIndex(this.#o.policies()));
+    return new CompiledRound(this.#o.services(), new PolicyIndex(this.#o.policies()), this.#o.identity?.());
   }
 
   /** A new subscription: push unless what it holds (`held`) is current. */
