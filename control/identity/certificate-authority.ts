@@ -72,7 +72,8 @@ export class CertificateAuthority extends EventEmitter {
     const publicKey = await csrPublicKey(csrPem);
     const identity = formatSpiffe(this.trustDomain, namespace, serviceAccount);
     const issuer = this.#issuer;
-    const now = this.#now();
+    // Whole seconds: X.509 times have no fractions, and the answer must say what the certificate says.
+    const now = Math.floor(this.#now() / 1000) * 1000;
     const notBefore = new Date(now - CLOCK_SKEW_MS);
     // A leaf never outlives its issuer: a verifier would reject the chain from then on anyway.
     const notAfter = new Date(Math.min(now + this.certTtlMs, issuer.notAfter.getTime()));

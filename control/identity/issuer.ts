@@ -39,7 +39,8 @@ export async function generateIssuer(trustDomain: string, now: Date): Promise<Is
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { certPem: cert.toString('pem'), keyPem: await privateKeyPem(keys.privateKey), cert, key: keys.privateKey, notAfter: cert.notAfter };
+  // One PEM spelling (with the final newline issuerFromPem keeps): every replica's bundle is byte-equal.
+  return { certPem: `${cert.toString('pem')}\n`, keyPem: await privateKeyPem(keys.privateKey), cert, key: keys.privateKey, notAfter: cert.notAfter };
 }
 
 /** An issuer from PEM: the first certificate of `certPem` must be a CA whose key is `keyPem`. */
