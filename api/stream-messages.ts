@@ -1,12 +1,13 @@
 // The config stream's messages, as both ends speak them. One module encodes and decodes every
 // message so that the control plane (control/stream-server.ts) and the sidecar
 // (sidecar/config/control-client.ts) cannot drift apart:
-//   subscribe   GET /v1/subscribe?service&namespace&address&name[&version&hash][&register=0]
+//   subscribe   GET /v1/subscribe?service&namespace&address&name[&serviceAccount][&version&hash][&register=0]
 //   frames      the subscription's NDJSON response: hello (first), snapshot, ping
-//   ack         POST /v1/ack         {id, secret, version, status: ACK|NACK, error?}
+//   ack         POST /v1/ack         {id, secret, version, status: ACK|NACK, error?, identity?, certNotAfter?}
 //   deregister  POST /v1/deregister  {id, secret}  ->  {deregistered: address | null}
 // `secret` is the per-stream secret the hello carries: only the holder of the stream may answer
 // for it, so the shared token alone cannot forge another sidecar's ACK/NACK or deregister it.
+import { isIdentityName, parseSpiffe } from '../sidecar/identity/spiffe.ts';
 
 export const SNAPSHOT_API_VERSION = 'petrel.dev/v1alpha1';
 /** How every compiled snapshot's JSON starts; the version is spliced in right after it. */
@@ -28,6 +29,11 @@ export interface SubscribeRequest {
   /** The inbound address this sidecar serves on ('' for none). */
   address: string;
   name: string;
+  /**
+   * The service account the sidecar runs as (default: the service name). It names the sidecar's
+   * identity only with a local credential; a ServiceAccount token names its own.
+   */
+  serviceAccount?: string | undefined;
   /** What the sidecar already holds, so a current one gets nothing new. */
   held?: { version: number; hash: string } | undefined;
   /** false after the sidecar deregistered: subscribe for config, but advertise no endpoint. */
@@ -36,6 +42,7 @@ export interface SubscribeRequest {
 
 export function encodeSubscribe(r: SubscribeRequest): URLSearchParams {
   const q = new URLSearchParams({ service: r.service, namespace: r.namespace, address: r.address, name: r.name });
+  if (r.serviceAccount !== undefined) q.set('serviceAccount', r.serviceAccount);
   if (r.held !== undefined) {
     q.set('version', String(r.held.version));
     q.set('hash', r.held.hash);
@@ -50,13 +57,15 @@ export function decodeSubscribe(q: URLSearchParams): SubscribeRequest {
   if (!DNS_LABEL.test(service) || !DNS_LABEL.test(namespace)) {
     throw new StreamMessageError(`subscribe: service and namespace must be DNS labels, got service=${JSON.stringify(service.slice(0, 64))} namespace=${JSON.stringify(namespace.slice(0, 64))}`);
   }
+  const serviceAccount = q.get('serviceAccount') ?? service;
+  if (!isIdentityName(serviceAccount)) throw new StreamMessageError(`subscribe: serviceAccount must be a Kubernetes name (lower case, DNS subdomain), got ${JSON.stringify(serviceAccount.slice(0, 64))}`);
   const address = q.get('address') ?? '';
   if (address.length > 255) throw new StreamMessageError('subscribe: address is longer than 255 characters');
   const name = (q.get('name') ?? address).slice(0, 253);
   const version = Number(q.get('version'));
   const hash = q.get('hash');
   const held = Number.isSafeInteger(version) && version > 0 && hash !== null && /^[0-9a-f]{1,64}$/.test(hash) ? { version, hash } : undefined;
-  return { service, namespace, address, name, held, register: q.get('register') !== '0' };
+  return { service, namespace, address, name, serviceAccount, held, register: q.get('register') !== '0' };
 }
 
 export interface HelloFrame { type: 'hello'; id: string; heartbeatMs: number; secret?: string | undefined }
@@ -110,10 +119,15 @@ export interface AckMessage {
   version: number;
   status: 'ACK' | 'NACK';
   error?: string | undefined;
+  /** The SPIFFE identity of the certificate the sidecar holds, for `petrel status`. */
+  identity?: string | undefined;
+  /** That certificate's notAfter (ISO 8601). */
+  certNotAfter?: string | undefined;
 }
 
 export function encodeAck(m: AckMessage): string {
-  return JSON.stringify({ id: m.id, ...(m.secret === undefined ? {} : { secret: m.secret }), version: m.version, status: m.status, ...(m.error === undefined ? {} : { error: m.error }) });
+  return JSON.stringify({ id: m.id, ...(m.secret === undefined ? {} : { secret: m.secret }), version: m.version, status: m.status, ...(m.error === undefined ? {} : { error: m.error }),
+    ...(m.identity === undefined ? {} : { identity: m.identity }), ...(m.certNotAfter === undefined ? {} : { certNotAfter: m.certNotAfter }) });
 }
 
 export function decodeAck(body: string): AckMessage {
@@ -123,7 +137,13 @@ export function decodeAck(body: string): AckMessage {
   if (typeof v.version !== 'number' || !Number.isSafeInteger(v.version)) throw new StreamMessageError('ack: version must be an integer');
   if (v.status !== 'ACK' && v.status !== 'NACK') throw new StreamMessageError(`ack: status must be "ACK" or "NACK", got ${JSON.stringify(v.status)}`);
   if (v.error !== undefined && typeof v.error !== 'string') throw new StreamMessageError('ack: error must be a string');
-  return { id: v.id, secret: v.secret, version: v.version, status: v.status, error: typeof v.error === 'string' ? v.error.slice(0, MAX_TEXT) : undefined };
+  if (v.identity !== undefined && (typeof v.identity !== 'string' || parseSpiffe(v.identity) === undefined)) throw new StreamMessageError('ack: identity must be a SPIFFE URI spiffe://<trust domain>/ns/<namespace>/sa/<service account>');
+  if (v.certNotAfter !== undefined && (typeof v.certNotAfter !== 'string' || Number.isNaN(Date.parse(v.certNotAfter)))) throw new StreamMessageError('ack: certNotAfter must be an ISO 8601 time');
+  return {
+    id: v.id, secret: v.secret, version: v.version, status: v.status, error: typeof v.error === 'string' ? v.error.slice(0, MAX_TEXT) : undefined,
+    ...(v.identity === undefined ? {} : { identity: v.identity as string }),
+    ...(v.certNotAfter === undefined ? {} : { certNotAfter: new Date(v.certNotAfter as string).toISOString() }),
+  };
 }
 
 export interface DeregisterMessage { id: string; secret: string }

@@ -59,3 +59,20 @@ export function baseUrl(value: string): string {
   }
   return value;
 }
+
+/** Sidecars renew at 70% of a certificate's life, in a Node timer: 30 days keeps that under 2^31 ms. */
+export const MAX_CERT_TTL_MS = 720 * 3_600_000;
+/** Shorter lifetimes would have sidecars renew every few seconds, into the issuance rate limit. */
+export const MIN_CERT_TTL_MS = 10_000;
+
+export function certTtl(value: string): number {
+  const ms = durationAtMost(MAX_CERT_TTL_MS)(value);
+  if (ms < MIN_CERT_TTL_MS) throw new InvalidArgumentError(`"${value}" is shorter than ${formatDuration(MIN_CERT_TTL_MS)}; a certificate must outlive a few renewal attempts`);
+  return ms;
+}
+
+/** A SPIFFE trust domain: lower-case DNS-like name (sidecar/identity/spiffe.ts parses it back). */
+export function trustDomain(value: string): string {
+  if (!/^[a-z0-9]([-a-z0-9.]{0,253}[a-z0-9])?$/.test(value)) throw new InvalidArgumentError(`"${value}" is not a trust domain (lower-case letters, digits, '-' and '.', such as cluster.local)`);
+  return value;
+}

@@ -7,7 +7,7 @@ import { DEFAULT_DETECT_TIMEOUT_MS } from '../sidecar/interception/connection-in
 import { DEFAULT_INTERCEPTION } from '../sidecar/interception/iptables-rules.ts';
 import { reexecWithSidecarFlags } from '../sidecar/runtime-flags.ts';
 import { exitWithError, listenFailure, type ListenerSpec } from './cli-errors.ts';
-import { baseUrl, durationAtMost, hostPort, port, positiveInt, uid } from './flags.ts';
+import { baseUrl, certTtl, durationAtMost, hostPort, port, positiveInt, trustDomain, uid } from './flags.ts';
 import { readTokenFile, requireDirectory, requireFile } from './preflight.ts';
 import { readFile } from 'node:fs/promises';
 import { isIdentityName } from '../sidecar/identity/spiffe.ts';
@@ -105,9 +105,13 @@ program.command('control')
   .option('--registration-grace <duration>', 'how long a vanished sidecar\'s endpoint stays registered', duration, 3000)
   .option('--webhook-port <port>', 'serve the admission webhooks over HTTPS here (on by default at 15017 with --kubernetes)', port)
   .option('--webhook-cert-dir <dir>', 'the webhooks\' tls.crt and tls.key (default: in Kubernetes the Secret petrel-webhook-tls, created if absent; else self-signed)')
-  .option('--namespace <ns>', 'the control plane\'s own namespace (the webhook Secret lives there)', process.env.POD_NAMESPACE ?? 'petrel-system')
+  .option('--namespace <ns>', 'the control plane\'s own namespace (the webhook and issuer Secrets live there)', process.env.POD_NAMESPACE ?? 'petrel-system')
   .option('--sidecar-image <image>', 'the image injected pods run the sidecar from', process.env.PETREL_IMAGE)
   .option('--startup-grace <duration>', 'after a start, sidecars holding a config get no push until this passes (the registry refills)', duration, 6000)
+  .option('--cert-ttl <duration>', 'lifetime of workload certificates (sidecars renew at 70%)', certTtl, 24 * 3_600_000)
+  .option('--ca-dir <dir>', 'the mesh issuer: ca.crt + ca.key (or cert-manager\'s tls.crt + tls.key); written here when empty or missing (default: in Kubernetes the Secret petrel-identity-issuer, else in memory)')
+  .option('--trust-domain <td>', 'the SPIFFE trust domain of workload identities', trustDomain, 'cluster.local')
+  .option('--no-identity', 'issue no certificates and send no trust bundle: sidecars talk plaintext')
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
   .action(async (o) => {
     if (o.policies !== undefined) await requireDirectory(o.policies, '--policies', 'create it or point --policies at a directory of ResiliencePolicy and AccessPolicy YAML files');
@@ -125,6 +129,7 @@ program.command('control')
       policiesDir: o.policies, kubernetes: o.kubernetes ? { kubeconfig: o.kubeconfig } : undefined, tokenReview: o.tokenReview === true, token,
       host: o.host, streamPort: o.streamPort, apiPort: o.apiPort, debounceMs: 100, registrationGraceMs: o.registrationGrace,
       startupGraceMs: o.startupGrace, webhook,
+      identity: o.identity !== false, certTtlMs: o.certTtl, caDir: o.caDir, trustDomain: o.trustDomain, namespace: o.namespace,
     }, o.logLevel));
   });
 

@@ -34,8 +34,8 @@ export function apiHandler(o: ApiServerOptions): (req: IncomingMessage, res: Ser
     switch (path) {
       case '/v1/status':
         if (o.statusAuth === undefined) return status(res);
-        o.statusAuth.check(req).then(
-          (ok) => (ok ? status(res) : json(res, 401, { error: '/v1/status needs the control plane\'s token: authorization: Bearer <token> (petrel status --token-file F)' })),
+        o.statusAuth.authenticate(req).then(
+          (principal) => (principal !== undefined ? status(res) : json(res, 401, { error: '/v1/status needs the control plane\'s token: authorization: Bearer <token> (petrel status --token-file F)' })),
           () => json(res, 500, { error: '/v1/status: authentication failed' }),
         );
         return;

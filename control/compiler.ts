@@ -4,7 +4,7 @@
 // built-in defaults, the control plane merges the namespace default under the service policy.
 import { snapshotContentHashOfJson } from '../api/snapshot-hash.ts';
 import { SNAPSHOT_JSON_HEAD } from '../api/stream-messages.ts';
-import type { AccessSpec, PolicySpec, ResiliencePolicySpec, ServiceSpec } from '../api/types.ts';
+import type { AccessSpec, IdentitySpec, PolicySpec, ResiliencePolicySpec, ServiceSpec } from '../api/types.ts';
 import { AccessIndex } from './access-index.ts';
 import type { StoredPolicy } from './policy.ts';
 import type { ServiceRecord } from './registry.ts';
@@ -72,10 +72,13 @@ export class CompiledRound {
   readonly policies: PolicyIndex;
   readonly access: AccessIndex;
   readonly servicesJson: string;
+  /** `,"identity":{...}` (the trust bundle), or '' when the control plane issues no certificates. */
+  readonly identityJson: string;
 
-  constructor(services: readonly ServiceRecord[], policies: PolicyIndex, access: AccessIndex = new AccessIndex([])) {
+  constructor(services: readonly ServiceRecord[], policies: PolicyIndex, access: AccessIndex = new AccessIndex([]), identity?: IdentitySpec) {
     this.policies = policies;
     this.access = access;
+    this.identityJson = identity === undefined ? '' : `,"identity":${JSON.stringify({ trustDomain: identity.trustDomain, roots: identity.roots })}`;
     const specs: ServiceSpec[] = services.map((s) => {
       const policy = policies.policyFor(s.name, s.namespace);
       return { name: s.name, namespace: s.namespace, endpoints: s.endpoints.map((e) => ({ address: e.address, name: e.name, ...(e.identity === undefined ? {} : { identity: e.identity }) })), ...(policy ? { policy } : {}) };
@@ -102,6 +105,6 @@ export function compileFor(node: NodeIdentity, round: CompiledRound): { json: st
   const own = round.policies.policyFor(node.service, node.namespace);
   const inbound = inboundPolicyJson(own, round.access.accessFor(node.service, node.namespace));
   // The same key order as JSON.stringify of the parsed snapshot minus its version (api/snapshot-hash.ts).
-  const json = `${SNAPSHOT_JSON_HEAD}"node":${JSON.stringify({ service: node.service, namespace: node.namespace })}${inbound},"services":${round.servicesJson}}`;
+  const json = `${SNAPSHOT_JSON_HEAD}"node":${JSON.stringify({ service: node.service, namespace: node.namespace })}${round.identityJson}${inbound},"services":${round.servicesJson}}`;
   return { json, hash: snapshotContentHashOfJson(json) };
 }

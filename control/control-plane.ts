@@ -5,14 +5,23 @@
 //   versioned stream   snapshots carry increasing versions; a sidecar that reconnects says what it
 //                      holds (version and content hash) and gets nothing when that is current.
 //   request-response   sidecars ACK or NACK each version; GET /v1/status reports them (api-server.ts).
+//   identity           the mesh CA (identity/): POST /v1/certificate on the stream port, the trust
+//                      bundle in every snapshot, a rotation pushed like any other change.
 import { createServer, type Server } from 'node:http';
-import type { Server as HttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { apiHandler } from './api-server.ts';
+import type { IdentitySpec } from '../api/types.ts';
+import { DEFAULT_TRUST_DOMAIN } from '../sidecar/identity/spiffe.ts';
 import { allowAll, sharedSecret, tokenReview, type Authenticator } from './auth.ts';
+import { CertificateAuthority, DEFAULT_CERT_TTL_MS } from './identity/certificate-authority.ts';
+import { CertificateEndpoint } from './identity/certificate-endpoint.ts';
+import { IssuanceRateLimit } from './identity/issuance-rate-limit.ts';
+import { obtainIssuer } from './identity/issuer-source.ts';
+import { ServingCertificateRenewer, streamDnsNames } from './identity/serving-certificate.ts';
 import { listen } from './http-util.ts';
 import { CONTROL_SERVICE, type InjectorConfig } from './injection/injection-config.ts';
 import { ControlMetrics } from './metrics.ts';
@@ -47,6 +56,20 @@ export interface ControlPlaneOptions {
   startupGraceMs: number;
   /** Serve the admission webhooks over HTTPS (the mutating injector and the policy validator). */
   webhook?: WebhookOptions | undefined;
+  /** Issue workload certificates and put the trust bundle in snapshots. Default true (--no-identity: false). */
+  identity?: boolean | undefined;
+  /** Workload certificate lifetime (--cert-ttl). Default 24h. */
+  certTtlMs?: number | undefined;
+  /** The issuer's ca.crt + ca.key (or cert-manager's tls.crt + tls.key); takes precedence over the Kubernetes Secret. */
+  caDir?: string | undefined;
+  /** --trust-domain; default cluster.local. */
+  trustDomain?: string | undefined;
+  /** The control plane's own namespace (the issuer Secret, the serving certificate's names). Default: the webhook's, else petrel-system. */
+  namespace?: string | undefined;
+  /** Serve the stream port over HTTPS with a certificate from the mesh issuer. Default: on with kubernetes and identity. */
+  streamTls?: boolean | undefined;
+  /** Wall-clock milliseconds for the CA and its rate limit; injected by tests. */
+  now?: (() => number) | undefined;
   log?: Logger;
 }
 
@@ -67,7 +90,10 @@ export class ControlPlane {
   readonly #sources: PolicySource[] = [];
   readonly #scheduler: PushScheduler;
   #streams: StreamServer | undefined;
-  #stream: Server | undefined;
+  #stream: Server | HttpsServer | undefined;
+  /** The mesh CA: roots() for the injector, rotate(). Undefined before start() and with identity off. */
+  identity: CertificateAuthority | undefined;
+  #servingRenewer: ServingCertificateRenewer | undefined;
   #api: Server | undefined;
   #webhooks: HttpsServer | undefined;
   #lastErrors = '';
@@ -83,6 +109,7 @@ export class ControlPlane {
       subscriptions: () => this.#streams?.subscriptions() ?? [],
       services: () => this.registry.services(),
       policies: () => this.#policyState().policies,
+      identity: () => this.#bundle(),
       metrics: this.metrics, log: this.log,
       beforeRound: () => this.#reportPolicyErrors(),
     });
@@ -104,16 +131,36 @@ export class ControlPlane {
     }
     this.#reportPolicyErrors();
     this.registry.on('change', () => this.#scheduler.schedule());
+    const identity = this.options.identity === false ? undefined : await this.#startIdentity();
     this.#scheduler.start();
-    const streams = new StreamServer({ auth, registry: this.registry, scheduler: this.#scheduler, metrics: this.metrics, log: this.log });
+    const streams = new StreamServer({
+      auth, registry: this.registry, scheduler: this.#scheduler, metrics: this.metrics, log: this.log,
+      identity: identity === undefined ? undefined : {
+        trustDomain: identity.trustDomain,
+        certificates: new CertificateEndpoint({ ca: identity, rateLimit: new IssuanceRateLimit(this.options.now), metrics: this.metrics, log: this.log }),
+      },
+    });
     this.#streams = streams;
-    this.#stream = createServer({ requestTimeout: 0, keepAliveTimeout: 60_000 }, (req, res) => streams.handle(req, res));
+    const serverOptions = { requestTimeout: 0, keepAliveTimeout: 60_000 };
+    const streamTls = identity !== undefined && (this.options.streamTls ?? this.options.kubernetes !== undefined);
+    if (streamTls && identity !== undefined) {
+      // In a cluster the stream carries tokens, snapshots and certificates: TLS, with a certificate
+      // the injected mesh root verifies. Locally, plaintext on loopback is the contract.
+      const namespace = this.#namespace();
+      this.#servingRenewer = new ServingCertificateRenewer(identity, streamDnsNames(CONTROL_SERVICE, namespace), this.log);
+      const pair = await this.#servingRenewer.initial();
+      const https = createHttpsServer({ ...serverOptions, cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' }, (req, res) => streams.handle(req, res));
+      this.#servingRenewer.attach(https);
+      this.#stream = https;
+    } else {
+      this.#stream = createServer(serverOptions, (req, res) => streams.handle(req, res));
+    }
     this.#api = createServer(apiHandler({
       // The status names every subscription: with a shared token it needs that token too.
       statusAuth: this.options.token === undefined ? undefined : sharedSecret(this.options.token),
       sidecars: () => this.status(), policies: () => this.#policyState(), metrics: this.metrics,
     }));
-    await Promise.all([listen(this.#stream, this.options.host, this.options.streamPort), listen(this.#api, this.options.host, this.options.apiPort)]);
+    await Promise.all([listen(this.#stream as Server, this.options.host, this.options.streamPort), listen(this.#api, this.options.host, this.options.apiPort)]);
     const webhook = this.options.webhook;
     if (webhook !== undefined) {
       // Loaded only here: node-forge and the injector are not needed without webhooks.
@@ -123,7 +170,28 @@ export class ControlPlane {
       this.log.info({ webhooks: this.address('webhook') }, 'admission webhooks listening (HTTPS): POST /inject, POST /validate');
     }
     const policies = this.#policyState().policies.length;
-    this.log.info({ stream: this.address('stream'), api: this.address('api'), policies, dir: this.options.policiesDir }, 'control plane listening');
+    this.log.info({ stream: this.address('stream'), tls: streamTls, identity: identity !== undefined, api: this.address('api'), policies, dir: this.options.policiesDir }, 'control plane listening');
+  }
+
+  /** The CA, from --ca-dir, the Kubernetes Secret or memory; a rotation pushes the new bundle. */
+  async #startIdentity(): Promise<CertificateAuthority> {
+    const now = this.options.now ?? Date.now;
+    const trustDomain = this.options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+    const issuer = await obtainIssuer({
+      caDir: this.options.caDir, kubernetes: this.options.kubernetes, namespace: this.#namespace(), trustDomain, log: this.log, now,
+    });
+    const ca = new CertificateAuthority({ issuer, trustDomain, certTtlMs: this.options.certTtlMs ?? DEFAULT_CERT_TTL_MS, now });
+    ca.on('bundle', () => this.#scheduler.schedule());
+    this.identity = ca;
+    return ca;
+  }
+
+  #bundle(): IdentitySpec | undefined {
+    return this.identity === undefined ? undefined : { trustDomain: this.identity.trustDomain, roots: this.identity.roots() };
+  }
+
+  #namespace(): string {
+    return this.options.namespace ?? this.options.webhook?.namespace ?? 'petrel-system';
   }
 
   /**
@@ -151,6 +219,8 @@ export class ControlPlane {
   async stop(): Promise<void> {
     for (const source of this.#sources) source.stop();
     this.#scheduler.stop();
+    this.#servingRenewer?.stop();
+    this.identity?.close();
     this.#streams?.close();
     for (const server of [this.#stream, this.#api, this.#webhooks]) {
       if (!server) continue;

@@ -9,6 +9,8 @@ export class ControlMetrics {
   readonly pushSeconds: Histogram;
   readonly nacks: Counter;
   readonly rejectedInputs: Gauge;
+  readonly certificatesIssued: Counter;
+  readonly certificateRejections: Counter<'reason'>;
 
   constructor(connected: () => number, rejected: () => number) {
     const registers = [this.registry];
@@ -23,6 +25,11 @@ export class ControlMetrics {
     this.rejectedInputs = new Gauge({
       name: 'petrel_control_rejected_policies', help: 'Policy inputs (files, resources) rejected; their last good version stays in force.', registers,
       collect() { this.set(rejected()); },
+    });
+    this.certificatesIssued = new Counter({ name: 'petrel_control_certificates_issued_total', help: 'Workload certificates signed by the mesh CA.', registers });
+    this.certificateRejections = new Counter({
+      name: 'petrel_control_certificate_requests_rejected_total', registers, labelNames: ['reason'],
+      help: 'Certificate requests refused, by reason: unauthenticated, bad_request, bad_csr, rate_limited, too_large, identity_off.',
     });
   }
 }

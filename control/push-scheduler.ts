@@ -3,6 +3,7 @@
 // increase across restarts too: they start from the clock. Right after a start, sidecars that come
 // back holding a config get no push until the registry has refilled (the startup grace).
 import type { Logger } from 'pino';
+import type { IdentitySpec } from '../api/types.ts';
 import { systemClock, type Clock, type TimerHandle } from '../sidecar/policy/clock.ts';
 import { AccessIndex } from './access-index.ts';
 import { CompiledRound, compileFor, PolicyIndex } from './compiler.ts';
@@ -19,6 +20,8 @@ export interface PushSchedulerOptions {
   subscriptions: () => Iterable<Subscription>;
   services: () => ServiceRecord[];
   policies: () => readonly StoredPolicy[];
+  /** The trust bundle every snapshot carries; undefined when identity is off. */
+  identity?: () => IdentitySpec | undefined;
   metrics: ControlMetrics;
   log: Logger;
   /** Runs before each round (the control plane reports new policy errors there). */
@@ -68,7 +71,7 @@ export class PushScheduler {
 
   round(): CompiledRound {
     const policies = this.#o.policies();
-    return new CompiledRound(this.#o.services(), new PolicyIndex(policies), new AccessIndex(policies));
+    return new CompiledRound(this.#o.services(), new PolicyIndex(policies), new AccessIndex(policies), this.#o.identity?.());
   }
 
   /** A new subscription: push unless what it holds (`held`) is current. */

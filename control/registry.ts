@@ -37,9 +37,10 @@ export class Registry extends EventEmitter {
   /**
    * Registers an endpoint; the returned function releases it: after the grace period (a stream that
    * broke may come back), or `immediately` when the sidecar deregistered (it is going away, and
-   * callers must stop picking it now, whoever else still holds the address).
+   * callers must stop picking it now, whoever else still holds the address). `identity` is the SPIFFE
+   * identity the sidecar's certificate names (absent when the control plane issues none).
    */
-  register(service: string, namespace: string, address: string, name: string): (immediately?: boolean) => void {
+  register(service: string, namespace: string, address: string, name: string, identity?: string): (immediately?: boolean) => void {
     const id = `${service}.${namespace}`;
     let entry = this.#services.get(id);
     if (entry === undefined) this.#services.set(id, (entry = { name: service, namespace, endpoints: new Map() }));
@@ -47,8 +48,14 @@ export class Registry extends EventEmitter {
     const endpoints = entry.endpoints;
     let held = endpoints.get(address);
     let changed = false;
+    const record: EndpointRecord = identity === undefined ? { address, name } : { address, name, identity };
     if (held === undefined) {
-      endpoints.set(address, (held = { record: { address, name }, holders: 0, dropTimer: undefined }));
+      endpoints.set(address, (held = { record, holders: 0, dropTimer: undefined }));
+      changed = true;
+    } else if (held.record.identity !== identity) {
+      // The address now belongs to another workload (a restarted pod, a reused port): callers must
+      // expect the new identity, or mTLS to it fails.
+      held.record = record;
       changed = true;
     }
     if (held.dropTimer) clearTimeout(held.dropTimer);

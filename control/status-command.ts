@@ -30,9 +30,9 @@ export async function runStatus(control: string, output: string, out: (line: str
     out(JSON.stringify(body, null, 2));
     return 0;
   }
-  const rows = [['SERVICE', 'NAMESPACE', 'ADDRESS', 'NAME', 'VERSION', 'STATUS', 'LAST SEEN', 'ERROR']];
+  const rows = [['SERVICE', 'NAMESPACE', 'ADDRESS', 'NAME', 'VERSION', 'STATUS', 'LAST SEEN', 'IDENTITY', 'CERT EXPIRES', 'ERROR']];
   for (const s of body.sidecars) {
-    rows.push([s.service, s.namespace, s.address, s.name, String(s.version ?? '-'), `${s.state}${s.connected ? '' : ' (disconnected)'}${s.deregistered === true ? ' (deregistered)' : ''}`, s.lastSeen, s.error ?? '']);
+    rows.push([s.service, s.namespace, s.address, s.name, String(s.version ?? '-'), `${s.state}${s.connected ? '' : ' (disconnected)'}${s.deregistered === true ? ' (deregistered)' : ''}`, s.lastSeen, s.identity ?? '-', s.certExpires ?? '-', s.error ?? '']);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   for (const r of rows) out(r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd());

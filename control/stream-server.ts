@@ -4,6 +4,10 @@
 //   POST /v1/ack         ACK/NACK of a version; counts only with the stream secret of that subscription
 //   POST /v1/deregister  the sidecar is going away: its endpoint leaves the registry now and the
 //                        others get new snapshots before the answer
+//   POST /v1/certificate a workload certificate for a CSR (identity/certificate-endpoint.ts)
+// The credential's principal is remembered with the subscription: an ACK/NACK or deregister counts
+// only from the same principal (and with the stream secret), so one workload's token cannot answer
+// for another's stream.
 // Message shapes live in api/stream-messages.ts, shared with the sidecar.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -12,7 +16,9 @@ import {
   decodeAck, decodeDeregister, decodeSubscribe, STREAM_PATHS, StreamMessageError,
   type DeregisterReply, type SubscribeRequest,
 } from '../api/stream-messages.ts';
-import type { Authenticator } from './auth.ts';
+import { formatSpiffe } from '../sidecar/identity/spiffe.ts';
+import { describePrincipal, samePrincipal, type Authenticator, type Principal } from './auth.ts';
+import { CERTIFICATE_PATH, type CertificateEndpoint } from './identity/certificate-endpoint.ts';
 import { json, readBody } from './http-util.ts';
 import type { ControlMetrics } from './metrics.ts';
 import type { PushScheduler } from './push-scheduler.ts';
@@ -30,6 +36,8 @@ export interface StreamServerOptions {
   scheduler: PushScheduler;
   metrics: ControlMetrics;
   log: Logger;
+  /** Identity on: the CA's endpoint, and the trust domain registered endpoints' identities are in. */
+  identity?: { certificates: CertificateEndpoint; trustDomain: string } | undefined;
 }
 
 export class StreamServer {
@@ -61,17 +69,30 @@ export class StreamServer {
 
   handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://control');
-    this.#o.auth.check(req).then((ok) => {
-      if (!ok) return json(res, 401, { error: 'a valid bearer token is required (--token-file, or a ServiceAccount token with audience "petrel")' });
-      const route = `${req.method} ${url.pathname}`;
-      if (route === `GET ${STREAM_PATHS.subscribe}`) return this.#subscribe(url, res);
-      if (route === `POST ${STREAM_PATHS.ack}`) return void this.#ack(req, res);
-      if (route === `POST ${STREAM_PATHS.deregister}`) return void this.#deregister(req, res);
+    const route = `${req.method} ${url.pathname}`;
+    this.#o.auth.authenticate(req).then((principal) => {
+      if (principal === undefined) {
+        if (route === `POST ${CERTIFICATE_PATH}`) this.#o.metrics.certificateRejections.inc({ reason: 'unauthenticated' });
+        return json(res, 401, { error: 'a valid bearer token is required (--token-file, or a ServiceAccount token with audience "petrel")' });
+      }
+      if (route === `GET ${STREAM_PATHS.subscribe}`) return this.#subscribe(url, res, principal);
+      if (route === `POST ${STREAM_PATHS.ack}`) return void this.#ack(req, res, principal);
+      if (route === `POST ${STREAM_PATHS.deregister}`) return void this.#deregister(req, res, principal);
+      if (route === `POST ${CERTIFICATE_PATH}`) {
+        if (this.#o.identity === undefined) {
+          this.#o.metrics.certificateRejections.inc({ reason: 'identity_off' });
+          return json(res, 404, { error: `${CERTIFICATE_PATH}: this control plane issues no certificates (it runs with --no-identity)` });
+        }
+        return void this.#o.identity.certificates.handle(req, res, principal).catch((err: Error) => {
+          this.#o.log.error({ err: err.message }, 'certificate issuance failed');
+          json(res, 500, { error: `${CERTIFICATE_PATH}: issuance failed: ${err.message}` });
+        });
+      }
       json(res, 404, { error: `no stream endpoint ${req.method} ${url.pathname}` });
     }, () => json(res, 500, { error: 'authentication failed' }));
   }
 
-  #subscribe(url: URL, res: ServerResponse): void {
+  #subscribe(url: URL, res: ServerResponse, principal: Principal): void {
     let request: SubscribeRequest;
     try {
       request = decodeSubscribe(url.searchParams);
@@ -79,11 +100,16 @@ export class StreamServer {
       return json(res, 400, { error: (err as StreamMessageError).message });
     }
     const { service, namespace, address } = request;
+    // A ServiceAccount token speaks for its own namespace only: it cannot register endpoints elsewhere.
+    if (principal.kind === 'service-account' && principal.namespace !== namespace) {
+      return json(res, 403, { error: `subscribe: the credential is ${describePrincipal(principal)}; it cannot subscribe in namespace ${namespace}` });
+    }
+    const identity = this.#identityOf(principal, namespace, request.serviceAccount ?? service);
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     res.flushHeaders();
-    const sub = new Subscription(randomUUID(), { service, namespace }, address, request.name, res);
+    const sub = new Subscription(randomUUID(), { service, namespace }, address, request.name, res, principal);
     this.#subscriptions.set(sub.id, sub);
-    const release = address === '' || !request.register ? undefined : this.#o.registry.register(service, namespace, address, sub.name);
+    const release = address === '' || !request.register ? undefined : this.#o.registry.register(service, namespace, address, sub.name, identity);
     if (release !== undefined) sub.registered(() => release(true));
     else if (!request.register) sub.deregistered = true;
     res.once('close', () => {
@@ -95,8 +121,15 @@ export class StreamServer {
     this.#o.log.info({ sidecar: sub.id, service, namespace, address, registered: release !== undefined, resumed: request.held !== undefined && sub.ackedVersion === request.held.version }, 'sidecar subscribed');
   }
 
-  /** The subscription a message names, if the message carries that stream's secret; else answers 403/404. */
-  #owned(res: ServerResponse, id: string, secret: string | undefined, what: string): Subscription | undefined {
+  /** The identity a registered endpoint presents: the token's, or locally what the sidecar says; none with identity off. */
+  #identityOf(principal: Principal, namespace: string, serviceAccount: string): string | undefined {
+    if (this.#o.identity === undefined) return undefined;
+    const td = this.#o.identity.trustDomain;
+    return principal.kind === 'service-account' ? formatSpiffe(td, principal.namespace, principal.serviceAccount) : formatSpiffe(td, namespace, serviceAccount);
+  }
+
+  /** The subscription a message names, if the message carries that stream's secret and comes from its principal; else answers 403/404. */
+  #owned(res: ServerResponse, id: string, secret: string | undefined, what: string, principal: Principal): Subscription | undefined {
     const sub = this.#subscriptions.get(id);
     if (sub === undefined) {
       json(res, 404, { error: `${what}: no subscription ${id}` });
@@ -107,14 +140,20 @@ export class StreamServer {
       json(res, 403, { error: `${what}: the stream secret does not match subscription ${id}; only its own stream may answer for it` });
       return undefined;
     }
+    if (!samePrincipal(sub.principal, principal)) {
+      this.#o.log.warn({ sidecar: id, service: sub.node.service, caller: describePrincipal(principal) }, `${what} refused: it comes from another principal than the subscription's`);
+      json(res, 403, { error: `${what}: subscription ${id} belongs to ${describePrincipal(sub.principal)}, not ${describePrincipal(principal)}` });
+      return undefined;
+    }
     return sub;
   }
 
-  async #ack(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #ack(req: IncomingMessage, res: ServerResponse, principal: Principal): Promise<void> {
     const msg = await readMessage(req, res, decodeAck);
     if (msg === undefined) return;
-    const sub = this.#owned(res, msg.id, msg.secret, msg.status);
+    const sub = this.#owned(res, msg.id, msg.secret, msg.status, principal);
     if (sub === undefined) return;
+    if (msg.identity !== undefined) sub.certificate = { identity: msg.identity, notAfter: msg.certNotAfter ?? null };
     const seconds = sub.acknowledge(msg.version, msg.status === 'ACK', msg.error);
     if (seconds !== undefined) this.#o.metrics.pushSeconds.observe(seconds);
     if (msg.status === 'NACK') {
@@ -125,10 +164,10 @@ export class StreamServer {
     res.end();
   }
 
-  async #deregister(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #deregister(req: IncomingMessage, res: ServerResponse, principal: Principal): Promise<void> {
     const msg = await readMessage(req, res, decodeDeregister);
     if (msg === undefined) return;
-    const sub = this.#owned(res, msg.id, msg.secret, 'deregister');
+    const sub = this.#owned(res, msg.id, msg.secret, 'deregister', principal);
     if (sub === undefined) return;
     const address = sub.deregistered ? null : sub.address || null;
     sub.deregister();

@@ -3,6 +3,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { encodeFrame, encodeSnapshotFrame, type HelloFrame, type PingFrame } from '../api/stream-messages.ts';
+import type { Principal } from './auth.ts';
 import type { NodeIdentity } from './compiler.ts';
 
 export type SyncState = 'SYNCED' | 'STALE' | 'NACKED';
@@ -20,6 +21,10 @@ export interface SidecarStatus {
   /** The sidecar deregistered: its endpoint is no longer advertised. */
   deregistered: boolean;
   lastSeen: string;
+  /** The SPIFFE identity of the certificate the sidecar said it holds (in its last ACK). */
+  identity: string | null;
+  /** That certificate's notAfter (ISO 8601). */
+  certExpires: string | null;
 }
 
 /** Sent between snapshots so that both sides notice a dead connection. */
@@ -30,6 +35,8 @@ export class Subscription {
   readonly node: NodeIdentity;
   readonly address: string;
   readonly name: string;
+  /** Who opened the stream: only the same principal may ACK, NACK or deregister for it. */
+  readonly principal: Principal;
   readonly #res: ServerResponse;
   /** Sent only on this stream (in the hello): an ACK/NACK or deregister must carry it. */
   readonly #secret = randomBytes(24).toString('base64url');
@@ -44,10 +51,13 @@ export class Subscription {
   nack: { version: number; error: string } | null = null;
   lastSeen = Date.now();
   connected = true;
+  /** What the sidecar's last ACK/NACK said about its certificate. */
+  certificate: { identity: string; notAfter: string | null } | null = null;
   readonly #heartbeat: NodeJS.Timeout;
 
-  constructor(id: string, node: NodeIdentity, address: string, name: string, res: ServerResponse) {
+  constructor(id: string, node: NodeIdentity, address: string, name: string, res: ServerResponse, principal: Principal = { kind: 'local' }) {
     this.id = id;
+    this.principal = principal;
     this.node = node;
     this.address = address;
     this.name = name;
@@ -125,6 +135,7 @@ export class Subscription {
       id: this.id, service: this.node.service, namespace: this.node.namespace, address: this.address, name: this.name,
       version: this.ackedVersion ?? this.heldVersion, state, error: state === 'NACKED' ? (this.nack?.error ?? null) : null,
       connected: this.connected, deregistered: this.deregistered, lastSeen: new Date(this.lastSeen).toISOString(),
+      identity: this.certificate?.identity ?? null, certExpires: this.certificate?.notAfter ?? null,
     };
   }
 

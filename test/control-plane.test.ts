@@ -33,6 +33,7 @@ describe('control plane', () => {
   let payments: SidecarHandle;
   let dir: string;
   let tokenFile: string;
+  let caDir: string;
   let count = 0;
 
   before(async () => {
@@ -46,7 +47,10 @@ describe('control plane', () => {
     dir = tempDir('petrel-policies-');
     tokenFile = join(tempDir(), 'token');
     writeFileSync(tokenFile, 's3cret\n');
-    control = await startControl({ policiesDir: dir, tokenFile, args: ['--startup-grace', '2s'] });
+    // --ca-dir keeps the mesh root across the restart below: with an in-memory issuer a restarted
+    // control plane has a new root, so every snapshot's trust bundle (and content) changes.
+    caDir = tempDir('petrel-ca-');
+    control = await startControl({ policiesDir: dir, tokenFile, args: ['--startup-grace', '2s', '--ca-dir', caDir] });
     const args = ['--control', control.streamUrl, '--token-file', tokenFile];
     payments = await startSidecar({ service: 'payments', app: app.address, args });
     web = await startSidecar({ service: 'web', args });
@@ -70,7 +74,7 @@ describe('control plane', () => {
     assert.deepEqual([...new Set(replies.map((r) => r.status))].sort(), [200, 503], 'no policy yet: the flaky app shows through');
     const out = await runPetrel(['status', '--control', control.apiUrl, '--token-file', tokenFile]);
     assert.equal(out.code, 0);
-    assert.match(out.stdout, /^SERVICE +NAMESPACE +ADDRESS +NAME +VERSION +STATUS +LAST SEEN +ERROR$/m);
+    assert.match(out.stdout, /^SERVICE +NAMESPACE +ADDRESS +NAME +VERSION +STATUS +LAST SEEN +IDENTITY +CERT EXPIRES +ERROR$/m);
     assert.match(out.stdout, /^payments +default +127\.0\.0\.1:\d+ .* SYNCED /m);
   });
 
@@ -118,7 +122,7 @@ describe('control plane', () => {
     assert.equal((await web.admin('/ready')).status, 200, 'still ready on the last config');
     await sleep(500);
     // The default startup grace (6 s) outlasts the sidecars' reconnect backoff (at most 5 s).
-    control = await startControl({ policiesDir: dir, tokenFile, ports });
+    control = await startControl({ policiesDir: dir, tokenFile, ports, args: ['--ca-dir', caDir] });
     await waitFor(async () => {
       const s = await control.status();
       return s.sidecars.length === 2 && s.sidecars.every((x) => x.state === 'SYNCED' && x.connected);

@@ -17,18 +17,20 @@ const refused = (fn: () => unknown, message: RegExp) =>
 
 describe('config stream messages', () => {
   it('round-trips a subscribe request, with and without what the sidecar holds', () => {
-    const fresh = { service: 'web', namespace: 'shop', address: '127.0.0.1:15006', name: 'web-1', held: undefined, register: true };
+    const fresh = { service: 'web', namespace: 'shop', address: '127.0.0.1:15006', name: 'web-1', serviceAccount: 'web-sa', held: undefined, register: true };
     assert.deepEqual(decodeSubscribe(encodeSubscribe(fresh)), fresh);
     const resumed = { ...fresh, held: { version: 1_700_000_000_123, hash: 'ab12' }, register: false };
     assert.deepEqual(decodeSubscribe(encodeSubscribe(resumed)), resumed);
     // What sidecars before this module sent still decodes (no register flag: they register).
     assert.equal(decodeSubscribe(new URLSearchParams('service=web&namespace=default&address=127.0.0.1:1')).register, true);
+    assert.equal(decodeSubscribe(new URLSearchParams('service=web')).serviceAccount, 'web', 'the service account defaults to the service name');
   });
 
   it('refuses a subscribe request that names no valid service or namespace', () => {
     refused(() => decodeSubscribe(new URLSearchParams('service=Web_1')), /subscribe: service and namespace must be DNS labels, got service="Web_1"/);
     refused(() => decodeSubscribe(new URLSearchParams('service=web&namespace=')), /DNS labels/);
     refused(() => decodeSubscribe(new URLSearchParams({ service: 'web', address: 'x'.repeat(300) })), /address is longer than 255/);
+    refused(() => decodeSubscribe(new URLSearchParams({ service: 'web', serviceAccount: 'Evil/../x' })), /subscribe: serviceAccount must be a Kubernetes name/);
   });
 
   it('round-trips hello, ping, ack, deregister and its reply', () => {
@@ -38,6 +40,10 @@ describe('config stream messages', () => {
     assert.ok(encodeFrame(hello).endsWith('}\n'), 'one NDJSON line');
     const nack = { id: 'sub-1', secret: 's', version: 7, status: 'NACK' as const, error: 'bad' };
     assert.deepEqual(decodeAck(encodeAck(nack)), nack);
+    const withCert = { id: 'sub-1', secret: 's', version: 7, status: 'ACK' as const, identity: 'spiffe://cluster.local/ns/shop/sa/web', certNotAfter: '2030-01-01T00:00:00.000Z' };
+    assert.deepEqual(decodeAck(encodeAck(withCert)), { ...withCert, error: undefined });
+    refused(() => decodeAck(JSON.stringify({ ...withCert, identity: 'spiffe://x/y' })), /ack: identity must be a SPIFFE URI/);
+    refused(() => decodeAck(JSON.stringify({ ...withCert, certNotAfter: 'soon' })), /ack: certNotAfter must be an ISO 8601 time/);
     assert.deepEqual(JSON.parse(encodeAck({ id: 'sub-1', version: 7, status: 'ACK' })), { id: 'sub-1', version: 7, status: 'ACK' }, 'no secret, no error: not sent');
     assert.deepEqual(decodeDeregister(encodeDeregister({ id: 'sub-1', secret: 's' })), { id: 'sub-1', secret: 's' });
     assert.deepEqual(decodeDeregisterReply('{"deregistered":"127.0.0.1:1"}'), { deregistered: '127.0.0.1:1' });

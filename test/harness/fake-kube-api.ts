@@ -161,6 +161,8 @@ export class FakeKubeApi {
 
   /** Tokens that TokenReview authenticates, with the audiences they were minted for. */
   readonly tokens = new Map<string, string[]>();
+  /** The username TokenReview reports for a token; default system:serviceaccount:shop:web. */
+  readonly usernames = new Map<string, string>();
   tokenReviews = 0;
 
   #tokenReview(req: IncomingMessage, res: ServerResponse): void {
@@ -175,13 +177,19 @@ export class FakeKubeApi {
       res.writeHead(201, { 'content-type': 'application/json' });
       res.end(JSON.stringify({
         apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: review.spec,
-        status: authenticated ? { authenticated: true, audiences: wanted, user: { username: 'system:serviceaccount:shop:web' } } : { authenticated: false },
+        status: authenticated ? { authenticated: true, audiences: wanted, user: { username: this.usernames.get(review.spec.token) ?? 'system:serviceaccount:shop:web' } } : { authenticated: false },
       }));
     });
   }
 
   /** Secrets and webhook configurations: get, create (409 if present), replace, JSON patch. */
   readonly plainObjects = new Map<string, Record<string, any>>();
+  /** Paths of plain objects created (201), in order: a race between replicas shows as one entry. */
+  readonly created: string[] = [];
+  /** Creates refused with 409 AlreadyExists. */
+  conflicts = 0;
+  /** Paths whose next GET answers 404 although the object exists: a reader that lost a race. */
+  readonly hideOnce = new Set<string>();
 
   #plainObject(req: IncomingMessage, res: ServerResponse, path: string): void {
     let body = '';
@@ -193,12 +201,13 @@ export class FakeKubeApi {
       };
       const notFound = () => send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
       const existing = this.plainObjects.get(path);
-      if (req.method === 'GET') return existing ? send(200, existing) : notFound();
+      if (req.method === 'GET') return existing && !this.hideOnce.delete(path) ? send(200, existing) : notFound();
       if (req.method === 'POST') {
         const object = JSON.parse(body) as Record<string, any>;
         const key = `${path}/${object.metadata.name as string}`;
-        if (this.plainObjects.has(key)) return send(409, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'AlreadyExists', code: 409 });
+        if (this.plainObjects.has(key)) return this.conflicts++, send(409, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'AlreadyExists', code: 409 });
         this.plainObjects.set(key, object);
+        this.created.push(key);
         return send(201, object);
       }
       if (!existing) return notFound();
