@@ -185,7 +185,7 @@ export class Sidecar {
     if (!addon.available) this.log.info({ reason: addon.reason }, 'SO_ORIGINAL_DST addon not loaded: connections redirected by iptables are treated as direct');
     this.#admin = createAdminServer(this.ctx, {
       notReadyReason: () => (this.#draining ? 'draining' : this.store.current === undefined ? 'no config yet'
-        : this.#identity?.state.kind === 'pending' ? `no workload certificate yet (${this.#identity.state.error ?? 'asking the control plane'})` : undefined),
+        : this.#identityPending() ? `no workload certificate yet (${this.#identity?.state.kind === 'pending' ? this.#identity.state.error ?? 'asking the control plane' : ''})` : undefined),
       details: () => this.identityStatus(),
       drain: () => void this.drain(),
       configDump: () => this.configDump(),
@@ -204,6 +204,8 @@ export class Sidecar {
       this.#controlClient = new ControlClient({
         url: options.control.url, token: options.control.token, tokenFile: options.control.tokenFile, service: options.service, namespace: options.namespace,
         advertise, name: options.control.name ?? advertise, cacheFile: options.control.cacheFile, ca: options.control.ca,
+        serviceAccount: options.control.serviceAccount,
+        certificate: () => { const c = this.meshTls.credentials; return c && { identity: c.identity.uri, notAfter: c.notAfter }; },
         store: this.store, log: this.log, random: this.ctx.random,
       });
       await this.#controlClient.start();
@@ -226,6 +228,7 @@ export class Sidecar {
       this.meshTls.setCredentials(credentials);
       this.metrics.identity.certificateExpiry.set(credentials.notAfter / 1000);
       this.#updateTerminator();
+      this.#controlClient?.reportCertificate();
       try {
         this.store.recompile('certificate renewal');
       } catch (err) {
@@ -233,6 +236,15 @@ export class Sidecar {
       }
     });
     void identity.start();
+  }
+
+  /**
+   * Unready while the mesh has identity (the snapshot carries a trust bundle) and this sidecar has
+   * no certificate yet: its peers would refuse it. A snapshot without a bundle (a control plane
+   * without a CA, a cache from one) needs none.
+   */
+  #identityPending(): boolean {
+    return this.#identity?.state.kind === 'pending' && this.store.current?.source.identity !== undefined;
   }
 
   /** A sidecar with no identity at all (static config, a control plane without a CA) trusts plaintext peers' headers. */

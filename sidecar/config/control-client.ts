@@ -40,6 +40,10 @@ export interface ControlClientOptions {
   advertise: string;
   /** PEM roots pinned for an https control URL. */
   ca?: string | undefined;
+  /** The service account the sidecar's certificate should name (local credentials); default the service. */
+  serviceAccount?: string | undefined;
+  /** The certificate in use, reported in every ACK for `petrel status`. */
+  certificate?: () => { identity: string; notAfter: number } | undefined;
   name: string;
   cacheFile: string | undefined;
   store: SnapshotStore;
@@ -107,7 +111,7 @@ export class ControlClient {
     const current = o.store.current;
     const url = new URL(STREAM_PATHS.subscribe, o.url);
     url.search = encodeSubscribe({
-      service: o.service, namespace: o.namespace, address: o.advertise, name: o.name, register: !this.#deregistered,
+      service: o.service, namespace: o.namespace, address: o.advertise, name: o.name, register: !this.#deregistered, serviceAccount: o.serviceAccount,
       held: current === undefined ? undefined : { version: current.version, hash: snapshotContentHash(current.source) },
     }).toString();
     this.#stream = undefined;
@@ -193,12 +197,22 @@ export class ControlClient {
   #ack(version: number, status: 'ACK' | 'NACK', error?: string): void {
     const stream = this.#stream;
     if (stream === undefined) return; // the stream that carried it is gone; the next one resumes
-    const body = encodeAck({ id: stream.id, secret: stream.secret, version, status, error });
+    const cert = this.#o.certificate?.();
+    const body = encodeAck({
+      id: stream.id, secret: stream.secret, version, status, error,
+      ...(cert === undefined ? {} : { identity: cert.identity, certNotAfter: new Date(cert.notAfter).toISOString() }),
+    });
     const req = this.#request(new URL(STREAM_PATHS.ack, this.#o.url), {
       method: 'POST', headers: { ...this.#headers(), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
     }, (res) => res.resume());
     req.on('error', (err) => this.#o.log.warn({ err: err.message }, 'could not send ACK/NACK'));
     req.end(body);
+  }
+
+  /** Re-sends the ACK of the version in force, so that `petrel status` shows a renewed certificate. */
+  reportCertificate(): void {
+    const current = this.#o.store.current;
+    if (current !== undefined) this.#ack(current.version, 'ACK');
   }
 
   /**
