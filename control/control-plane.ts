@@ -122,7 +122,9 @@ export class ControlPlane {
     if (this.options.kubernetes !== undefined) {
       // Loaded only when asked for: the client library is large.
       const { KubernetesSource } = await import('./sources/kubernetes.ts');
-      this.#sources.push(new KubernetesSource({ kubeconfig: this.options.kubernetes.kubeconfig, registry: this.registry, log: this.log }));
+      this.#sources.push(new KubernetesSource({
+        kubeconfig: this.options.kubernetes.kubeconfig, registry: this.registry, log: this.log, trustDomain: this.options.trustDomain ?? DEFAULT_TRUST_DOMAIN,
+      }));
     }
     for (const source of this.#sources) {
       source.on('change', () => this.#scheduler.schedule());
@@ -165,7 +167,9 @@ export class ControlPlane {
     if (webhook !== undefined) {
       // Loaded only here: node-forge and the injector are not needed without webhooks.
       const { createWebhookServer } = await import('./webhooks/webhook-server.ts');
-      this.#webhooks = createWebhookServer({ certificate: await this.#webhookCertificate(webhook), injector: webhook.injector, log: this.log });
+      // Injected sidecars pin the mesh roots for the config stream when it speaks HTTPS.
+      const injector = () => (streamTls && identity !== undefined ? { ...webhook.injector, trustRootsPem: identity.roots().join('') } : webhook.injector);
+      this.#webhooks = createWebhookServer({ certificate: await this.#webhookCertificate(webhook), injector, log: this.log });
       await listen(this.#webhooks, this.options.host, webhook.port);
       this.log.info({ webhooks: this.address('webhook') }, 'admission webhooks listening (HTTPS): POST /inject, POST /validate');
     }

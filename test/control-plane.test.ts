@@ -131,20 +131,45 @@ describe('control plane', () => {
     for (let i = 0; i < 20; i++) assert.equal((await call(web.outboundPort, { headers: { host: 'payments' } })).status, 200);
   });
 
-  it('serves from its disk cache after a restart, before any control plane answers', async () => {
+  it('serves from its disk cache after a restart, before any control plane answers (a mesh without identity)', async () => {
+    // Without identity the cached snapshot is all a sidecar needs to serve.
+    const plain = await startControl({ policiesDir: dir, tokenFile, args: ['--startup-grace', '0s', '--no-identity'] });
+    const args = ['--control', plain.streamUrl, '--token-file', tokenFile];
+    const plainPayments = await startSidecar({ service: 'payments', app: app.address, args });
     const cache = join(tempDir(), 'snapshot.json');
-    const first = await startSidecar({ service: 'cached', args: ['--control', control.streamUrl, '--token-file', tokenFile, '--cache', cache] });
-    const version = await first.metric('petrel_config_version');
-    // The cache is written after the ACK: kill the sidecar only once it is there.
-    await waitFor(() => existsSync(cache), 'the snapshot cache on disk');
-    await first.stop('SIGKILL');
-    const nowhere = `http://127.0.0.1:${await freePort()}`;
-    const second = await startSidecar({ service: 'cached', args: ['--control', nowhere, '--cache', cache] });
+    const first = await startSidecar({ service: 'cached', args: [...args, '--cache', cache] });
+    let second: SidecarHandle | undefined;
     try {
+      await waitFor(async () => (await call(first.outboundPort, { headers: { host: 'payments' } })).status === 200, 'a route to payments');
+      const version = await first.metric('petrel_config_version');
+      // The cache is written after the ACK: kill the sidecar only once it is there.
+      await waitFor(() => existsSync(cache), 'the snapshot cache on disk');
+      await first.stop('SIGKILL');
+      const nowhere = `http://127.0.0.1:${await freePort()}`;
+      second = await startSidecar({ service: 'cached', args: ['--control', nowhere, '--cache', cache] });
       assert.equal((await second.admin('/ready')).status, 200, 'ready from the cache');
       assert.equal(await second.metric('petrel_config_version'), version);
       assert.equal((await call(second.outboundPort, { headers: { host: 'payments' } })).status, 200, 'routes with the cached endpoints and policy');
       assert.match(second.output(), /serving the cached snapshot until the control plane answers/);
+    } finally {
+      await Promise.all([first.stop('SIGKILL'), second?.stop('SIGKILL'), plainPayments.stop('SIGKILL'), plain.stop('SIGKILL')]);
+    }
+  });
+
+  it('with identity, a sidecar restarted from its cache stays unready until the CA answers: its key died with the process', async () => {
+    const cache = join(tempDir(), 'snapshot.json');
+    const first = await startSidecar({ service: 'cached', args: ['--control', control.streamUrl, '--token-file', tokenFile, '--cache', cache] });
+    const version = await first.metric('petrel_config_version');
+    await waitFor(() => existsSync(cache), 'the snapshot cache on disk');
+    await first.stop('SIGKILL');
+    const nowhere = `http://127.0.0.1:${await freePort()}`;
+    const second = await startSidecar({ service: 'cached', args: ['--control', nowhere, '--cache', cache], waitReady: false });
+    try {
+      await waitFor(async () => (await second.metric('petrel_config_version')) === version, 'the cached snapshot loaded');
+      const ready = await second.admin('/ready');
+      assert.equal(ready.status, 503);
+      assert.match(await ready.text(), /not ready: no workload certificate yet \(cannot reach the control plane/);
+      assert.doesNotMatch(second.output(), /"key"|PRIVATE KEY/, 'the key is never logged');
     } finally {
       await second.stop('SIGKILL');
     }
@@ -169,6 +194,13 @@ describe('control plane', () => {
     const acks: { version: number; status: string; error?: string }[] = [];
     let stream: ServerResponse | undefined;
     const fake = createServer((req, res) => {
+      // A control plane without a CA: no certificates, so the sidecar runs without identity.
+      if (req.url === '/v1/certificate') {
+        req.resume();
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end('{"error":"this control plane issues no certificates (--no-identity)"}');
+        return;
+      }
       if (req.url?.startsWith('/v1/subscribe')) {
         stream = res;
         res.writeHead(200, { 'content-type': 'application/x-ndjson' });

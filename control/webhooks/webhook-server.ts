@@ -13,13 +13,14 @@ const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 export interface WebhookServerOptions {
   certificate: ServingCertificate;
-  injector: InjectorConfig;
+  /** Read per review: the mesh roots it pins in injected sidecars change with an issuer rotation. */
+  injector: () => InjectorConfig;
   log: Logger;
 }
 
 export function createWebhookServer(o: WebhookServerOptions): Server {
   const server = createServer({ cert: o.certificate.certPem, key: o.certificate.keyPem, minVersion: 'TLSv1.2' }, (req, res) => {
-    const handler = req.url?.split('?')[0] === '/inject' ? (r: AdmissionReview) => reviewPod(r, o.injector)
+    const handler = req.url?.split('?')[0] === '/inject' ? (r: AdmissionReview) => reviewPod(r, o.injector())
       : req.url?.split('?')[0] === '/validate' ? reviewPolicy : undefined;
     if (handler === undefined || req.method !== 'POST') return reply(res, 404, { error: `no webhook at ${req.method ?? ''} ${req.url ?? ''}; POST /inject or /validate` });
     readJson(req).then((review) => handler(review as AdmissionReview)).then((answer) => {
