@@ -17,6 +17,8 @@ export interface RunResult {
 export interface Pod {
   readonly netns: string;
   readonly ip: string;
+  /** The pod's end of the veth link between the two pods (for tcpdump -i). */
+  readonly link: string;
   /** Starts a long-running process in the pod; killed on destroy. */
   spawn(command: string[], uid?: number): ChildProcess & { output(): string };
   /** Runs a command in the pod to completion. */
@@ -72,10 +74,11 @@ function inNamespace(ns: string, command: string[], uid: number | undefined): st
   return ['netns', 'exec', ns, ...(uid === undefined ? [] : asUser(uid)), ...command];
 }
 
-function makePod(netns: string, address: string): Pod {
+function makePod(netns: string, address: string, link: string): Pod {
   return {
     netns,
     ip: address,
+    link,
     spawn(command, uid) {
       const child = spawn('ip', inNamespace(netns, command, uid), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
       live.add(child);
@@ -131,8 +134,8 @@ export function createPodPair(): PodPair {
     throw err;
   }
   return {
-    a: makePod(nsA, '10.231.0.1'),
-    b: makePod(nsB, '10.231.0.2'),
+    a: makePod(nsA, '10.231.0.1', vethA),
+    b: makePod(nsB, '10.231.0.2', vethB),
     destroy() {
       for (const child of live) child.kill('SIGKILL');
       removeNamespace(nsA);

@@ -1,15 +1,18 @@
 // A client inside a test pod: plain node:http and node:net, no proxy settings, so whatever reaches
 // a sidecar got there through iptables. Prints one JSON result on stdout.
 //   pod-client.ts get URL [COUNT]      -> {"statuses":[...],"bodies":[...]}
+//   pod-client.ts post URL COUNT BODY  -> {"statuses":[...],"bodies":[...]}  (COUNT POSTs of BODY, one after another)
 //   pod-client.ts tcp HOST PORT LINE   -> {"received":"..."}  (reads a banner, sends LINE, reads the echo)
 import { request, Agent } from 'node:http';
 import { connect } from 'node:net';
 
 const [mode, ...args] = process.argv.slice(2);
 
-function get(url: string, agent: Agent): Promise<{ status: number; body: string }> {
+function get(url: string, agent: Agent, body?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { agent, timeout: 10_000 }, (res) => {
+    const method = body === undefined ? 'GET' : 'POST';
+    const headers = body === undefined ? {} : { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) };
+    const req = request(url, { agent, timeout: 10_000, method, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => { body += d; });
@@ -17,7 +20,7 @@ function get(url: string, agent: Agent): Promise<{ status: number; body: string 
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -26,6 +29,13 @@ if (mode === 'get') {
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
   const results = [];
   for (let i = 0; i < Number(count); i++) results.push(await get(url!, agent));
+  agent.destroy();
+  process.stdout.write(JSON.stringify({ statuses: results.map((r) => r.status), bodies: results.map((r) => r.body) }));
+} else if (mode === 'post') {
+  const [url, count, body] = args;
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  const results = [];
+  for (let i = 0; i < Number(count); i++) results.push(await get(url!, agent, body ?? ''));
   agent.destroy();
   process.stdout.write(JSON.stringify({ statuses: results.map((r) => r.status), bodies: results.map((r) => r.body) }));
 } else if (mode === 'tcp') {
