@@ -14,6 +14,11 @@ import { call } from './harness/client.ts';
 import { waitFor } from './harness/wait.ts';
 import { startControl, startSidecar, tempDir, type ControlHandle, type SidecarHandle } from './harness/processes.ts';
 import { startUpstream, type Upstream } from './harness/upstream.ts';
+import { startGrpcApp, type GrpcApp } from './harness/grpc-app.ts';
+import { EchoClient } from './harness/grpc-client.ts';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
 
 const run = promisify(execFile);
 
@@ -40,6 +45,10 @@ describe('mesh mTLS between sidecars, with identities from the control plane', (
   let appCalls = 0;
   let seenHeaders: Record<string, string | string[] | undefined>[] = [];
   let dir: string;
+  let grpcApp: GrpcApp;
+  let echo: SidecarHandle;
+  let tunnelApp: Server;
+  let tunnel: SidecarHandle;
 
   const details = async (s: SidecarHandle): Promise<ReadyDetails> => (await (await s.admin('/ready?details=1')).json()) as ReadyDetails;
 
@@ -54,13 +63,25 @@ describe('mesh mTLS between sidecars, with identities from the control plane', (
     web = await startSidecar({ service: 'web', args: controlArgs });
     // A second caller under its own service account, which the policy does not list.
     billing = await startSidecar({ service: 'billing', args: [...controlArgs, '--service-account', 'invoicer'] });
-    for (const s of [payments, web, billing]) await waitFor(async () => (await details(s)).mtls === 'on', 'a workload certificate');
+    // A gRPC app (HTTP/2 between the sidecars: ALPN h2) and an app that accepts Upgrade (a tunnel).
+    grpcApp = await startGrpcApp();
+    echo = await startSidecar({ service: 'echo', app: grpcApp.address, args: controlArgs });
+    tunnelApp = createServer((_req, res) => res.end('no upgrade'));
+    tunnelApp.on('upgrade', (_req, socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n');
+      socket.on('data', (d: Buffer) => socket.write(d));
+    });
+    tunnelApp.listen(0, '127.0.0.1');
+    await once(tunnelApp, 'listening');
+    tunnel = await startSidecar({ service: 'tunnel', app: `127.0.0.1:${(tunnelApp.address() as AddressInfo).port}`, args: controlArgs });
+    for (const s of [payments, web, billing, echo, tunnel]) await waitFor(async () => (await details(s)).mtls === 'on', 'a workload certificate');
     await waitFor(async () => (await call(web.outboundPort, { headers: { host: 'payments' } })).status === 200, 'web reaches payments');
   });
 
   after(async () => {
-    await Promise.all([web?.stop('SIGKILL'), billing?.stop('SIGKILL'), payments?.stop('SIGKILL'), control?.stop('SIGKILL')]);
-    await app?.close();
+    await Promise.all([web?.stop('SIGKILL'), billing?.stop('SIGKILL'), payments?.stop('SIGKILL'), echo?.stop('SIGKILL'), tunnel?.stop('SIGKILL'), control?.stop('SIGKILL')]);
+    await Promise.all([app?.close(), grpcApp?.close()]);
+    tunnelApp?.close();
   });
 
   it('each sidecar holds a certificate naming its SPIFFE identity, and says so in /ready details', async () => {
@@ -89,6 +110,34 @@ describe('mesh mTLS between sidecars, with identities from the control plane', (
     // Nothing of the mesh's own headers reaches the app.
     const last = seenHeaders.at(-1)!;
     assert.equal(last['x-petrel-peer'], undefined);
+  });
+
+  it('gRPC goes between the sidecars as HTTP/2 over mTLS (ALPN h2), balanced and labelled per call', async () => {
+    const client = new EchoClient(`127.0.0.1:${web.outboundPort}`, { authority: 'echo' });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const result = await client.unary(Buffer.from(`call ${i}`));
+        assert.equal(result.code, 0, result.details);
+      }
+    } finally {
+      client.client.close();
+    }
+    assert.equal(await echo.metric('petrel_requests_total', { direction: 'inbound', peer_service: 'web', tls: 'true', grpc_status: '0' }), 5);
+    assert.ok(await echo.metric('petrel_tls_handshakes_total', { direction: 'inbound' }) >= 1);
+    assert.equal(await web.metric('petrel_requests_total', { direction: 'outbound', peer_service: 'echo', tls: 'true', grpc_status: '0' }), 5);
+  });
+
+  it('an Upgrade becomes a tunnel through both sidecars over mTLS', async () => {
+    const req = request({ host: '127.0.0.1', port: web.outboundPort, path: '/ws', headers: { host: 'tunnel', connection: 'upgrade', upgrade: 'echo' } });
+    req.end();
+    const [res, socket] = await once(req, 'upgrade') as [{ statusCode: number }, import('node:net').Socket];
+    assert.equal(res.statusCode, 101);
+    socket.write('ping over the tunnel');
+    const [echoed] = await once(socket, 'data') as [Buffer];
+    assert.equal(echoed.toString(), 'ping over the tunnel');
+    socket.destroy();
+    assert.ok(await tunnel.metric('petrel_tls_handshakes_total', { direction: 'inbound' }) >= 1);
+    assert.equal(await tunnel.metric('petrel_requests_total', { direction: 'inbound', peer_service: 'web', tls: 'true', code: '101' }), 1);
   });
 
   it('a plaintext caller cannot set the peer label or the deadline: peer_service="unknown", tls="false"', async () => {

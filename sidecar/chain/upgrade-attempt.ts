@@ -65,9 +65,10 @@ export class UpgradeAttempt {
     // below still covers the dial, and a failed handshake classifies as a connect failure.
     const createConnection = tls === undefined ? undefined
       : () => dialTls(destination.host, destination.port, timeouts.connectMs, tls, ['http/1.1'], this.#env.tlsObserver);
+    // (Node ignores createConnection when given an agent, agent: false included: no agent then.)
     const req = request({
-      host: destination.host, port: destination.port, method: exchange.method, path: exchange.path, headers, agent: false, setHost: false,
-      ...(createConnection === undefined ? {} : { createConnection }),
+      host: destination.host, port: destination.port, method: exchange.method, path: exchange.path, headers, setHost: false,
+      ...(createConnection === undefined ? { agent: false } : { createConnection }),
     });
     this.#request = req;
     // One timer: the connect timeout, then the time to the response head (perTry, else total).
