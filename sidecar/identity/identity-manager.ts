@@ -40,6 +40,7 @@ export class IdentityManager extends EventEmitter {
   #failures = 0;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  #nextRenewalAt: number | undefined;
   #first: Promise<void> | undefined;
   #resolveFirst: (() => void) | undefined;
 
@@ -51,6 +52,11 @@ export class IdentityManager extends EventEmitter {
 
   get state(): IdentityState {
     return this.#state;
+  }
+
+  /** When the certificate in use will be renewed (wall-clock ms), once there is one. */
+  get nextRenewalAt(): number | undefined {
+    return this.#nextRenewalAt;
   }
 
   get credentials(): Credentials | undefined {
@@ -84,8 +90,12 @@ export class IdentityManager extends EventEmitter {
       const credentials = await (o.fetch ?? requestCertificate)(o);
       if (this.#stopped) return;
       this.#failures = 0;
-      const lifetime = credentials.notAfter - credentials.notBefore;
-      const renewAt = credentials.notBefore + lifetime * RENEW_AT;
+      // 70% of the lifetime from now, not from notBefore: the CA backdates notBefore by a minute for
+      // clock skew, which would otherwise count as lifetime already spent (a 30 s certificate would
+      // be renewed after 3 s).
+      const start = Math.max(credentials.notBefore, now());
+      const renewAt = start + (credentials.notAfter - start) * RENEW_AT;
+      this.#nextRenewalAt = renewAt;
       this.#state = { kind: 'ready', credentials, renewalError: undefined };
       o.onRenewal?.('ok');
       o.log.info({ identity: credentials.identity.uri, notAfter: new Date(credentials.notAfter).toISOString(), serial: credentials.serial }, 'workload certificate issued');
