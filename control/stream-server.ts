@@ -109,7 +109,12 @@ export class StreamServer {
     res.flushHeaders();
     const sub = new Subscription(randomUUID(), { service, namespace }, address, request.name, res, principal);
     this.#subscriptions.set(sub.id, sub);
-    const release = address === '' || !request.register ? undefined : this.#o.registry.register(service, namespace, address, sub.name, identity);
+    // A workload with a ServiceAccount token (Kubernetes) registers nothing: EndpointSlices say which
+    // pods back a service. Otherwise any pod could list its own address under another service's name
+    // and, presenting its own (listed) identity, pass the callers' mTLS check. Locally the shared
+    // secret is the trust root, and registration is how endpoints are known.
+    const registers = request.register && address !== '' && principal.kind !== 'service-account';
+    const release = registers ? this.#o.registry.register(service, namespace, address, sub.name, identity) : undefined;
     if (release !== undefined) sub.registered(() => release(true));
     else if (!request.register) sub.deregistered = true;
     res.once('close', () => {

@@ -88,12 +88,14 @@ describe('mesh CA in Kubernetes', () => {
       assert.equal((await requestCertificate(control, { csr: await makeCsr(), namespace: 'shop', serviceAccount: 'web' }, 'unknown')).status, 401);
     });
 
-    it('registers the endpoint with the token\'s identity and refuses a subscription in another namespace', async () => {
-      const web = await RawStream.open(control, { service: 'web', namespace: 'shop', address: '10.0.0.7:15006', name: 'web-0', serviceAccount: 'admin' }, 'web-token');
+    it('registers no endpoint for a ServiceAccount token (EndpointSlices are the truth) and refuses a subscription in another namespace', async () => {
+      // The web pod claims to serve payments at its own address: with its own (real) identity listed,
+      // callers' mTLS check would pass. It must not reach anyone's snapshot.
+      const web = await RawStream.open(control, { service: 'payments', namespace: 'shop', address: '10.0.0.7:15006', name: 'web-0', serviceAccount: 'admin' }, 'web-token');
       streams.push(web);
-      const snapshot = (await web.next((f) => f.type === 'snapshot' && f.snapshot.services.some((s: any) => s.name === 'web'))).snapshot;
-      const endpoint = snapshot.services.find((s: any) => s.name === 'web').endpoints[0];
-      assert.equal(endpoint.identity, 'spiffe://cluster.local/ns/shop/sa/web', 'the token\'s service account, not the one subscribe claimed');
+      const snapshot = (await web.next((f) => f.type === 'snapshot')).snapshot;
+      const addresses = snapshot.services.flatMap((s: any) => s.endpoints.map((e: any) => e.address));
+      assert.ok(!addresses.includes('10.0.0.7:15006'), `a ServiceAccount subscription registered ${JSON.stringify(snapshot.services)}`);
       const elsewhere = await RawStream.open(control, { service: 'web', namespace: 'kube-system', address: '10.0.0.8:15006' }, 'web-token');
       assert.equal(elsewhere.status, 403);
       assert.match(elsewhere.frames[0].error, /the credential is service account shop\/web; it cannot subscribe in namespace kube-system/);
