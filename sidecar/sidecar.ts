@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { createAdminServer } from './admin/admin-server.ts';
+import { configDump } from './admin/config-dump.ts';
 import { ConfigRejectedError, ConfigStore } from './config/config-store.ts';
 import { loadSnapshotFile } from './config/file-source.ts';
 import { ControlClient } from './config/control-client.ts';
@@ -27,8 +28,7 @@ import { DEFAULT_DETECT_TIMEOUT_MS, interceptConnections } from './interception/
 import { loadOriginalDestinationAddon } from './interception/original-destination.ts';
 import { OpaqueTcpProxy } from './interception/opaque-tcp.ts';
 import { MeshTls } from './identity/mesh-tls.ts';
-import { IdentityManager } from './identity/identity-manager.ts';
-import { meshServerName } from './identity/spiffe.ts';
+import { WorkloadIdentity } from './identity/workload-identity.ts';
 import { MtlsTerminator } from './listener/mtls-terminator.ts';
 
 export interface SidecarOptions {
@@ -94,11 +94,7 @@ export class Sidecar {
   #controlClient: ControlClient | undefined;
   readonly #opaque = new OpaqueTcpProxy();
   /** The workload certificate and trust bundle: mTLS to other sidecars, and from them. */
-  readonly meshTls = new MeshTls();
-  #identity: IdentityManager | undefined;
-  #terminator: MtlsTerminator | undefined;
-  /** The TLS generation the inbound terminator was last given. */
-  #terminatorGeneration = 0;
+  readonly identity: WorkloadIdentity;
 
   constructor(options: SidecarOptions) {
     this.options = options;
@@ -118,7 +114,9 @@ export class Sidecar {
     const tlsObserver = metrics.identity.observer((fields, message) => this.log.warn(fields, message));
     this.pools.tlsObserver = tlsObserver;
     const env = { clock, random, log: this.log, draining: () => this.#draining, tracing: undefined, tlsObserver };
-    this.store = new ConfigStore({ self, app: options.app, pools: this.pools, endpointStates: this.endpointStates, policyStates: this.policyStates, metrics, env, meshTls: this.meshTls });
+    const meshTls = new MeshTls();
+    this.store = new ConfigStore({ self, app: options.app, pools: this.pools, endpointStates: this.endpointStates, policyStates: this.policyStates, metrics, env, meshTls });
+    this.identity = new WorkloadIdentity({ tls: meshTls, store: this.store, metrics: metrics.identity, log: this.log, random });
     this.ctx = Object.assign(env, {
       self, store: this.store, pools: this.pools, metrics, app: options.app,
       selfAddresses: new SelfAddresses([options.inboundPort, options.outboundPort, options.adminPort]),
@@ -142,7 +140,7 @@ export class Sidecar {
     // CONNECT to a mesh service is served by the outbound listener as a new connection.
     let inboundConnections: Interceptor | undefined;
     let outboundConnections: Interceptor | undefined;
-    const inbound = new InboundPipeline(this.ctx, (socket, head) => inboundConnections?.toHttp1(socket as Socket, head), () => this.#trustPlaintextHeaders());
+    const inbound = new InboundPipeline(this.ctx, (socket, head) => inboundConnections?.toHttp1(socket as Socket, head), () => this.identity.trustsPlaintextHeaders());
     const outbound = new OutboundPipeline(this.ctx, (socket, head) => outboundConnections?.toHttp1(socket as Socket, head),
       (socket, head) => outboundConnections?.serve(socket, head));
     const drop = (listener: string) => () => this.metrics.connectionsDropped.inc({ listener });
@@ -162,16 +160,14 @@ export class Sidecar {
       handshakeTimeoutMs: firstBytesTimeoutMs, observer: this.pools.tlsObserver,
       h2: (socket) => inboundH2.serve(socket), http1: (socket) => inboundConnections?.toHttp1(socket, Buffer.alloc(0)),
     });
-    this.#terminator = terminator;
-    this.#updateTerminator();
-    this.store.on('applied', () => this.#updateTerminator());
+    this.identity.attach(terminator);
     inboundConnections = interceptConnections(this.#inbound, {
       detectTimeoutMs, firstBytesTimeoutMs, classify: inbound.classify, h2: inboundH2.serve,
       opaque: (socket, destination, head) => inbound.opaque(socket, destination, head, this.#opaque),
       // Only a ClientHello that names this sidecar's own identity is terminated here.
       tls: {
         terminate: (socket) => terminator.terminate(socket),
-        isMeshName: (name) => { const own = this.meshTls.credentials?.identity; return own !== undefined && name === meshServerName(own); },
+        isMeshName: (name) => this.identity.isOwnServerName(name),
       },
     });
     // The outbound listener serves the pod's own processes only, whatever address it is bound to.
@@ -185,8 +181,8 @@ export class Sidecar {
     if (!addon.available) this.log.info({ reason: addon.reason }, 'SO_ORIGINAL_DST addon not loaded: connections redirected by iptables are treated as direct');
     this.#admin = createAdminServer(this.ctx, {
       notReadyReason: () => (this.#draining ? 'draining' : this.store.current === undefined ? 'no config yet'
-        : this.#identityPending() ? `no workload certificate yet (${this.#identity?.state.kind === 'pending' ? this.#identity.state.error ?? 'asking the control plane' : ''})` : undefined),
-      details: () => this.identityStatus(),
+        : this.identity.pendingReason()),
+      details: () => this.identity.status(),
       drain: () => void this.drain(),
       configDump: () => this.configDump(),
     });
@@ -198,82 +194,20 @@ export class Sidecar {
     this.ctx.selfAddresses.addPorts([this.#inbound, this.#outbound, this.#admin].map((server) => (server.address() as AddressInfo).port));
     this.log.info({ inbound: this.address('inbound'), outbound: this.address('outbound'), admin: this.address('admin'), app: options.app }, 'sidecar listening');
     if (options.control !== undefined) {
-      this.#startIdentity(options.control);
+      const c = options.control;
+      this.identity.start({ url: c.url, token: c.token, tokenFile: c.tokenFile, ca: c.ca }, options.namespace, c.serviceAccount ?? options.service,
+        () => this.#controlClient?.reportCertificate());
       const inboundPort = (this.#inbound.address() as AddressInfo).port;
       const advertise = options.control.advertise ?? `127.0.0.1:${inboundPort}`;
       this.#controlClient = new ControlClient({
         url: options.control.url, token: options.control.token, tokenFile: options.control.tokenFile, service: options.service, namespace: options.namespace,
         advertise, name: options.control.name ?? advertise, cacheFile: options.control.cacheFile, ca: options.control.ca,
         serviceAccount: options.control.serviceAccount,
-        certificate: () => { const c = this.meshTls.credentials; return c && { identity: c.identity.uri, notAfter: c.notAfter }; },
+        certificate: () => this.identity.certificate(),
         store: this.store, log: this.log, random: this.ctx.random,
       });
       await this.#controlClient.start();
     }
-  }
-
-  /**
-   * Asks the control plane for a workload certificate, then renews it at 70% of its lifetime. Each
-   * new one goes to the inbound terminator (setSecureContext) and, by a recompile, into new pools;
-   * connections and requests in flight finish on the old ones.
-   */
-  #startIdentity(control: NonNullable<SidecarOptions['control']>): void {
-    const identity = new IdentityManager({
-      control: { url: control.url, token: control.token, tokenFile: control.tokenFile, ca: control.ca },
-      namespace: this.options.namespace, serviceAccount: control.serviceAccount ?? this.options.service,
-      log: this.log, random: this.ctx.random, onRenewal: (result) => this.metrics.identity.renewal(result),
-    });
-    this.#identity = identity;
-    identity.on('rotated', (credentials) => {
-      this.meshTls.setCredentials(credentials);
-      this.metrics.identity.certificateExpiry.set(credentials.notAfter / 1000);
-      this.#updateTerminator();
-      this.#controlClient?.reportCertificate();
-      try {
-        this.store.recompile('certificate renewal');
-      } catch (err) {
-        this.log.error({ err: (err as Error).message }, 'recompiling the snapshot for the new certificate failed; pools keep the previous one');
-      }
-    });
-    void identity.start();
-  }
-
-  /**
-   * Unready while the mesh has identity (the snapshot carries a trust bundle) and this sidecar has
-   * no certificate yet: its peers would refuse it. A snapshot without a bundle (a control plane
-   * without a CA, a cache from one) needs none.
-   */
-  #identityPending(): boolean {
-    return this.#identity?.state.kind === 'pending' && this.store.current?.source.identity !== undefined;
-  }
-
-  /** A sidecar with no identity at all (static config, a control plane without a CA) trusts plaintext peers' headers. */
-  #trustPlaintextHeaders(): boolean {
-    return this.#identity === undefined || this.#identity.state.kind === 'disabled';
-  }
-
-  #updateTerminator(): void {
-    const generation = this.meshTls.generation;
-    const options = this.meshTls.serverOptions();
-    if (options === undefined || generation === this.#terminatorGeneration || this.#terminator === undefined) return;
-    this.#terminatorGeneration = generation;
-    this.#terminator.update(options);
-  }
-
-  /** What /ready details and `petrel status` say about this sidecar's identity. */
-  identityStatus(): Record<string, unknown> {
-    const state = this.#identity?.state;
-    if (state === undefined) return { identity: null, mtls: 'off (no control plane)' };
-    if (state.kind === 'disabled') return { identity: null, mtls: 'off (the control plane issues no certificates)' };
-    if (state.kind === 'pending') return { identity: null, mtls: 'waiting for a certificate', error: state.error ?? null };
-    const c = state.credentials;
-    return {
-      identity: c.identity.uri, mtls: 'on', certificateExpires: new Date(c.notAfter).toISOString(), serial: c.serial,
-      renewal: state.renewalError === undefined ? 'ok' : `failing: ${state.renewalError}`,
-      ...(state.renewalError === undefined ? {} : {
-        warning: `cannot renew the workload certificate (${state.renewalError}); serving on the current one until ${new Date(c.notAfter).toISOString()}`,
-      }),
-    };
   }
 
   /** Re-reads --config; a bad file is logged and the running snapshot stays. */
@@ -295,24 +229,10 @@ export class Sidecar {
   }
 
   configDump(): unknown {
-    const current = this.store.current;
-    return {
-      service: this.options.service,
-      namespace: this.options.namespace,
-      draining: this.#draining,
-      version: current?.version ?? null,
-      snapshot: current?.source ?? null,
-      services: current?.services.map((s) => ({
-        id: s.id,
-        routes: [...s.routes.map((r) => r.policy), s.defaultRoute].map((r) => ({ name: r.name, timeouts: r.timeouts, attempts: r.retry.attempts })),
-        endpoints: s.endpoints.map((e) => ({
-          address: e.address, name: e.name, inflight: e.stats.inflight, ewmaMs: Math.round(e.stats.ewmaMs * 1000) / 1000,
-          circuit: e.breaker?.state ?? 'none',
-        })),
-        concurrency: { inFlight: s.concurrency.inFlight, pending: s.concurrency.pending },
-      })) ?? [],
-      upstream: this.pools.stats(),
-    };
+    return configDump({
+      service: this.options.service, namespace: this.options.namespace, draining: this.#draining,
+      current: this.store.current, pools: this.pools, identity: this.identity.status(),
+    });
   }
 
   /**
@@ -362,7 +282,7 @@ export class Sidecar {
       this.#opaque.destroyAll();
     }
     this.#controlClient?.stop();
-    this.#identity?.stop();
+    this.identity.stop();
     await this.pools.close();
     await this.ctx.tracing?.shutdown().catch(() => {});
     this.log.info('drained');

@@ -1,0 +1,36 @@
+// GET /config_dump (loopback only): the snapshot in force as the sidecar compiled it, with the live
+// state of each endpoint (load, latency, breaker, the identity its mTLS must present), the upstream
+// pools and this sidecar's own identity.
+import type { CompiledSnapshot } from '../config/compiled.ts';
+import type { PoolRegistry } from '../upstream/pool-registry.ts';
+
+export interface ConfigDumpInput {
+  service: string;
+  namespace: string;
+  draining: boolean;
+  current: CompiledSnapshot | undefined;
+  pools: PoolRegistry;
+  identity: Record<string, unknown>;
+}
+
+export function configDump(i: ConfigDumpInput): unknown {
+  const current = i.current;
+  return {
+    service: i.service,
+    namespace: i.namespace,
+    draining: i.draining,
+    identity: i.identity,
+    version: current?.version ?? null,
+    snapshot: current?.source ?? null,
+    services: current?.services.map((s) => ({
+      id: s.id,
+      routes: [...s.routes.map((r) => r.policy), s.defaultRoute].map((r) => ({ name: r.name, timeouts: r.timeouts, attempts: r.retry.attempts })),
+      endpoints: s.endpoints.map((e) => ({
+        address: e.address, name: e.name, inflight: e.stats.inflight, ewmaMs: Math.round(e.stats.ewmaMs * 1000) / 1000,
+        circuit: e.breaker?.state ?? 'none', mtls: e.tls?.expected.uri ?? null,
+      })),
+      concurrency: { inFlight: s.concurrency.inFlight, pending: s.concurrency.pending },
+    })) ?? [],
+    upstream: i.pools.stats(),
+  };
+}
