@@ -47,7 +47,7 @@ describe('access log', () => {
     const [ok, failed] = await waitForLines(s, 2);
     assert.deepEqual({ ...ok, time: undefined, duration_ms: undefined, upstream: undefined }, {
       time: undefined, trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', request_id: 'req-1', direction: 'outbound', service: 'web',
-      peer_service: 'api', method: 'GET', authority: 'api', path: '/v1/items?id=7', route: 'default', status: 200, grpc_status: '', flags: '-',
+      peer_service: 'api', peer_identity: '', tls: 'false', method: 'GET', authority: 'api', path: '/v1/items?id=7', route: 'default', status: 200, grpc_status: '', flags: '-',
       upstream: undefined, attempts: 1, duration_ms: undefined,
     });
     assert.match(ok!.time, /^\d{4}-\d\d-\d\dT/);

@@ -59,7 +59,7 @@ describe('mesh mTLS between sidecars, with identities from the control plane', (
     writeFileSync(join(dir, 'payments.yaml'), accessPolicy('permissive'));
     control = await startControl({ policiesDir: dir, args: ['--startup-grace', '0s', '--cert-ttl', '1h'] });
     const controlArgs = ['--control', control.streamUrl];
-    payments = await startSidecar({ service: 'payments', app: app.address, args: controlArgs });
+    payments = await startSidecar({ service: 'payments', app: app.address, args: [...controlArgs, '--access-log', 'all'] });
     web = await startSidecar({ service: 'web', args: controlArgs });
     // A second caller under its own service account, which the policy does not list.
     billing = await startSidecar({ service: 'billing', args: [...controlArgs, '--service-account', 'invoicer'] });
@@ -163,6 +163,11 @@ describe('mesh mTLS between sidecars, with identities from the control plane', (
     assert.equal(denied.headers['petrel-error'], 'RBAC');
     assert.match(denied.body, /spiffe:\/\/cluster\.local\/ns\/default\/sa\/invoicer/);
     assert.equal(appCalls, before + 1, 'the denied call never reached the app');
+    // The access log names the caller by its certificate, with the flag.
+    await waitFor(() => payments.output().includes('"flags":"RBAC"'), 'the denial in the access log');
+    const line = payments.output().split('\n').find((l) => l.includes('"flags":"RBAC"') && l.includes('invoicer'))!;
+    const record = JSON.parse(line) as { peer_identity: string; tls: string; status: number };
+    assert.deepEqual([record.peer_identity, record.tls, record.status], ['spiffe://cluster.local/ns/default/sa/invoicer', 'true', 403]);
     assert.ok(await payments.metric('petrel_authz_denied_total', { service: 'payments', peer_service: 'invoicer' }) >= 1);
   });
 

@@ -16,6 +16,8 @@ export function recordExchange(ctx: ProxyContext, exchange: Exchange, direction:
       direction,
       service: ctx.self.service,
       peer_service: labels?.peer_service ?? '',
+      peer_identity: exchange.peerIdentity?.uri ?? '',
+      tls: labels?.tls ?? 'false',
       method: exchange.method,
       authority: exchange.authority,
       path: exchange.path,

@@ -13,6 +13,10 @@ export interface AccessLogRecord {
   direction: string;
   service: string;
   peer_service: string;
+  /** Inbound: the caller's SPIFFE identity from its verified certificate, "" for plaintext; outbound: "". */
+  peer_identity: string;
+  /** "true" when the call crossed mesh mTLS (the `tls` metric label). */
+  tls: string;
   method: string;
   authority: string;
   path: string;
