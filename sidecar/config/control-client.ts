@@ -6,10 +6,7 @@
 // deregister() tells the control plane this sidecar is going away: its endpoint leaves every other
 // sidecar's snapshot now, while this one keeps serving (and keeps its config stream) until it stops.
 // Message shapes: api/stream-messages.ts, shared with the control plane.
-import { readFileSync } from 'node:fs';
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { snapshotContentHash } from '../../api/snapshot-hash.ts';
 import {
@@ -18,6 +15,8 @@ import {
 import { Backoff } from '../policy/backoff.ts';
 import type { Random } from '../policy/clock.ts';
 import { ConfigRejectedError, type ConfigSource } from './config-store.ts';
+import { bearer, controlRequest, type ControlEndpoint } from './control-endpoint.ts';
+import { loadSnapshotCache, saveSnapshotCache } from './snapshot-cache.ts';
 
 /** What the client needs of the ConfigStore: the snapshot in force, and a way to apply one. */
 export interface SnapshotStore {
@@ -57,13 +56,8 @@ const RECONNECT = { baseMs: 250, maxMs: 5_000 };
 const MISSED_HEARTBEATS = 3;
 
 export class ControlClient {
-  /** An http or https request to the control plane; https pins `ca` (never the system store). */
-  #request(url: URL, options: RequestOptions, callback: (res: IncomingMessage) => void): ClientRequest {
-    if (url.protocol !== 'https:') return httpRequest(url, options, callback);
-    return httpsRequest(url, { ...options, ca: this.#o.ca }, callback);
-  }
-
   readonly #o: ControlClientOptions;
+  readonly #endpoint: ControlEndpoint;
   readonly #backoff: Backoff;
   #failures = 0;
   #stopped = false;
@@ -77,12 +71,13 @@ export class ControlClient {
 
   constructor(options: ControlClientOptions) {
     this.#o = options;
+    this.#endpoint = { url: options.url, token: options.token, tokenFile: options.tokenFile, ca: options.ca };
     this.#backoff = new Backoff('exponential-jitter', RECONNECT.baseMs, RECONNECT.maxMs, options.random);
   }
 
   /** Loads the disk cache if there is one, then connects. */
   async start(): Promise<void> {
-    if (this.#o.cacheFile !== undefined) await this.#loadCache(this.#o.cacheFile);
+    if (this.#o.cacheFile !== undefined) await loadSnapshotCache(this.#o.cacheFile, this.#o.store, this.#o.log);
     this.#connect();
   }
 
@@ -94,15 +89,7 @@ export class ControlClient {
   }
 
   #headers(): Record<string, string> {
-    let token = this.#o.token;
-    if (this.#o.tokenFile !== undefined) {
-      try {
-        token = readFileSync(this.#o.tokenFile, 'utf8').trim() || token;
-      } catch (err) {
-        this.#o.log.warn({ err, file: this.#o.tokenFile }, 'could not re-read the token file; using the last token');
-      }
-    }
-    return token === undefined ? {} : { authorization: `Bearer ${token}` };
+    return bearer(this.#endpoint, this.#o.log);
   }
 
   #connect(): void {
@@ -116,7 +103,7 @@ export class ControlClient {
     }).toString();
     this.#stream = undefined;
     const registers = !this.#deregistered;
-    const req = this.#request(url, { headers: this.#headers() }, (res) => {
+    const req = controlRequest(this.#endpoint, url, { headers: this.#headers() }, (res) => {
       if (res.statusCode !== 200) {
         let body = '';
         res.setEncoding('utf8');
@@ -186,7 +173,7 @@ export class ControlClient {
       const compiled = this.#o.store.apply(doc, { kind: 'control', name: `control plane ${this.#o.url}` });
       this.#o.log.info({ version: compiled.version }, 'config applied');
       this.#ack(v, 'ACK');
-      if (this.#o.cacheFile !== undefined) void this.#saveCache(this.#o.cacheFile, doc);
+      if (this.#o.cacheFile !== undefined) void saveSnapshotCache(this.#o.cacheFile, doc, this.#o.log);
     } catch (err) {
       const issues = err instanceof ConfigRejectedError ? err.issues.join('; ') : (err as Error).message;
       this.#o.log.error({ version: v, issues, inForce: this.#o.store.current?.version }, 'snapshot rejected (NACK); the last good config stays in force');
@@ -202,7 +189,7 @@ export class ControlClient {
       id: stream.id, secret: stream.secret, version, status, error,
       ...(cert === undefined ? {} : { identity: cert.identity, certNotAfter: new Date(cert.notAfter).toISOString() }),
     });
-    const req = this.#request(new URL(STREAM_PATHS.ack, this.#o.url), {
+    const req = controlRequest(this.#endpoint, new URL(STREAM_PATHS.ack, this.#o.url), {
       method: 'POST', headers: { ...this.#headers(), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
     }, (res) => res.resume());
     req.on('error', (err) => this.#o.log.warn({ err: err.message }, 'could not send ACK/NACK'));
@@ -248,7 +235,7 @@ export class ControlClient {
         resolve();
       };
       const timer = setTimeout(() => finish(false, `no answer from the control plane within ${timeoutMs} ms`), timeoutMs);
-      const req = this.#request(new URL(STREAM_PATHS.deregister, this.#o.url), {
+      const req = controlRequest(this.#endpoint, new URL(STREAM_PATHS.deregister, this.#o.url), {
         method: 'POST', headers: { ...this.#headers(), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
       }, (res) => {
         let text = '';
@@ -279,29 +266,5 @@ export class ControlClient {
       this.#retryTimer = undefined;
       this.#connect();
     }, delay);
-  }
-
-  async #loadCache(file: string): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch {
-      return; // no cache yet
-    }
-    try {
-      const compiled = this.#o.store.apply(JSON.parse(text), { kind: 'file', name: file });
-      this.#o.log.info({ version: compiled.version, file }, 'serving the cached snapshot until the control plane answers');
-    } catch (err) {
-      this.#o.log.warn({ file, err: (err as Error).message }, 'ignoring an unusable snapshot cache');
-    }
-  }
-
-  async #saveCache(file: string, doc: unknown): Promise<void> {
-    try {
-      await writeFile(`${file}.tmp`, JSON.stringify(doc));
-      await rename(`${file}.tmp`, file);
-    } catch (err) {
-      this.#o.log.warn({ file, err: (err as Error).message }, 'could not write the snapshot cache');
-    }
   }
 }

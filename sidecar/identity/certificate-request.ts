@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import { createPublicKey, webcrypto, X509Certificate } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { identityOfCertificate, type PeerIdentity } from './spiffe.ts';
-import { postJson, type ControlEndpoint } from './control-request.ts';
+import { postJson, type ControlEndpoint } from '../config/control-endpoint.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 

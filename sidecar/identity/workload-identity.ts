@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Random } from '../policy/clock.ts';
 import type { IdentityMetrics } from '../telemetry/identity-metrics.ts';
 import type { MtlsTerminator } from '../listener/mtls-terminator.ts';
-import type { ControlEndpoint } from './control-request.ts';
+import type { ControlEndpoint } from '../config/control-endpoint.ts';
 import { IdentityManager } from './identity-manager.ts';
 import type { MeshTls } from './mesh-tls.ts';
 import { meshServerName } from './spiffe.ts';
