@@ -8,19 +8,9 @@ import { call } from './harness/client.ts';
 import { waitFor } from './harness/wait.ts';
 import { startControl, startSidecar, tempDir, type ControlHandle, type SidecarHandle } from './harness/processes.ts';
 import { startUpstream, type Upstream } from './harness/upstream.ts';
+import { accessPolicyYaml } from './harness/access-policy.ts';
 
-const accessPolicy = (mtls: string) => [
-  'apiVersion: petrel.dev/v1alpha1',
-  'kind: AccessPolicy',
-  'metadata: { name: payments, namespace: default }',
-  'spec:',
-  '  targetRef: { kind: Service, name: payments }',
-  `  mtls: ${mtls}`,
-  '  rules:',
-  '    - from: { serviceAccounts: [web] }',
-  '      to: { paths: [/v1/] }',
-  '',
-].join('\n');
+const accessPolicy = (mtls: string) => accessPolicyYaml('payments', mtls, [{ serviceAccounts: ['web'], paths: ['/v1/'] }]);
 
 type Access = { mtls: string; rules?: unknown[] } | undefined;
 interface Dump { snapshot: { inbound?: { access?: Access } } | null }

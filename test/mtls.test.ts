@@ -14,6 +14,7 @@ import { call } from './harness/client.ts';
 import { waitFor } from './harness/wait.ts';
 import { startControl, startSidecar, tempDir, type ControlHandle, type SidecarHandle } from './harness/processes.ts';
 import { startUpstream, type Upstream } from './harness/upstream.ts';
+import { accessPolicyYaml } from './harness/access-policy.ts';
 import { startGrpcApp, type GrpcApp } from './harness/grpc-app.ts';
 import { EchoClient } from './harness/grpc-client.ts';
 import { createServer, request, type Server } from 'node:http';
@@ -22,17 +23,7 @@ import { once } from 'node:events';
 
 const run = promisify(execFile);
 
-const accessPolicy = (mtls: string) => [
-  'apiVersion: petrel.dev/v1alpha1',
-  'kind: AccessPolicy',
-  'metadata: { name: payments, namespace: default }',
-  'spec:',
-  '  targetRef: { kind: Service, name: payments }',
-  `  mtls: ${mtls}`,
-  '  rules:',
-  '    - from: { serviceAccounts: [web] }',
-  '',
-].join('\n');
+const accessPolicy = (mtls: string) => accessPolicyYaml('payments', mtls, [{ serviceAccounts: ['web'] }]);
 
 interface ReadyDetails { ready: boolean; identity: string | null; mtls: string; certificateExpires?: string }
 
@@ -141,10 +132,7 @@ describe('mesh mTLS between sidecars, with identities from the control plane', (
   });
 
   it('a plaintext caller cannot set the peer label or the deadline: peer_service="unknown", tls="false"', async () => {
-    writeFileSync(join(dir, 'payments.yaml'), [
-      'apiVersion: petrel.dev/v1alpha1', 'kind: AccessPolicy', 'metadata: { name: payments, namespace: default }',
-      'spec:', '  targetRef: { kind: Service, name: payments }', '  mtls: permissive', '',
-    ].join('\n'));
+    writeFileSync(join(dir, 'payments.yaml'), accessPolicyYaml('payments', 'permissive'));
     await waitFor(async () => (await call(payments.inboundPort, { headers: { host: 'payments' } })).status === 200, 'plaintext allowed again');
     const reply = await call(payments.inboundPort, { headers: { host: 'payments', 'x-petrel-peer': 'web', 'x-petrel-deadline-ms': '0' } });
     assert.equal(reply.status, 200, `a forged deadline of 0 must be ignored: ${reply.body}`);
