@@ -15,6 +15,7 @@ import { waitFor } from './harness/wait.ts';
 import { startControl, startSidecar, tempDir, type ControlHandle, type SidecarHandle } from './harness/processes.ts';
 import { startUpstream, type Upstream } from './harness/upstream.ts';
 import { accessPolicyYaml } from './harness/access-policy.ts';
+import { attr, SERVER, startOtlpReceiver, type OtlpReceiver } from './harness/otlp-receiver.ts';
 import { startGrpcApp, type GrpcApp } from './harness/grpc-app.ts';
 import { EchoClient } from './harness/grpc-client.ts';
 import { createServer, request, type Server } from 'node:http';
@@ -40,6 +41,7 @@ describe('mesh mTLS between sidecars, with identities from the control plane', (
   let echo: SidecarHandle;
   let tunnelApp: Server;
   let tunnel: SidecarHandle;
+  let receiver: OtlpReceiver;
 
   const details = async (s: SidecarHandle): Promise<ReadyDetails> => (await (await s.admin('/ready?details=1')).json()) as ReadyDetails;
 
@@ -50,7 +52,11 @@ describe('mesh mTLS between sidecars, with identities from the control plane', (
     writeFileSync(join(dir, 'payments.yaml'), accessPolicy('permissive'));
     control = await startControl({ policiesDir: dir, args: ['--startup-grace', '0s', '--cert-ttl', '1h'] });
     const controlArgs = ['--control', control.streamUrl];
-    payments = await startSidecar({ service: 'payments', app: app.address, args: [...controlArgs, '--access-log', 'all'] });
+    receiver = await startOtlpReceiver();
+    payments = await startSidecar({
+      service: 'payments', app: app.address, args: [...controlArgs, '--access-log', 'all'],
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: '50', OTEL_TRACES_SAMPLER_ARG: '1' },
+    });
     web = await startSidecar({ service: 'web', args: controlArgs });
     // A second caller under its own service account, which the policy does not list.
     billing = await startSidecar({ service: 'billing', args: [...controlArgs, '--service-account', 'invoicer'] });
@@ -72,6 +78,7 @@ describe('mesh mTLS between sidecars, with identities from the control plane', (
   after(async () => {
     await Promise.all([web?.stop('SIGKILL'), billing?.stop('SIGKILL'), payments?.stop('SIGKILL'), echo?.stop('SIGKILL'), tunnel?.stop('SIGKILL'), control?.stop('SIGKILL')]);
     await Promise.all([app?.close(), grpcApp?.close()]);
+    receiver?.close();
     tunnelApp?.close();
   });
 
@@ -156,6 +163,10 @@ describe('mesh mTLS between sidecars, with identities from the control plane', (
     const line = payments.output().split('\n').find((l) => l.includes('"flags":"RBAC"') && l.includes('invoicer'))!;
     const record = JSON.parse(line) as { peer_identity: string; tls: string; status: number };
     assert.deepEqual([record.peer_identity, record.tls, record.status], ['spiffe://cluster.local/ns/default/sa/invoicer', 'true', 403]);
+    // And the trace: the SERVER span names the caller by its certificate and carries the denial.
+    await waitFor(() => receiver.spans.some((sp) => sp.kind === SERVER && attr(sp, 'petrel.peer.identity') === 'spiffe://cluster.local/ns/default/sa/invoicer'), 'the denied call\'s span');
+    const span = receiver.spans.find((sp) => sp.kind === SERVER && attr(sp, 'petrel.peer.identity') === 'spiffe://cluster.local/ns/default/sa/invoicer')!;
+    assert.equal(attr(span, 'petrel.flags'), 'RBAC');
     assert.ok(await payments.metric('petrel_authz_denied_total', { service: 'payments', peer_service: 'invoicer' }) >= 1);
   });
 

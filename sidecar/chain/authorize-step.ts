@@ -38,11 +38,8 @@ export class AuthorizeStep implements Step {
       ? 'mutual TLS is required; plaintext callers are refused'
       : `${caller} is not allowed to call ${exchange.method} on ${this.#service} by its AccessPolicy`;
     this.#denied(peer?.serviceAccount);
-    const span = exchange.span;
-    if (span !== undefined) {
-      span.setAttribute('petrel.authz.result', verdict === PLAINTEXT_REFUSED ? 'plaintext_refused' : 'denied');
-      if (peer !== undefined) span.setAttribute('petrel.peer.identity', peer.uri);
-    }
+    // (The SERVER span already names the peer: petrel.peer.identity.)
+    exchange.span?.setAttribute('petrel.authz.result', verdict === PLAINTEXT_REFUSED ? 'plaintext_refused' : 'denied');
     reject(this.#env, exchange, new ProxyError('RBAC', message), 'access_denied');
   }
 }

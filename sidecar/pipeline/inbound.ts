@@ -100,7 +100,7 @@ export class InboundPipeline extends PipelineEntryPoints {
     if (ctx.tracing !== undefined) {
       const span = ctx.tracing.serverSpan({
         parentHeaders: exchange.requestHeaders, method: exchange.method, path: target.path, serverAddress: ctx.self.service,
-        serverPort: exchange.socket.localPort, grpc: exchange.grpc,
+        serverPort: exchange.socket.localPort, grpc: exchange.grpc, peerIdentity: exchange.peerIdentity?.uri,
       });
       ctx.tracing.inject(span, exchange.headers);
       exchange.span = span;

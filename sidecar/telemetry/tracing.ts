@@ -28,6 +28,8 @@ export interface SpanStart {
   resendCount?: number;
   /** A gRPC call: RPC semantic-convention attributes (rpc.system, rpc.service, rpc.method). */
   grpc?: boolean;
+  /** SERVER spans: the caller's SPIFFE identity when it came over mesh mTLS. */
+  peerIdentity?: string | undefined;
 }
 
 export interface Propagator {
@@ -59,7 +61,12 @@ export class Tracing {
       if (kind === 'client') {
         span.setAttribute('url.full', `http://${s.serverAddress}${s.serverPort === undefined ? '' : `:${s.serverPort}`}${s.path}`);
         if (s.resendCount !== undefined && s.resendCount > 0) span.setAttribute('http.request.resend_count', s.resendCount);
-      } else span.setAttribute('url.scheme', 'http');
+      } else {
+        span.setAttribute('url.scheme', 'http');
+        // Who called, as its certificate says (never a header): tls.established per semconv.
+        span.setAttribute('tls.established', s.peerIdentity !== undefined);
+        if (s.peerIdentity !== undefined) span.setAttribute('petrel.peer.identity', s.peerIdentity);
+      }
       if (s.grpc === true) setRpcAttributes(span, s.path);
     }
     return span;
