@@ -7,7 +7,9 @@
 // Permissive (no AccessPolicy): the app's TLS from pod a's app, with a non-mesh SNI and with no SNI,
 // to either port, reaches the app's own TLS server: the client sees the app's certificate and gets
 // the app's answer, and the app saw the SNI as sent. Both sidecars counted it as opaque TCP and
-// neither ran a TLS handshake for it. A mesh call does run one (the counter can move), and a plaintext
+// neither ran a TLS handshake for it. The SNI is what decides: TLS naming b's mesh identity to the
+// same port is b's sidecar's (its SPIFFE certificate, a handshake it refuses without a client
+// certificate). A mesh call does run one (the counter can move), and a plaintext
 // call that skips a's sidecar is served: the refusals below are strict's doing.
 //
 // `mtls: strict` (an AccessPolicy in the control plane's policy directory): plaintext HTTP to b's app
@@ -34,6 +36,7 @@ const APP_TLS_PORT = 8443;
 const CALLER = { service: 'web', serviceAccount: 'frontend' };
 const CALLEE = { service: 'payments', serviceAccount: 'payments' };
 const APP_NAME = 'app.example';
+const CALLEE_SNI = `${CALLEE.serviceAccount}.default.serviceaccount.identity.petrel.cluster.local`;
 /** Opens with a byte no HTTP method starts with: opaque to the sidecars, a 400 to the app's HTTP server. */
 const NOT_HTTP = '{"not":"http"}\r\n\r\n';
 const STRICT_POLICY = [
@@ -135,6 +138,21 @@ describe('the app\'s own TLS passes through both sidecars as opaque TCP (permiss
       });
     }
   }
+
+  it('TLS naming b\'s mesh identity in its SNI, to the app port, is b\'s sidecar\'s: its SPIFFE certificate, a handshake that fails for want of a client certificate, nothing for the app', async () => {
+    const setup = s!;
+    const logged = appLog(setup).length;
+    const before = await counters(setup);
+    const reply = await probe<TlsReply & { error?: string }>(setup, APP_UID, ['tls', setup.pods.b.ip, String(APP_PORT), CALLEE_SNI, '-', '/mesh-sni']);
+    const after = await counters(setup);
+    assert.match(reply.subjectaltname, new RegExp(`URI:spiffe://cluster\\.local/ns/default/sa/${CALLEE.serviceAccount}`));
+    assert.notEqual(reply.fingerprint256, setup.fingerprint256);
+    assert.ok(reply.error !== undefined, `the sidecar served a client without a certificate: ${JSON.stringify(reply)}`);
+    assert.deepEqual(appLog(setup).slice(logged), []);
+    const d = delta(before, after);
+    // Opaque through a's outbound (the app's own TLS, to a's sidecar), terminated by b's inbound.
+    assert.deepEqual([d.aOutboundTcp, d.aOutboundHandshakes, d.bInboundTcp, d.bInboundHandshakes, d.handshakeErrors], [1, 0, 0, 0, 1]);
+  });
 
   it('a mesh call to the app port is mTLS: b\'s inbound handshake counter does move', async () => {
     const setup = s!;
