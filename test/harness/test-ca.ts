@@ -59,3 +59,25 @@ export class TestCa {
     return { certPem: cert.toString('pem'), keyPem, roots: [this.rootPem], identity, notBefore: notBefore.getTime(), notAfter: notAfter.getTime(), serial: parsed.serialNumber };
   }
 }
+
+/**
+ * A self-signed server certificate of an app's own (not of the mesh): DNS and IP SANs, no SPIFFE
+ * URI, its own key. What an app that terminates its own TLS would serve.
+ */
+export async function selfSignedServerCertificate(o: { dns: string[]; ips: string[] }): Promise<{ certPem: string; keyPem: string; fingerprint256: string }> {
+  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomBytes(8).toString('hex'), name: `CN=${o.dns[0] ?? 'app'}`, keys, signingAlgorithm: ALG,
+    notBefore: new Date(now - 3_600_000), notAfter: new Date(now + 86_400_000),
+    extensions: [
+      new x509.SubjectAlternativeNameExtension([...o.dns.map((value) => ({ type: 'dns' as const, value })), ...o.ips.map((value) => ({ type: 'ip' as const, value }))]),
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+    ],
+  });
+  const certPem = cert.toString('pem');
+  const { X509Certificate } = await import('node:crypto');
+  return { certPem, keyPem: pem(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY'), fingerprint256: new X509Certificate(certPem).fingerprint256 };
+}
