@@ -159,6 +159,7 @@ export class Sidecar {
     const terminator = new MtlsTerminator({
       handshakeTimeoutMs: firstBytesTimeoutMs, observer: this.pools.tlsObserver,
       h2: (socket) => inboundH2.serve(socket), http1: (socket) => inboundConnections?.toHttp1(socket, Buffer.alloc(0)),
+      opaque: (socket, destination) => inbound.opaqueFromSidecar(socket, destination, this.#opaque),
     });
     this.identity.attach(terminator);
     inboundConnections = interceptConnections(this.#inbound, {

@@ -21,6 +21,11 @@ import { EchoClient } from './harness/grpc-client.ts';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
+import { connect as tlsConnect } from 'node:tls';
+import { requestCertificate } from '../sidecar/identity/certificate-request.ts';
+import { meshServerName, parseSpiffe } from '../sidecar/identity/spiffe.ts';
+import { checkPeerIdentity } from '../sidecar/identity/mesh-tls.ts';
+import { OPAQUE_ALPN } from '../sidecar/interception/opaque-tcp.ts';
 
 const run = promisify(execFile);
 
@@ -188,6 +193,45 @@ describe('mesh mTLS between sidecars, with identities from the control plane', (
     const row = rows.find((s) => s.service === 'billing')!;
     assert.equal(row.identity, 'spiffe://cluster.local/ns/default/sa/invoicer');
     assert.ok(row.certExpires !== null && Date.parse(row.certExpires) > Date.now());
+  });
+
+  it('opaque TCP between sidecars rides mTLS (ALPN petrel-tcp/1): bytes reach the app as they were sent, allowed by identity', async () => {
+    // A raw HTTP request as opaque bytes: the app answers it, but the sidecar's HTTP pipeline never saw it.
+    const opaque = async (serviceAccount: string): Promise<string> => {
+      const credentials = await requestCertificate({
+        control: { url: control.streamUrl, token: undefined, tokenFile: undefined, ca: undefined }, namespace: 'default', serviceAccount,
+      });
+      const socket = tlsConnect({
+        host: '127.0.0.1', port: payments.inboundPort, key: credentials.keyPem, cert: credentials.certPem, ca: [...credentials.roots],
+        servername: meshServerName(parseSpiffe('spiffe://cluster.local/ns/default/sa/payments')!), ALPNProtocols: [OPAQUE_ALPN],
+        checkServerIdentity: checkPeerIdentity(parseSpiffe('spiffe://cluster.local/ns/default/sa/payments')!),
+      });
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (c: string) => { text += c; });
+      socket.on('secureConnect', () => {
+        assert.equal(socket.alpnProtocol, OPAQUE_ALPN);
+        socket.end('GET /opaque HTTP/1.1\r\nhost: raw\r\nconnection: close\r\n\r\n');
+      });
+      // A refusal resets the connection (possibly before our side saw the handshake end): what was
+      // read until then is the answer.
+      socket.on('error', () => {});
+      await once(socket, 'close');
+      return text;
+    };
+    const requestsBefore = await payments.metric('petrel_requests_total', { direction: 'inbound' });
+    const before = appCalls;
+    const reply = await opaque('web');
+    assert.match(reply, /^HTTP\/1\.1 200[\s\S]*paid$/);
+    assert.equal(appCalls, before + 1);
+    assert.equal(seenHeaders.at(-1)?.['x-forwarded-for'], undefined, 'no sidecar header hygiene: the bytes were opaque');
+    assert.equal(await payments.metric('petrel_requests_total', { direction: 'inbound' }), requestsBefore);
+    assert.ok(await payments.metric('petrel_tcp_connections_opened_total', { direction: 'inbound', peer_service: 'web' }) >= 1);
+    // invoicer is not in the rules: refused before the app, and counted as a denial.
+    const denials = await payments.metric('petrel_authz_denied_total', { service: 'payments', peer_service: 'invoicer' });
+    assert.equal(await opaque('invoicer'), '');
+    assert.equal(appCalls, before + 1);
+    assert.equal(await payments.metric('petrel_authz_denied_total', { service: 'payments', peer_service: 'invoicer' }), denials + 1);
   });
 
   it('with the control plane killed, traffic flows on the current certificates', async () => {

@@ -161,12 +161,12 @@ class SnapshotCompiler {
     const timeouts = compileTimeouts(policy?.timeout);
     const app = appAddress === undefined ? undefined
       : this.endpoint(`inbound.${self.service}`, appAddress, 'app', timeouts.connectMs, undefined);
-    if (app === undefined) return { timeouts, app, routes: [], defaultRoute: undefined };
-    const target = new SingleCallTarget(app.destination);
-    const bucket = this.bucket('inbound', policy?.rateLimit);
     // The AccessPolicy, compiled once here; nothing to enforce leaves it out of the chain.
     const accessSpec = snapshot.inbound?.access;
     const access = accessSpec === undefined ? undefined : new AccessControl(accessSpec, self.namespace);
+    if (app === undefined) return { timeouts, app, routes: [], defaultRoute: undefined, access };
+    const target = new SingleCallTarget(app.destination);
+    const bucket = this.bucket('inbound', policy?.rateLimit);
     const denied = access === undefined || access.allowsAll ? undefined : this.#ctx.metrics.authzDeniedCounter(self.service);
     // Only the built-in retry of a request that never reached the app: an HTTP/2 stream the app
     // refused, or sent on a connection its GOAWAY was closing (grpc-js's max_connection_age).
@@ -187,7 +187,7 @@ class SnapshotCompiler {
         ], new DispatchStep(env, { target, timeouts: routeTimeouts, retry: neverSent, propagateDeadline: false, traceAttempts: false })),
       };
     };
-    return { timeouts, app, routes: (policy?.routes ?? []).map((r) => route(r.name, r)), defaultRoute: route('default', undefined) };
+    return { timeouts, app, routes: (policy?.routes ?? []).map((r) => route(r.name, r)), defaultRoute: route('default', undefined), access };
   }
 }
 

@@ -13,6 +13,7 @@ import type { RouteCounters, StreamMetrics } from '../telemetry/metrics.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import type { CallTarget } from '../balancer/call-target.ts';
 import type { Step } from '../chain/step.ts';
+import type { AccessControl } from '../policy/access-control.ts';
 
 /** Timeouts of one route, in milliseconds; undefined for none. */
 export interface Timeouts {
@@ -84,6 +85,8 @@ export interface InboundTarget {
   readonly routes: readonly InboundRoute[];
   /** undefined when there is no app to call. */
   readonly defaultRoute: InboundRoute | undefined;
+  /** The AccessPolicy, for opaque TCP (requests meet it in their chain); undefined without one. */
+  readonly access: AccessControl | undefined;
 }
 
 export interface CompiledSnapshot {

@@ -57,7 +57,7 @@ describe('mesh mTLS handshakes', () => {
       socket.end('hello over mTLS');
     };
     const terminator = new MtlsTerminator({
-      handshakeTimeoutMs: 5000, h2: serve, http1: serve,
+      handshakeTimeoutMs: 5000, h2: serve, http1: serve, opaque: serve,
       observer: s.metrics.observer((_fields, message) => s.logs.push(message)),
     });
     terminator.update(tls.serverOptions()!);

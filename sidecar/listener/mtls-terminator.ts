@@ -9,6 +9,9 @@ import { createServer, type SecureContextOptions, type Server, type TLSSocket } 
 import { identityOfCertificate, type PeerIdentity } from '../identity/spiffe.ts';
 import { MESH_TLS_VERSION } from '../identity/mesh-tls.ts';
 import { handshakeReason, type TlsObserver } from '../upstream/tls-dial.ts';
+import { OPAQUE_ALPN } from '../interception/opaque-tcp.ts';
+import { redirectedDestination } from '../interception/connection-interceptor.ts';
+import type { OriginalDestination } from '../interception/original-destination.ts';
 
 const peers = new WeakMap<Socket, PeerIdentity>();
 
@@ -23,12 +26,19 @@ export interface MtlsTerminatorOptions {
   /** Serves the decrypted connection by its ALPN protocol. */
   h2(socket: TLSSocket): void;
   http1(socket: TLSSocket): void;
+  /** Opaque TCP another sidecar carries (ALPN petrel-tcp/1), with where its app was connecting. */
+  opaque(socket: TLSSocket, destination: OriginalDestination | undefined): void;
   observer: TlsObserver | undefined;
 }
 
 export class MtlsTerminator {
   readonly #o: MtlsTerminatorOptions;
   #server: Server | undefined;
+  /**
+   * Where each connection being handshaken was redirected from, by its client address: the TLS
+   * socket the server makes does not expose the TCP socket it wraps (where the interceptor recorded it).
+   */
+  readonly #destinations = new Map<string, OriginalDestination>();
 
   constructor(options: MtlsTerminatorOptions) {
     this.#o = options;
@@ -50,7 +60,7 @@ export class MtlsTerminator {
       ...context,
       requestCert: true,
       rejectUnauthorized: true,
-      ALPNProtocols: ['h2', 'http/1.1'],
+      ALPNProtocols: ['h2', 'http/1.1', OPAQUE_ALPN],
       minVersion: MESH_TLS_VERSION,
       handshakeTimeout: o.handshakeTimeoutMs,
     });
@@ -67,6 +77,7 @@ export class MtlsTerminator {
       peers.set(socket, identity);
       o.observer?.handshake('inbound');
       if (socket.alpnProtocol === 'h2') o.h2(socket);
+      else if (socket.alpnProtocol === OPAQUE_ALPN) o.opaque(socket, this.#destinations.get(clientKey(socket)));
       else o.http1(socket);
     });
     server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
@@ -87,6 +98,16 @@ export class MtlsTerminator {
       socket.destroy();
       return;
     }
+    const destination = redirectedDestination(socket);
+    if (destination !== undefined) {
+      const key = clientKey(socket);
+      this.#destinations.set(key, destination);
+      socket.once('close', () => this.#destinations.delete(key));
+    }
     this.#server.emit('connection', socket);
   }
+}
+
+function clientKey(socket: Socket): string {
+  return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? ''}`;
 }

@@ -16,6 +16,8 @@ import type { ProxyContext } from './context.ts';
 import { acceptRequest } from './accept.ts';
 import { PipelineEntryPoints } from './entry-points.ts';
 import { meshPeer } from '../listener/mtls-terminator.ts';
+import { ALLOWED } from '../policy/access-control.ts';
+import type { TLSSocket } from 'node:tls';
 
 /** Distinct calling peers whose series are cached; past it, lookups go to the metrics registry. */
 const MAX_CACHED_PEERS = 256;
@@ -67,6 +69,35 @@ export class InboundPipeline extends PipelineEntryPoints {
     const connectTimeoutMs = ctx.store.current?.inbound.timeouts.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     proxy.proxy(socket, { host: destination.host, port: destination.port, connectTimeoutMs }, head, metrics);
   }
+
+  /**
+   * Opaque TCP another sidecar carried over mTLS (ALPN petrel-tcp/1): the caller is its certificate,
+   * the AccessPolicy decides by identity alone (a rule with paths or methods cannot match TCP), and
+   * the bytes go to where the caller's app was connecting (the redirected destination), or to the
+   * app on a direct connection.
+   */
+  opaqueFromSidecar(socket: TLSSocket, destination: OriginalDestination | undefined, proxy: OpaqueTcpProxy): void {
+    const ctx = this.ctx;
+    // A protocol may half-close (the caller's FIN, the app still answering), as over plain TCP.
+    socket.allowHalfOpen = true;
+    const peer = meshPeer(socket);
+    const metrics = ctx.metrics.tcp.series('inbound', ctx.self.service, ctx.metrics.boundedPeer(peer?.serviceAccount));
+    const inbound = ctx.store.current?.inbound;
+    const verdict = inbound?.access?.checkConnection(true, peer) ?? ALLOWED;
+    if (verdict !== ALLOWED) {
+      this.#deniedTcp ??= ctx.metrics.authzDeniedCounter(ctx.self.service);
+      this.#deniedTcp(peer?.serviceAccount);
+      ctx.log.info({ peer: peer?.uri, service: ctx.self.service }, 'opaque TCP refused by the AccessPolicy');
+      return proxy.refuse(socket, metrics);
+    }
+    const app = ctx.app === undefined ? undefined : parseAuthority(ctx.app);
+    const target = destination ?? (app?.port === undefined ? undefined : { host: app.host, port: app.port });
+    if (target === undefined || (destination !== undefined && this.classify(destination) === 'refuse')) return proxy.refuse(socket, metrics);
+    const connectTimeoutMs = inbound?.timeouts.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    proxy.proxy(socket, { host: target.host, port: target.port, connectTimeoutMs }, Buffer.alloc(0), metrics);
+  }
+
+  #deniedTcp: ((peer: string | undefined) => void) | undefined;
 
   protected accept(exchange: Exchange, upgrade: boolean): void {
     const ctx = this.ctx;

@@ -125,7 +125,11 @@ export class OutboundPipeline extends PipelineEntryPoints {
     const metrics = ctx.metrics.tcp.series('outbound', ctx.self.service, service?.name ?? 'passthrough');
     if (resolved instanceof ProxyError) return proxy.refuse(socket, metrics);
     const connectTimeoutMs = service?.defaultRoute.timeouts.connectMs ?? snapshot?.inbound.timeouts.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    proxy.proxy(socket, { host: destination.host, port: destination.port, connectTimeoutMs }, head, metrics);
+    // A meshed pod's address: the bytes go inside mTLS to its sidecar, which must present the
+    // identity the snapshot lists for it (an app's own TLS or database protocol included).
+    const endpointTls = service?.endpoints.find((e) => e.address.toLowerCase() === destination.address)?.tls;
+    const tls = endpointTls === undefined ? undefined : { client: endpointTls, observer: ctx.tlsObserver };
+    proxy.proxy(socket, { host: destination.host, port: destination.port, connectTimeoutMs, tls }, head, metrics);
   }
 
 }

@@ -86,6 +86,27 @@ export class AccessControl {
     return !this.strict && this.#rules === undefined;
   }
 
+  /**
+   * Whether an opaque TCP connection passes (mesh mTLS carrying a non-HTTP protocol). It has no
+   * method or path, so only rules without `to` can allow it, by the caller's identity.
+   */
+  checkConnection(tls: boolean, peer: PeerIdentity | undefined): AccessVerdict {
+    if (this.strict && !tls) return PLAINTEXT_REFUSED;
+    const rules = this.#rules;
+    if (rules === undefined) return ALLOWED;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i] as CompiledRule;
+      if (rule.methods !== undefined || rule.paths !== undefined) continue;
+      const from = rule.from;
+      if (from !== undefined) {
+        if (peer === undefined || !tls) continue;
+        if (!from.namespaces.has(peer.namespace) && from.accounts.get(peer.namespace)?.has(peer.serviceAccount) !== true) continue;
+      }
+      return ALLOWED;
+    }
+    return NO_RULE_MATCHED;
+  }
+
   /** Whether a call passes. `path` is origin-form; its query is ignored. */
   check(tls: boolean, peer: PeerIdentity | undefined, method: string, path: string): AccessVerdict {
     if (this.strict && !tls) return PLAINTEXT_REFUSED;
