@@ -6,17 +6,19 @@
 //
 // Permissive (no AccessPolicy): the app's TLS from pod a's app, with a non-mesh SNI and with no SNI,
 // to either port, reaches the app's own TLS server: the client sees the app's certificate and gets
-// the app's answer, and the app saw the SNI as sent. Both sidecars counted it as opaque TCP and
-// neither ran a TLS handshake for it. The SNI is what decides: TLS naming b's mesh identity to the
-// same port is b's sidecar's (its SPIFFE certificate, a handshake it refuses without a client
-// certificate). A mesh call does run one (the counter can move), and a plaintext
-// call that skips a's sidecar is served: the refusals below are strict's doing.
+// the app's answer, and the app saw the SNI as sent. Both sidecars counted it as opaque TCP. To the
+// app port (a mesh endpoint's address) the opaque bytes ride mesh mTLS between the sidecars (one
+// handshake each side); to another port they go as they are (no handshake). On a connection that
+// reaches b's sidecar directly, the SNI is what decides: TLS naming b's mesh identity is b's
+// sidecar's (its SPIFFE certificate, a handshake it refuses without a client certificate). A mesh
+// call runs one too, and a plaintext call that skips a's sidecar is served: the refusals below are
+// strict's doing.
 //
 // `mtls: strict` (an AccessPolicy in the control plane's policy directory): plaintext HTTP to b's app
 // port with a's sidecar skipped (the client runs as uid 1337, which a's iptables does not redirect)
 // gets 403 `petrel-error: RBAC` from b's sidecar and nothing reaches the app; a non-HTTP connection
-// to the app port is closed before the app accepts anything; the mesh call through a's sidecar (mTLS)
-// still gets 200. Needs root; run it alone (no other network-namespace test at the same time).
+// to the app port that skips a's sidecar is closed before the app accepts anything, while the same
+// bytes through a's sidecar ride mTLS and reach the app; the mesh call through a's sidecar still gets 200. Needs root; run it alone (no other network-namespace test at the same time).
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -114,7 +116,8 @@ describe('the app\'s own TLS passes through both sidecars as opaque TCP (permiss
   for (const port of [APP_TLS_PORT, APP_PORT]) {
     for (const sni of [APP_NAME, '-']) {
       const what = `${sni === '-' ? 'no SNI' : `SNI ${sni}`} to ${port === APP_PORT ? 'the app port' : 'the app\'s HTTPS port'}`;
-      it(`${what}: the client sees the app's certificate and answer; opaque on both sidecars, no handshake by either`, async () => {
+      const overMtls = port === APP_PORT;
+      it(`${what}: the client sees the app's certificate and answer; opaque on both sidecars, ${overMtls ? 'inside mesh mTLS between them' : 'no handshake by either'}`, async () => {
         const setup = s!;
         const path = `/app-tls-${port}-${sni === '-' ? 'nosni' : 'sni'}`;
         const logged = appLog(setup).length;
@@ -132,26 +135,29 @@ describe('the app\'s own TLS passes through both sidecars as opaque TCP (permiss
         // The app accepted the connection itself and terminated its TLS.
         const seen = appLog(setup).slice(logged);
         assert.deepEqual(seen.map((e) => [e.event, e.port]), [['connection', port], ['request', port]]);
+        const handshakes = overMtls ? 1 : 0;
         assert.deepEqual(delta(before, after), {
-          aOutboundTcp: 1, aOutboundHandshakes: 0, bInboundTcp: 1, bInboundHandshakes: 0, bInboundRequests: 0, handshakeErrors: 0,
+          aOutboundTcp: 1, aOutboundHandshakes: handshakes, bInboundTcp: 1, bInboundHandshakes: handshakes, bInboundRequests: 0, handshakeErrors: 0,
         });
+        if (overMtls) assert.ok(await podMetric(setup.pods.b, 'petrel_tcp_connections_opened_total', { direction: 'inbound', peer_service: CALLER.serviceAccount }) >= 1);
       });
     }
   }
 
-  it('TLS naming b\'s mesh identity in its SNI, to the app port, is b\'s sidecar\'s: its SPIFFE certificate, a handshake that fails for want of a client certificate, nothing for the app', async () => {
+  it('TLS naming b\'s mesh identity in its SNI, straight to the app port, is b\'s sidecar\'s: its SPIFFE certificate, a handshake that fails for want of a client certificate, nothing for the app', async () => {
     const setup = s!;
     const logged = appLog(setup).length;
     const before = await counters(setup);
-    const reply = await probe<TlsReply & { error?: string }>(setup, APP_UID, ['tls', setup.pods.b.ip, String(APP_PORT), CALLEE_SNI, '-', '/mesh-sni']);
+    // As uid 1337, a's iptables leaves it alone: it reaches b's sidecar as it was sent.
+    const reply = await probe<TlsReply & { error?: string }>(setup, PROXY_UID, ['tls', setup.pods.b.ip, String(APP_PORT), CALLEE_SNI, '-', '/mesh-sni']);
     const after = await counters(setup);
     assert.match(reply.subjectaltname, new RegExp(`URI:spiffe://cluster\\.local/ns/default/sa/${CALLEE.serviceAccount}`));
     assert.notEqual(reply.fingerprint256, setup.fingerprint256);
     assert.ok(reply.error !== undefined, `the sidecar served a client without a certificate: ${JSON.stringify(reply)}`);
     assert.deepEqual(appLog(setup).slice(logged), []);
     const d = delta(before, after);
-    // Opaque through a's outbound (the app's own TLS, to a's sidecar), terminated by b's inbound.
-    assert.deepEqual([d.aOutboundTcp, d.aOutboundHandshakes, d.bInboundTcp, d.bInboundHandshakes, d.handshakeErrors], [1, 0, 0, 0, 1]);
+    // Terminated (and refused) by b's inbound, never opaque there.
+    assert.deepEqual([d.aOutboundTcp, d.aOutboundHandshakes, d.bInboundTcp, d.bInboundHandshakes, d.handshakeErrors], [0, 0, 0, 0, 1]);
   });
 
   it('a mesh call to the app port is mTLS: b\'s inbound handshake counter does move', async () => {
@@ -204,22 +210,32 @@ describe('mtls: strict refuses plaintext and opaque TCP to the app port before t
     assert.equal(await podMetric(setup.pods.b, 'petrel_requests_total', { direction: 'inbound', code: '403', tls: 'false' }), 1);
   });
 
-  for (const [who, uid] of [['with a\'s sidecar skipped (uid 1337)', PROXY_UID], ['through a\'s sidecar (opaque there too)', APP_UID]] as const) {
-    it(`a non-HTTP connection to the app port ${who} is closed, and the app accepts nothing`, async () => {
-      const setup = s!;
-      const logged = appLog(setup).length;
-      const before = await counters(setup);
-      const raw = await probe<RawReply>(setup, uid, ['raw', setup.pods.b.ip, String(APP_PORT), NOT_HTTP]);
-      const after = await counters(setup);
-      assert.equal(raw.received, '');
-      assert.ok(raw.ending === 'end' || raw.ending === 'reset', `the connection ended by ${raw.ending}`);
-      assert.deepEqual(appLog(setup).slice(logged), []);
-      const d = delta(before, after);
-      assert.equal(d.bInboundTcp, 1);
-      assert.equal(d.aOutboundTcp, uid === APP_UID ? 1 : 0);
-      assert.ok(await podMetric(setup.pods.b, 'petrel_tcp_connections_closed_total', { direction: 'inbound', flags: 'NR' }) >= 1);
-    });
-  }
+  it('a non-HTTP connection to the app port with a\'s sidecar skipped (uid 1337) is closed, and the app accepts nothing', async () => {
+    const setup = s!;
+    const logged = appLog(setup).length;
+    const before = await counters(setup);
+    const raw = await probe<RawReply>(setup, PROXY_UID, ['raw', setup.pods.b.ip, String(APP_PORT), NOT_HTTP]);
+    const after = await counters(setup);
+    assert.equal(raw.received, '');
+    assert.ok(raw.ending === 'end' || raw.ending === 'reset', `the connection ended by ${raw.ending}`);
+    assert.deepEqual(appLog(setup).slice(logged), []);
+    const d = delta(before, after);
+    assert.equal(d.bInboundTcp, 1);
+    assert.equal(d.aOutboundTcp, 0);
+    assert.ok(await podMetric(setup.pods.b, 'petrel_tcp_connections_closed_total', { direction: 'inbound', flags: 'NR' }) >= 1);
+  });
+
+  it('the same non-HTTP bytes through a\'s sidecar ride mesh mTLS and reach the app: strict refuses plaintext, not protocols', async () => {
+    const setup = s!;
+    const logged = appLog(setup).length;
+    const before = await counters(setup);
+    const raw = await probe<RawReply>(setup, APP_UID, ['raw', setup.pods.b.ip, String(APP_PORT), NOT_HTTP]);
+    const after = await counters(setup);
+    assert.deepEqual(appLog(setup).slice(logged).map((e) => [e.event, e.port]), [['connection', APP_PORT]]);
+    assert.match(raw.received, /^HTTP\/1\.1 400 /, 'the app\'s HTTP server answered the garbage itself');
+    const d = delta(before, after);
+    assert.deepEqual([d.aOutboundTcp, d.aOutboundHandshakes, d.bInboundTcp, d.bInboundHandshakes, d.handshakeErrors], [1, 1, 1, 1, 0]);
+  });
 
   it('the mesh call through a\'s sidecar (mTLS) still gets 200 from the app', async () => {
     const setup = s!;
