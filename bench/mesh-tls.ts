@@ -49,9 +49,10 @@ export function controlledSidecar(ctx: MeshContext, service: string, ports: Side
   ], { ...process.env, ...env });
 }
 
+/** GET on a fresh connection: a kept-alive one may be closed by the admin server during a 10 s run (socket hang up). */
 async function getText(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    request(url, (res) => {
+    request(url, { agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => { body += c; });
