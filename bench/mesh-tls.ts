@@ -204,10 +204,10 @@ const HANDSHAKE_LOAD = join(import.meta.dirname, 'handshake-load.js');
  * as the sidecars' own pools reconnect). The client's certificate comes from the control plane's POST
  * /v1/certificate like a sidecar's. The sidecar's handshake counter must agree with the client's count.
  */
-export async function handshakeBench(ctx: MeshContext, app: string, seconds: number, count: number, concurrency: number): Promise<HandshakeRow[]> {
+export async function handshakeBench(ctx: MeshContext, app: string, seconds: number, count: number, concurrency: number, env: NodeJS.ProcessEnv = {}): Promise<HandshakeRow[]> {
   const control = await startControlPlane(ctx, true);
   const server = await ports();
-  const proc = controlledSidecar(ctx, 'upstream', server, control, app);
+  const proc = controlledSidecar(ctx, 'upstream', server, control, app, env);
   const rows: HandshakeRow[] = [];
   try {
     await waitForMtls(server.admin, true);
