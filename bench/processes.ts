@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { GrpcLoadResult } from './grpc-load.ts';
 
+const execFileAsync = promisify(execFile);
+
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 export { freePort } from '../demo/local-mesh.ts';
@@ -105,7 +107,17 @@ function toMs(value: string): number {
 /** Runs wrk pinned to `cpus`; bounded by its own duration. */
 export function wrk(cpus: string, url: string, connections: number, seconds: number, headers: string[] = []): WrkResult {
   const args = ['-c', cpus, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...headers.flatMap((h) => ['-H', h]), url];
-  const text = execFileSync('taskset', args, { timeout: (seconds + 30) * 1000 }).toString();
+  return parseWrk(execFileSync('taskset', args, { timeout: (seconds + 30) * 1000 }).toString(), seconds);
+}
+
+/** wrk without blocking the event loop, for work that must run during the load. */
+export async function wrkAsync(cpus: string, url: string, connections: number, seconds: number, headers: string[] = []): Promise<WrkResult> {
+  const args = ['-c', cpus, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...headers.flatMap((h) => ['-H', h]), url];
+  const { stdout } = await execFileAsync('taskset', args, { timeout: (seconds + 30) * 1000 });
+  return parseWrk(stdout, seconds);
+}
+
+function parseWrk(text: string, seconds: number): WrkResult {
   const requests = Number(/([0-9]+) requests in ([0-9.]+)(m?s)/.exec(text)?.[1] ?? 0);
   const secondsMatch = /requests in ([0-9.]+)(ms|s|m)/.exec(text);
   const took = secondsMatch ? Number(secondsMatch[1]) * (secondsMatch[2] === 'ms' ? 0.001 : secondsMatch[2] === 'm' ? 60 : 1) : seconds;
@@ -117,8 +129,6 @@ export function wrk(cpus: string, url: string, connections: number, seconds: num
     p50ms: toMs(/\s50%\s+(\S+)/.exec(text)?.[1] ?? ''), p99ms: toMs(/\s99%\s+(\S+)/.exec(text)?.[1] ?? ''), errors,
   };
 }
-
-const execFileAsync = promisify(execFile);
 
 /**
  * Runs h2load pinned to `cpus`: plain HTTP/2 (h2c, prior knowledge) GETs, `concurrency` streams spread

@@ -13,6 +13,10 @@ import { policyMicrobench } from './policy-micro.ts';
 import { controlScale } from './control-scale.ts';
 import { h2TransportBench, transportTable } from './h2-transport.ts';
 import {
+  checkMesh, handshakeBench, handshakeTable, keepAliveHandshakes, keepAliveTable, readMeshCounters, startMeshPair,
+  type MeshContext, type MeshCounters,
+} from './mesh-tls.ts';
+import {
   anonRssMb, cpuSeconds, freePort, grpcLoad, h2load, peakRssMb, processTree, startPinned, stop, waitForHttp, waitForTcp, wrk,
   type LoadResult,
 } from './processes.ts';
@@ -39,13 +43,26 @@ interface Scenario {
   /** gRPC: channels (connections) the load client spreads its calls over. */
   channels?: number;
   /** Starts the proxies; returns the port and Host (:authority) the load uses, and the proxy processes. */
-  start(up: Upstreams): Promise<{ port: number; host?: string; procs: ChildProcess[] }>;
+  start(up: Upstreams): Promise<Started>;
+}
+
+interface Started {
+  port: number;
+  host?: string;
+  /** The proxies, whose CPU and memory are measured. */
+  procs: ChildProcess[];
+  /** A pair on a control plane: what proves the measured run was (or was not) mTLS. */
+  mesh?: { tls: boolean; read(): Promise<MeshCounters> };
+  /** Stops what is not in procs (the control plane), after procs. */
+  cleanup?(): Promise<void>;
 }
 
 interface Row extends LoadResult {
   name: string; protocol: Protocol; cpuUsPerReq: number; peakRssMb: number; anonRssMb: number; lat: LoadResult;
   /** Why the scenario could not be measured. */
   failed?: string;
+  /** A mesh pair: its mTLS counters over the measured run, checked. */
+  meshCheck?: string;
 }
 
 function nginxConf(dir: string, body: string): string {
@@ -131,6 +148,32 @@ function petrelPair(name: string, protocol: Protocol, env: NodeJS.ProcessEnv, bi
     },
   };
 }
+
+const meshContext = (): MeshContext => ({ petrel: PETREL, work, proxyCpu: PROXY_CPU, loadCpu: LOAD_CPU });
+
+/**
+ * Outbound sidecar -> inbound sidecar -> upstream, both sidecars on a control plane: with identity
+ * (certificates from its CA, mTLS between them) or with `--no-identity` (plaintext). Nothing else
+ * differs. The measured run is checked against the sidecars' counters (mesh-tls.ts checkMesh).
+ */
+function petrelMeshPair(name: string, protocol: Protocol, tls: boolean): Scenario {
+  return {
+    name, protocol,
+    async start(up) {
+      const pair = await startMeshPair(meshContext(), tls, `127.0.0.1:${up[protocol]}`);
+      return {
+        port: pair.client.outbound, host: 'upstream', procs: pair.procs,
+        mesh: { tls, read: () => readMeshCounters(pair.server.admin, pair.client.admin) },
+        cleanup: () => pair.stop(),
+      };
+    },
+  };
+}
+
+const meshPairs = (protocol: Protocol): Scenario[] => [
+  petrelMeshPair(`${PREFIX[protocol]}petrel pair mTLS`, protocol, true),
+  petrelMeshPair(`${PREFIX[protocol]}petrel pair plaintext`, protocol, false),
+];
 
 function petrelScenarios(label: string, env: NodeJS.ProcessEnv, bin = PETREL): Scenario[] {
   return [petrelInboundHop(`petrel 1 hop${label}`, 'http/1.1', env, bin), petrelPair(`petrel pair${label}`, 'http/1.1', env, bin)];
@@ -221,6 +264,7 @@ async function startOtlpSink(): Promise<{ url: string; close(): void }> {
 const scenarios: Scenario[] = [
   directScenario('http/1.1'),
   ...petrelScenarios('', {}),
+  ...meshPairs('http/1.1'),
   ...nginxScenarios('http/1.1'),
   {
     name: 'bare undici pair', protocol: 'http/1.1',
@@ -239,6 +283,7 @@ const scenarios: Scenario[] = [
   ...policyScenarios,
   directScenario('grpc'),
   ...petrelH2Scenarios('grpc'),
+  ...meshPairs('grpc'),
   ...nginxScenarios('grpc'),
   directScenario('h2'),
   ...petrelH2Scenarios('h2'),
@@ -269,24 +314,28 @@ function loader(scenario: Scenario, port: number, host: string | undefined): (co
 }
 
 async function measure(scenario: Scenario, up: Upstreams): Promise<Row> {
-  const { port, host, procs } = await scenario.start(up);
+  const { port, host, procs, mesh, cleanup } = await scenario.start(up);
   const load = loader(scenario, port, host);
   try {
     await load(64, 2); // warm-up: JIT, pools, keep-alive
     const pids = procs.flatMap((p) => processTree(p.pid as number));
+    const meshBefore = await mesh?.read();
     const cpuBefore = pids.length ? cpuSeconds(pids) : 0;
     const result = await load(64, SECONDS);
     const cpu = pids.length ? cpuSeconds(pids) - cpuBefore : 0;
+    // A pair that did not speak what its name says measured the wrong thing: it fails.
+    const meshCheck = mesh && meshBefore ? checkMesh(mesh.tls, meshBefore, await mesh.read(), result.requests) : undefined;
     const anon = pids.length ? anonRssMb(pids) : 0;
     const peak = pids.length ? peakRssMb(pids) : 0; // at 64 connections (streams): the 1-connection run below adds little
     // h2load reports no percentiles: HTTP/2 latency is left to the gRPC scenarios.
     const lat = scenario.protocol === 'h2' ? NO_LATENCY : await load(1, LATENCY_SECONDS);
     return {
       name: scenario.name, protocol: scenario.protocol, ...result, lat, cpuUsPerReq: pids.length ? (cpu * 1e6) / result.requests : 0,
-      peakRssMb: peak, anonRssMb: anon,
+      peakRssMb: peak, anonRssMb: anon, ...(meshCheck ? { meshCheck } : {}),
     };
   } finally {
     await Promise.all(procs.map(stop));
+    await cleanup?.();
   }
 }
 
@@ -365,6 +414,19 @@ function targets(rows: Row[]): string[] {
   const worst = sidecars.reduce<Row | undefined>((w, r) => (!w || r.peakRssMb > w.peakRssMb ? r : w), undefined);
   lines.push(`| ≤ 128 MB RSS per sidecar at 64 streams (peak VmHWM, gRPC and h2load) | ${worst ? `${fmt(worst.peakRssMb, 1)} MB (${worst.name})` : '-'} | ` +
     `${verdict(sidecars.length ? sidecars.every((r) => r.peakRssMb <= 128) : undefined)} |`);
+  // Issue 12: what mTLS between the sidecars costs, against the same pair on a control plane without identity.
+  for (const [p, unit] of [['', 'request'], ['gRPC ', 'call']] as const) {
+    const mtls = byName(`${p}petrel pair mTLS`);
+    const plain = byName(`${p}petrel pair plaintext`);
+    const both = mtls && plain && !mtls.failed && !plain.failed ? [mtls, plain] as const : undefined;
+    const cpu = both ? both[0].cpuUsPerReq / both[1].cpuUsPerReq : Number.NaN;
+    const rps = both ? both[0].rps / both[1].rps : Number.NaN;
+    const label = p === '' ? 'HTTP/1.1' : 'gRPC';
+    lines.push(`| ${label} mTLS pair ≤ 1.3x the CPU per ${unit} of the plaintext pair | ` +
+      `${both ? `${fmt(cpu, 2)}x (${fmt(both[0].cpuUsPerReq, 1)} / ${fmt(both[1].cpuUsPerReq, 1)} µs)` : 'not measured'} | ${verdict(both ? cpu <= 1.3 : undefined)} |`);
+    lines.push(`| ${label} mTLS pair ≥ 0.75x the ${unit}s/s of the plaintext pair | ` +
+      `${both ? `${fmt(rps, 2)}x (${fmt(both[0].rps)} / ${fmt(both[1].rps)})` : 'not measured'} | ${verdict(both ? rps >= 0.75 : undefined)} |`);
+  }
   // "No worse" within this VM's run-to-run noise: at least 0.9 of the base's req/s, at most 1.1 of its CPU per request.
   for (const name of ['petrel 1 hop', 'petrel pair']) {
     const now = byName(name);
@@ -440,13 +502,39 @@ async function main(): Promise<void> {
       lines.push(`- ${r.name.slice('petrel outbound, '.length)}: req/s ${fmt(r.rps / base.rps, 3)}, CPU ${fmt(r.cpuUsPerReq - base.cpuUsPerReq, 1)} µs/req more`);
     }
   }
-  lines.push('', 'Targets (HTTP/2 and gRPC):', '', ...targets(rows));
+  const checked = rows.filter((r) => r.meshCheck || (r.failed && r.name.includes('pair mTLS')) || (r.failed && r.name.includes('pair plaintext')));
+  if (checked.length) {
+    lines.push('', 'What the mesh pairs really spoke (the sidecars\' counters; first round\'s measured run):');
+    for (const r of checked) lines.push(`- ${r.name}: ${r.failed ? `FAILED: ${r.failed}` : r.meshCheck}`);
+  }
+  lines.push('', 'Targets (HTTP/2 and gRPC; mTLS):', '', ...targets(rows));
   lines.push('', 'Policy steps measured in-process on the real objects (ns of CPU per request):');
   for (const [name, ns] of policyMicrobench()) lines.push(`- ${name}: ${fmt(ns)} ns`);
   // HTTP/1.1 between sidecars over HTTP/1.1 or over HTTP/2 (Linkerd's choice): bare forwarders, measured.
   if (wanted ? wanted.some((w) => 'transport'.includes(w)) : !protocols || protocols.includes('h2')) {
     lines.push('', 'HTTP/1.1 requests between two bare forwarders, the middle hop over HTTP/1.1 or HTTP/2 (bench/h2-transport.ts; medians of 3):', '',
       transportTable(await h2TransportBench(SECONDS)));
+  }
+  // Issue 12: handshakes per second of one inbound sidecar, and the handshakes a keep-alive run costs.
+  if (wanted ? wanted.some((w) => 'mtls handshakes'.includes(w)) : !protocols || protocols.includes('http1')) {
+    const seconds = Number(process.env.BENCH_HANDSHAKE_SECONDS ?? SECONDS);
+    const count = Number(process.env.BENCH_HANDSHAKE_COUNT ?? 100_000);
+    const inFlight = Number(process.env.BENCH_HANDSHAKE_CONCURRENCY ?? 16);
+    const { up: hsUp, procs: hsUpstreams } = await startUpstreams(new Set(['http/1.1']));
+    try {
+      process.stderr.write('bench: mtls handshakes per second...\n');
+      const hs = await handshakeBench(meshContext(), `127.0.0.1:${hsUp['http/1.1']}`, seconds, count, inFlight);
+      lines.push('', `mTLS handshakes per second of one inbound sidecar (bench/handshake-load.ts on CPU ${LOAD_CPU}: new TLS 1.3 connections with a ` +
+        `certificate the control plane issued, ${inFlight} in flight, at most ${count} or ${seconds} s; each ended by the client at once and counted when the sidecar closes it):`, '', handshakeTable(hs));
+      const keepSeconds = Number(process.env.BENCH_KEEPALIVE_SECONDS ?? 10);
+      const counts = (process.env.BENCH_KEEPALIVE_CONNECTIONS ?? '1,16,64,256').split(',').map(Number);
+      process.stderr.write('bench: mtls handshakes in keep-alive runs...\n');
+      const ka = await keepAliveHandshakes(meshContext(), `127.0.0.1:${hsUp['http/1.1']}`, keepSeconds, counts);
+      lines.push('', `Handshakes during a ${keepSeconds} s keep-alive wrk run through a fresh mTLS pair (no warm-up; both sidecars' petrel_tls_handshakes_total before and after):`,
+        '', keepAliveTable(ka, keepSeconds));
+    } finally {
+      await Promise.all(hsUpstreams.map(stop));
+    }
   }
   // The control plane's scale test is no protocol: BENCH_PROTOCOLS alone leaves it out.
   if (wanted ? wanted.some((w) => 'control'.includes(w)) : !protocols) lines.push('', ...(await controlScale()));
