@@ -91,6 +91,73 @@ export interface IdentitySpec {
   roots: string[];
 }
 
+/** One match of an HTTPRoute rule (Gateway API HTTPRouteMatch, the subset Petrel implements). */
+export interface RouteMatchSpec {
+  path?: { type: 'Exact' | 'PathPrefix'; value: string };
+  method?: string;
+  /** Exact matches; names compared case-insensitively. */
+  headers?: { name: string; value: string }[];
+  /** Exact matches; names case-sensitive. */
+  queryParams?: { name: string; value: string }[];
+}
+
+/** A resolved backendRef: another mesh service (in this snapshot's `services`) and its weight. */
+export interface RouteBackendSpec {
+  service: string;
+  namespace: string;
+  weight: number;
+}
+
+export interface HeaderModifierSpec {
+  set?: { name: string; value: string }[];
+  add?: { name: string; value: string }[];
+  remove?: string[];
+}
+
+export interface PathModifierSpec {
+  type: 'ReplaceFullPath' | 'ReplacePrefixMatch';
+  /** ReplaceFullPath: the new path; ReplacePrefixMatch: what replaces the matched prefix. */
+  value: string;
+}
+
+/** A rule's filters (Gateway API HTTPRouteFilter), compiled apart by kind. */
+export interface RouteFiltersSpec {
+  requestHeaders?: HeaderModifierSpec;
+  responseHeaders?: HeaderModifierSpec;
+  /** Answered by the caller's sidecar: no backend is called. */
+  redirect?: { scheme?: 'http' | 'https'; hostname?: string; path?: PathModifierSpec; port?: number; statusCode: 301 | 302 | 303 | 307 | 308 };
+  rewrite?: { hostname?: string; path?: PathModifierSpec };
+  /** Fire-and-forget copies to another service. */
+  mirror?: { service: string; namespace: string; percent: number }[];
+}
+
+/** One rule of the routes attached to a service, as the sidecar applies it. */
+export interface RouteRuleSpec {
+  /** The `route` metric label and trace attribute: the rule's name, else "<route>.<index>". */
+  name: string;
+  /** Where it came from, for /config_dump and logs: "HTTPRoute ns/name rule N". */
+  source: string;
+  /** Weighted backends; empty (with `unresolved`) answers 500 as the Gateway API says. */
+  backends: RouteBackendSpec[];
+  /** Why the backends cannot be resolved (a missing service, another kind): the rule answers 500. */
+  unresolved?: string;
+  filters?: RouteFiltersSpec;
+  /** timeouts.request -> total, timeouts.backendRequest -> perTry; "0s" is dropped (no timeout). */
+  timeout?: TimeoutSpec;
+  /** retry: attempts (Gateway API retries + 1), on (codes), backoff.base (the minimum delay). */
+  retry?: RetrySpec;
+}
+
+/**
+ * The HTTPRoutes (GAMMA) attached to a service, compiled by the control plane: every match of every
+ * rule, already in the Gateway API's precedence order (the sidecar takes the first that matches), each
+ * pointing at its rule. A service with routing answers 404 NR to a call no match takes.
+ */
+export interface RoutingSpec {
+  matches: { match: RouteMatchSpec; rule: number }[];
+  rules: RouteRuleSpec[];
+}
+
 export interface ServiceSpec {
   name: string;
   namespace: string;
@@ -98,6 +165,8 @@ export interface ServiceSpec {
   hosts?: string[];
   endpoints: EndpointSpec[];
   policy?: PolicySpec;
+  /** HTTPRoutes attached to this service; absent: no route, the service's policy routes apply. */
+  routing?: RoutingSpec;
 }
 
 /** What the control plane pushes to one sidecar, and what `petrel sidecar --config FILE` loads. */
