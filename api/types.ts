@@ -182,3 +182,38 @@ export interface Snapshot {
   outbound?: { passthrough?: boolean };
   services: ServiceSpec[];
 }
+
+// ---- Gateway API HTTPRoute (gateway.networking.k8s.io/v1), the subset Petrel implements ----
+
+export interface HttpRouteParentRef { group?: string; kind?: string; namespace?: string; name: string; port?: number; sectionName?: string }
+export interface HttpRouteBackendRef { group?: string; kind?: string; namespace?: string; name: string; port?: number; weight?: number; filters?: unknown[] }
+export interface HttpHeaderMatch { type?: 'Exact'; name: string; value: string }
+export interface HttpRouteMatch {
+  path?: { type?: 'Exact' | 'PathPrefix'; value?: string };
+  headers?: HttpHeaderMatch[];
+  queryParams?: HttpHeaderMatch[];
+  method?: string;
+}
+export interface HttpHeaderFilter { set?: { name: string; value: string }[]; add?: { name: string; value: string }[]; remove?: string[] }
+export interface HttpPathModifier { type: 'ReplaceFullPath' | 'ReplacePrefixMatch'; replaceFullPath?: string; replacePrefixMatch?: string }
+export interface HttpRouteFilter {
+  type: 'RequestHeaderModifier' | 'ResponseHeaderModifier' | 'RequestRedirect' | 'URLRewrite' | 'RequestMirror';
+  requestHeaderModifier?: HttpHeaderFilter;
+  responseHeaderModifier?: HttpHeaderFilter;
+  requestRedirect?: { scheme?: 'http' | 'https'; hostname?: string; path?: HttpPathModifier; port?: number; statusCode?: 301 | 302 | 303 | 307 | 308 };
+  urlRewrite?: { hostname?: string; path?: HttpPathModifier };
+  requestMirror?: { backendRef: HttpRouteBackendRef; percent?: number; fraction?: { numerator: number; denominator?: number } };
+}
+export interface HttpRouteRule {
+  name?: string;
+  matches?: HttpRouteMatch[];
+  filters?: HttpRouteFilter[];
+  backendRefs?: HttpRouteBackendRef[];
+  timeouts?: { request?: string; backendRequest?: string };
+  retry?: { codes?: number[]; attempts?: number; backoff?: string };
+}
+export interface HttpRouteSpec {
+  parentRefs?: HttpRouteParentRef[];
+  hostnames?: string[];
+  rules?: HttpRouteRule[];
+}
