@@ -26,6 +26,12 @@ import { Endpoint } from '../upstream/endpoint.ts';
 import { EndpointStateRegistry } from '../upstream/endpoint-state.ts';
 import { PoolRegistry } from '../upstream/pool-registry.ts';
 import type { MeshTls } from '../identity/mesh-tls.ts';
+import { FixedReplyStep } from '../chain/fixed-reply-step.ts';
+import { MirrorStep } from '../chain/mirror-step.ts';
+import { RedirectStep } from '../chain/redirect-step.ts';
+import { RouteFilterStep } from '../chain/route-filter-step.ts';
+import type { Step } from '../chain/step.ts';
+import { compileRouting, type RuleTail } from './compile-routing.ts';
 import { compileBreaker, compileFault, compileRetry, compileTimeouts, routeLayers } from './compile-policy.ts';
 import type { CompiledRoute, CompiledSnapshot, InboundRoute, InboundTarget, RouteMatch, RoutePolicy, ServiceTarget } from './compiled.ts';
 
@@ -105,7 +111,11 @@ class SnapshotCompiler {
       () => new TokenBucket(spec.requestsPerSecond, spec.burst ?? Math.max(1, Math.ceil(spec.requestsPerSecond)), clock));
   }
 
-  route(spec: ServiceSpec, id: string, routeName: string, route: RouteSpec | undefined, service: Omit<ServiceTarget, 'routes' | 'defaultRoute'>): RoutePolicy {
+  /**
+   * A route's policy and chain. `rule` makes it an HTTPRoute rule's: its own target (the weighted
+   * backends), filters, mirrors, or a fixed answer when its backends cannot be resolved.
+   */
+  route(spec: ServiceSpec, id: string, routeName: string, route: RouteSpec | undefined, service: Omit<ServiceTarget, 'routes' | 'defaultRoute' | 'routing'>, rule?: RuleTail): RoutePolicy {
     const layers = routeLayers(spec.policy, route);
     const { metrics, self, env, policyStates } = this.#ctx;
     const place = `service:${id}:route:${routeName}`;
@@ -114,12 +124,24 @@ class SnapshotCompiler {
     const rateLimit = this.bucket(place, layers.rateLimit);
     const fault = compileFault(layers.fault, env);
     const buckets = [service.rateLimit, rateLimit].filter((b): b is TokenBucket => b !== undefined);
+    const filters = rule?.filters;
+    const mirrors = rule?.mirrors ?? [];
+    let last: Step;
+    if (rule?.fixed !== undefined) last = new FixedReplyStep(env, rule.fixed);
+    else if (filters?.redirect !== undefined) last = new RedirectStep(filters.redirect);
+    else {
+      last = chain([
+        // A mirrored request's body is buffered (up to 64 KiB) so that its copy can carry it.
+        (next) => new BodyStep(retry.attempts > 1 || mirrors.length > 0, next),
+        (next) => (mirrors.length === 0 ? undefined : new MirrorStep(mirrors, env.random, next)),
+      ], new DispatchStep(env, { target: rule?.target ?? service.callTarget, timeouts: layers.timeout, retry, propagateDeadline: true, traceAttempts: true }));
+    }
     const steps = chain([
       (next) => (buckets.length === 0 ? undefined : new RateLimitStep(env, buckets, id, next)),
       (next) => new ConcurrencyStep(env, service.concurrency, id, next),
       (next) => (fault === undefined ? undefined : new FaultStep(env, fault, next)),
-      (next) => new BodyStep(retry.attempts > 1, next),
-    ], new DispatchStep(env, { target: service.callTarget, timeouts: layers.timeout, retry, propagateDeadline: true, traceAttempts: true }));
+      (next) => (RouteFilterStep.needed(filters) ? new RouteFilterStep(filters, next) : undefined),
+    ], last);
     return {
       name: routeName,
       timeouts: layers.timeout,
@@ -152,7 +174,7 @@ class SnapshotCompiler {
         () => new ConcurrencyLimiter(concurrency.maxRequests, concurrency.maxPending)),
     };
     const routes: CompiledRoute[] = (policy?.routes ?? []).map((r) => ({ match: routeMatch(r), policy: this.route(spec, id, r.name, r, base) }));
-    return { ...base, routes, defaultRoute: this.route(spec, id, 'default', undefined, base) };
+    return { ...base, routes, defaultRoute: this.route(spec, id, 'default', undefined, base), routing: undefined };
   }
 
   inbound(snapshot: Snapshot): InboundTarget {
@@ -198,8 +220,18 @@ export function compileSnapshot(snapshot: Snapshot, ctx: CompileContext): Compil
   const hosts = new Map<string, ServiceTarget>();
   const addresses = new Map<string, ServiceTarget>();
   const services: ServiceTarget[] = [];
+  // Every service first: an HTTPRoute rule's backends are other services' call targets.
+  const byId = new Map<string, ServiceTarget>();
   for (const spec of snapshot.services) {
     const target = compiler.service(spec);
+    if (!byId.has(target.id)) byId.set(target.id, target);
+  }
+  for (const spec of snapshot.services) {
+    let target = byId.get(`${spec.name}.${spec.namespace}`) as ServiceTarget;
+    if (spec.routing !== undefined && target.routing === undefined) {
+      target = { ...target, routing: compileRouting(spec, target, byId, compiler, ctx) };
+      byId.set(target.id, target);
+    }
     services.push(target);
     for (const endpoint of spec.endpoints) {
       const address = endpoint.address.toLowerCase();

@@ -14,6 +14,7 @@ import type { Endpoint } from '../upstream/endpoint.ts';
 import type { CallTarget } from '../balancer/call-target.ts';
 import type { Step } from '../chain/step.ts';
 import type { AccessControl } from '../policy/access-control.ts';
+import type { CompiledRouteMatch } from '../routing/route-match.ts';
 
 /** Timeouts of one route, in milliseconds; undefined for none. */
 export interface Timeouts {
@@ -65,6 +66,14 @@ export interface ServiceTarget {
   readonly concurrency: ConcurrencyLimiter;
   /** Where the retry loop sends attempts: balancer plus breakers. */
   readonly callTarget: CallTarget;
+  /** The HTTPRoutes attached to the service; when present they decide, and `routes` do not apply. */
+  readonly routing: CompiledRouting | undefined;
+}
+
+/** A service's HTTPRoutes: matches in precedence order, each selecting one rule's policy and chain. */
+export interface CompiledRouting {
+  readonly matches: readonly CompiledRouteMatch[];
+  readonly rules: readonly RoutePolicy[];
 }
 
 /** One inbound route: its match and its chain (access policy -> rate limit -> caller's deadline -> body -> app). */

@@ -9,7 +9,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../config/compile.ts';
-import { matchRoute, type Timeouts } from '../config/compiled.ts';
+import { matchRoute, type RoutePolicy, type Timeouts } from '../config/compiled.ts';
+import { firstMatch } from '../routing/route-match.ts';
 import { SingleCallTarget } from '../balancer/call-target.ts';
 import { BodyStep } from '../chain/body-step.ts';
 import { DispatchStep } from '../chain/dispatch-step.ts';
@@ -65,7 +66,17 @@ export class OutboundPipeline extends PipelineEntryPoints {
     if (destination instanceof ProxyError) return reject(ctx, exchange, destination, 'no_route');
     exchange.headers.push(HOPS_HEADER, String(exchange.hops + 1));
     if (destination.kind === 'passthrough') return this.#passthrough(exchange, destination);
-    const route = matchRoute(destination, exchange.method, target.path);
+    let route: RoutePolicy;
+    const routing = destination.routing;
+    if (routing !== undefined) {
+      // HTTPRoutes attached to the service: the first match in precedence order picks the rule.
+      const match = firstMatch(routing.matches, exchange);
+      if (match === undefined) {
+        return reject(ctx, exchange, new ProxyError('NR', `no HTTPRoute rule for ${destination.name} matches ${exchange.method} ${target.path.split('?')[0]}`), 'no_route');
+      }
+      exchange.matchedPrefix = match.prefix;
+      route = routing.rules[match.rule] as RoutePolicy;
+    } else route = matchRoute(destination, exchange.method, target.path);
     exchange.metrics = route.metrics;
     exchange.counters = route.counters;
     exchange.headers.push(PEER_HEADER, ctx.self.service);

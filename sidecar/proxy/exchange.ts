@@ -6,7 +6,7 @@
 // The downstream is an HTTP/1.1 response, the raw socket of an Upgrade request (which owns its
 // connection until the upstream answers), or an HTTP/2 stream; steps reply through reply() and
 // never need to know which.
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { constants as h2constants, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
@@ -20,6 +20,7 @@ import { h2LocalReply, localReply, rawLocalReply } from './local-reply.ts';
 import { NO_BODY, type RequestBody } from './request-body.ts';
 import type { UpstreamHeaders } from './headers.ts';
 import type { PeerIdentity } from '../identity/spiffe.ts';
+import type { HeaderModifier } from './header-modifier.ts';
 
 export interface ExchangeObserver {
   /** Called once, when the downstream response has finished or the client went away. */
@@ -77,6 +78,13 @@ export class Exchange {
   requestId = '';
   /** The calling sidecar's service (x-petrel-peer), inbound. */
   peer: string | undefined;
+  // What an HTTPRoute rule decided for this request (outbound; unset without routes):
+  /** The PathPrefix the rule matched by (ReplacePrefixMatch rewrites and redirects replace it). */
+  matchedPrefix: string | undefined;
+  /** A URLRewrite hostname: the authority sent upstream (Host, :authority). */
+  rewrittenAuthority: string | undefined;
+  /** A ResponseHeaderModifier, applied to the upstream's response head. */
+  responseHeaders: HeaderModifier | undefined;
   /** Inbound: the request came over mesh mTLS (a verified client certificate). */
   tls = false;
   /** Inbound: the caller's identity from its verified certificate; undefined for plaintext. */
@@ -176,6 +184,7 @@ export class Exchange {
 
   /** The authority the client named (:authority, else Host). */
   get authority(): string {
+    if (this.rewrittenAuthority !== undefined) return this.rewrittenAuthority;
     const headers = this.requestHeaders;
     return (headers[':authority'] as string | undefined) ?? headers.host ?? '';
   }
@@ -208,6 +217,23 @@ export class Exchange {
       return;
     }
     rawLocalReply((this.upgrade as UpgradeDownstream).socket, flag, message, this.requestId, status, extraHeaders);
+    this.upgradeStatus = status;
+    this.closed();
+  }
+
+  /** A redirect the sidecar answers itself (an HTTPRoute RequestRedirect): not an error, so no flag. */
+  redirect(status: number, location: string): void {
+    const h2 = this.h2;
+    if (h2 !== undefined) {
+      if (!h2.stream.destroyed && !h2.stream.headersSent) h2.stream.respond({ ':status': status, location, 'content-length': 0 }, { endStream: true });
+      return;
+    }
+    if (this.res !== undefined) {
+      if (!this.res.headersSent) this.res.writeHead(status, { location, 'content-length': 0 }).end();
+      return;
+    }
+    const socket = (this.upgrade as UpgradeDownstream).socket;
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nlocation: ${location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
     this.upgradeStatus = status;
     this.closed();
   }

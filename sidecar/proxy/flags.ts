@@ -18,6 +18,7 @@ export const FLAGS = {
   URX: { status: 503, code: 'RETRIES_EXHAUSTED', meaning: 'every allowed attempt failed' },
   RL: { status: 429, code: 'RATE_LIMITED', meaning: 'the rate limit was reached' },
   NR: { status: 404, code: 'NO_ROUTE', meaning: 'no route for this request' },
+  NC: { status: 500, code: 'NO_BACKEND', meaning: 'the route rule\'s backends cannot be resolved' },
   FI: { status: 503, code: 'FAULT_ABORT', meaning: 'aborted by fault injection' },
   DI: { status: 200, code: 'FAULT_DELAY', meaning: 'delayed by fault injection' },
   DC: { status: 499, code: 'DOWNSTREAM_CLOSED', meaning: 'the client went away (logged only)' },

@@ -134,6 +134,7 @@ export class H2Attempt implements Attempt {
     }
     this.#relaying = true;
     const out = this.errorFlag === undefined ? raw : [...raw, ERROR_HEADER, this.errorFlag];
+    this.owner.exchange.responseHeaders?.applyToList(out);
     const downstream = this.#downstream;
     if (downstream.destroyed || downstream.closed) return true;
     const options = endStream ? { endStream: true } : { waitForTrailers: true };

@@ -87,6 +87,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler, Attempt {
     const res = this.owner.exchange.res as ServerResponse;
     this.#relaying = true;
     downstreamHeaders(headers);
+    this.owner.exchange.responseHeaders?.applyToObject(headers);
     if (this.owner.closeConnections()) res.shouldKeepAlive = false;
     if (statusMessage) res.statusMessage = statusMessage;
     res.writeHead(status, headers as Record<string, string | string[]>);

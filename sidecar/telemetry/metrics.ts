@@ -38,10 +38,15 @@ export class SidecarMetrics {
   readonly authzDenied: Counter<'service' | 'peer_service'>;
   readonly #peersSeen = new Set<string>();
   readonly identity: IdentityMetrics;
+  readonly mirrors: Counter<'service' | 'mirror' | 'result'>;
 
   constructor(upstreamConnections: () => number) {
     const registers = [this.registry];
     this.identity = new IdentityMetrics(this.registry);
+    this.mirrors = new Counter({
+      name: 'petrel_mirror_requests_total', registers, labelNames: ['service', 'mirror', 'result'],
+      help: 'HTTPRoute RequestMirror copies: sent, failed (an error or 5xx), dropped (too many in flight), skipped (a streamed body).',
+    });
     collectProcessMetrics(this.registry);
     this.requests = new RequestMetrics(this.registry);
     this.tcp = new TcpMetricsFamily(this.registry);
@@ -116,6 +121,11 @@ export class SidecarMetrics {
       if (child === undefined) children.set(label, (child = this.authzDenied.labels({ service, peer_service: label })));
       child.inc();
     };
+  }
+
+  /** Counts one mirror target's copies; children resolved lazily, four at most. */
+  mirrorCounter(service: string, mirror: string): (result: 'sent' | 'failed' | 'dropped' | 'skipped') => void {
+    return (result) => this.mirrors.inc({ service, mirror, result });
   }
 
   /** Records a breaker transition: the state gauge and the transitions counter. */
