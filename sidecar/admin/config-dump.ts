@@ -25,6 +25,11 @@ export function configDump(i: ConfigDumpInput): unknown {
     services: current?.services.map((s) => ({
       id: s.id,
       routes: [...s.routes.map((r) => r.policy), s.defaultRoute].map((r) => ({ name: r.name, timeouts: r.timeouts, attempts: r.retry.attempts })),
+      // HTTPRoute rules, when routes are attached (they decide; `routes` above then do not apply).
+      httpRoutes: s.routing === undefined ? null : {
+        matches: s.routing.matches.length,
+        rules: s.routing.rules.map((r) => ({ name: r.name, timeouts: r.timeouts, attempts: r.retry.attempts })),
+      },
       endpoints: s.endpoints.map((e) => ({
         address: e.address, name: e.name, inflight: e.stats.inflight, ewmaMs: Math.round(e.stats.ewmaMs * 1000) / 1000,
         circuit: e.breaker?.state ?? 'none', mtls: e.tls?.expected.uri ?? null,
