@@ -26,3 +26,11 @@ export interface RoutingService {
 
 /** "name.namespace": how the control plane keys services (registry, policy index). */
 export const serviceKey = (name: string, namespace: string): string => `${name}.${namespace}`;
+
+/**
+ * The HTTPRoutes among a source's stored resources. Typed loosely on purpose: the policy sources'
+ * StoredPolicy union gains its 'HTTPRoute' member separately, and this must compile before and after.
+ */
+export function httpRoutesOf(stored: readonly { readonly kind: string }[]): StoredHttpRoute[] {
+  return stored.filter((p): p is StoredHttpRoute => p.kind === 'HTTPRoute');
+}
