@@ -4,10 +4,12 @@
 // built-in defaults, the control plane merges the namespace default under the service policy.
 import { snapshotContentHashOfJson } from '../api/snapshot-hash.ts';
 import { SNAPSHOT_JSON_HEAD } from '../api/stream-messages.ts';
-import type { AccessSpec, IdentitySpec, PolicySpec, ResiliencePolicySpec, ServiceSpec } from '../api/types.ts';
+import type { AccessSpec, IdentitySpec, PolicySpec, ResiliencePolicySpec, RoutingSpec, ServiceSpec } from '../api/types.ts';
 import { AccessIndex } from './access-index.ts';
 import type { StoredPolicy } from './policy.ts';
-import type { ServiceRecord } from './registry.ts';
+import type { EndpointRecord, ServiceRecord } from './registry.ts';
+import { servicesNamedByRouting } from './routing/referenced.ts';
+import { withoutShorthandRoutes } from './routing/shorthand.ts';
 
 export interface NodeIdentity {
   service: string;
@@ -65,25 +67,51 @@ export class PolicyIndex {
 }
 
 /**
- * The part every sidecar shares, built once per push round: the services with their endpoints and
- * merged policies, already serialized (1,000 sidecars must not serialize it 1,000 times).
+ * The part every sidecar shares, built once per push round: the services with their endpoints,
+ * merged policies and routing, already serialized (1,000 sidecars must not serialize it 1,000 times).
+ * Services that only routing names (a route's parent, a backend without endpoints yet) are listed with
+ * no endpoints, so that the sidecar knows the name.
  */
 export class CompiledRound {
   readonly policies: PolicyIndex;
   readonly access: AccessIndex;
+  /** Compiled HTTPRoutes by "name.namespace" (control/routing/compile.ts). */
+  readonly routing: ReadonlyMap<string, RoutingSpec>;
   readonly servicesJson: string;
   /** `,"identity":{...}` (the trust bundle), or '' when the control plane issues no certificates. */
   readonly identityJson: string;
+  /** What this round had to leave out (ResiliencePolicy routes on a Service with HTTPRoutes), to log. */
+  readonly warnings: string[] = [];
 
-  constructor(services: readonly ServiceRecord[], policies: PolicyIndex, access: AccessIndex = new AccessIndex([]), identity?: IdentitySpec) {
+  constructor(services: readonly ServiceRecord[], policies: PolicyIndex, access: AccessIndex = new AccessIndex([]), identity?: IdentitySpec, routing: ReadonlyMap<string, RoutingSpec> = new Map()) {
     this.policies = policies;
     this.access = access;
+    this.routing = routing;
     this.identityJson = identity === undefined ? '' : `,"identity":${JSON.stringify({ trustDomain: identity.trustDomain, roots: identity.roots })}`;
-    const specs: ServiceSpec[] = services.map((s) => {
-      const policy = policies.policyFor(s.name, s.namespace);
-      return { name: s.name, namespace: s.namespace, endpoints: s.endpoints.map((e) => ({ address: e.address, name: e.name, ...(e.identity === undefined ? {} : { identity: e.identity }) })), ...(policy ? { policy } : {}) };
+    const listed = new Map<string, { name: string; namespace: string; endpoints: readonly EndpointRecord[] }>();
+    for (const s of services) listed.set(`${s.name}.${s.namespace}`, s);
+    for (const [key, s] of servicesNamedByRouting(routing)) if (!listed.has(key)) listed.set(key, { ...s, endpoints: [] });
+    // The registry's order (namespace, then name), whatever routing added.
+    const all = [...listed.values()].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+    const specs: ServiceSpec[] = all.map((s) => {
+      const policy = this.policyFor(s.name, s.namespace, this.warnings);
+      const routes = routing.get(`${s.name}.${s.namespace}`);
+      return {
+        name: s.name,
+        namespace: s.namespace,
+        endpoints: s.endpoints.map((e) => ({ address: e.address, name: e.name, ...(e.identity === undefined ? {} : { identity: e.identity }) })),
+        ...(policy ? { policy } : {}),
+        ...(routes ? { routing: routes } : {}),
+      };
     });
     this.servicesJson = JSON.stringify(specs);
+  }
+
+  /** The service's merged policy, without ResiliencePolicy `routes:` when HTTPRoutes route it (routing/shorthand.ts). */
+  policyFor(service: string, namespace: string, warnings?: string[]): PolicySpec | undefined {
+    const r = withoutShorthandRoutes(service, namespace, this.policies.policyFor(service, namespace), this.routing.has(`${service}.${namespace}`));
+    if (r.warning !== undefined) warnings?.push(r.warning);
+    return r.policy;
   }
 }
 
@@ -102,7 +130,7 @@ function inboundPolicyJson(own: PolicySpec | undefined, access: AccessSpec | und
 
 /** One sidecar's snapshot without its version, as JSON, and its content hash. */
 export function compileFor(node: NodeIdentity, round: CompiledRound): { json: string; hash: string } {
-  const own = round.policies.policyFor(node.service, node.namespace);
+  const own = round.policyFor(node.service, node.namespace);
   const inbound = inboundPolicyJson(own, round.access.accessFor(node.service, node.namespace));
   // The same key order as JSON.stringify of the parsed snapshot minus its version (api/snapshot-hash.ts).
   const json = `${SNAPSHOT_JSON_HEAD}"node":${JSON.stringify({ service: node.service, namespace: node.namespace })}${round.identityJson}${inbound},"services":${round.servicesJson}}`;

@@ -10,6 +10,8 @@ import { CompiledRound, compileFor, PolicyIndex } from './compiler.ts';
 import type { ControlMetrics } from './metrics.ts';
 import type { StoredPolicy } from './policy.ts';
 import type { ServiceRecord } from './registry.ts';
+import { compileRouting } from './routing/compile.ts';
+import { httpRoutesOf } from './routing/stored-route.ts';
 import type { Subscription } from './subscription.ts';
 
 export interface PushSchedulerOptions {
@@ -36,6 +38,8 @@ export class PushScheduler {
   #timer: TimerHandle | undefined;
   #graceTimer: TimerHandle | undefined;
   #warmUntil = 0;
+  /** Warnings already logged: a round runs on every change, and each would repeat them. */
+  #warned = new Set<string>();
 
   constructor(options: PushSchedulerOptions) {
     this.#o = options;
@@ -69,9 +73,20 @@ export class PushScheduler {
     for (const sub of this.#o.subscriptions()) if (sub.connected) this.pushTo(sub, round);
   }
 
+  /** The shared part of this round's snapshots, HTTPRoutes compiled from the policy sources' resources. */
   round(): CompiledRound {
     const policies = this.#o.policies();
-    return new CompiledRound(this.#o.services(), new PolicyIndex(policies), new AccessIndex(policies), this.#o.identity?.());
+    const services = this.#o.services();
+    const warnings: string[] = [];
+    const routing = compileRouting(httpRoutesOf(policies), services, undefined, (w) => warnings.push(w));
+    const round = new CompiledRound(services, new PolicyIndex(policies), new AccessIndex(policies), this.#o.identity?.(), routing);
+    this.#logNew([...warnings, ...round.warnings]);
+    return round;
+  }
+
+  #logNew(warnings: string[]): void {
+    for (const w of warnings) if (!this.#warned.has(w)) this.#o.log.warn(w);
+    this.#warned = new Set(warnings); // a warning that went away and comes back is logged again
   }
 
   /** A new subscription: push unless what it holds (`held`) is current. */

@@ -1,0 +1,63 @@
+// One HTTPRoute rule compiled into what the sidecar applies once a match picked it: its name (the
+// `route` metric label), where it came from, its backends, filters, timeouts and retry policy in
+// Petrel's own TimeoutSpec/RetrySpec shapes. Petrel's budgets, breakers and jitter bounds keep coming
+// from the ResiliencePolicy; the sidecar lays these fields over it.
+import { parseDuration } from '../../api/duration.ts';
+import type { HttpRouteRule, RetrySpec, RouteRuleSpec, TimeoutSpec } from '../../api/types.ts';
+import { resolveBackends } from './backends.ts';
+import { compileFilters } from './filters.ts';
+import type { StoredHttpRoute } from './stored-route.ts';
+
+/** GEP-995: the rule's own name, else "<route>.<index>" so every rule has a stable label. */
+export const ruleName = (route: StoredHttpRoute, rule: HttpRouteRule, index: number): string => rule.name ?? `${route.name}.${index}`;
+
+/** GEP-1742: request -> total, backendRequest -> perTry (one try); "0s" means no timeout, so it is left out. */
+export function compileTimeouts(t: HttpRouteRule['timeouts']): TimeoutSpec | undefined {
+  if (t === undefined) return undefined;
+  const out: TimeoutSpec = {};
+  if (t.backendRequest !== undefined && parseDuration(t.backendRequest) > 0) out.perTry = t.backendRequest;
+  if (t.request !== undefined && parseDuration(t.request) > 0) out.total = t.request;
+  return Object.keys(out).length ? out : undefined;
+}
+
+/**
+ * GEP-1731: `attempts` counts retries only, Petrel's attempts count tries (+1); `codes` are the
+ * statuses that may be retried (Petrel's `on` takes them as strings); `backoff` is the minimum delay
+ * between tries, which is the base of Petrel's exponential backoff with jitter.
+ */
+export function compileRetry(r: HttpRouteRule['retry']): RetrySpec | undefined {
+  if (r === undefined) return undefined;
+  const out: RetrySpec = {};
+  if (r.attempts !== undefined) out.attempts = r.attempts + 1;
+  if (r.codes !== undefined) out.on = r.codes.map(String);
+  if (r.backoff !== undefined) out.backoff = { strategy: 'exponential-jitter', base: r.backoff };
+  return Object.keys(out).length ? out : undefined;
+}
+
+/**
+ * The rule, with a fixed key order (the snapshot is hashed). A rule that has no backends to call and
+ * no redirect answering for it is `unresolved` (500, as the spec says for a rule whose backends are all
+ * invalid and which has no filters). A redirect needs no backend, so it is never marked unresolved:
+ * the sidecar would otherwise answer 500 where the spec answers the redirect.
+ */
+export function compileRule(route: StoredHttpRoute, rule: HttpRouteRule, index: number, portOf: (name: string, namespace: string) => number, warn: (why: string) => void): RouteRuleSpec {
+  const at = `HTTPRoute ${route.key} rule ${index}`;
+  const filters = compileFilters(rule.filters, route.namespace, portOf, (why) => warn(`${at}: ${why}`));
+  let { backends, unresolved } = resolveBackends(rule.backendRefs, route.namespace, portOf);
+  if (unresolved === undefined && !rule.backendRefs?.length) unresolved = 'the rule has no backendRefs';
+  if (filters?.redirect && unresolved !== undefined) {
+    if (rule.backendRefs?.length) warn(`${at}: ${unresolved}; the rule redirects, so it does not call them`);
+    unresolved = undefined;
+  }
+  const timeout = compileTimeouts(rule.timeouts);
+  const retry = compileRetry(rule.retry);
+  return {
+    name: ruleName(route, rule, index),
+    source: at,
+    backends,
+    ...(unresolved !== undefined ? { unresolved } : {}),
+    ...(filters ? { filters } : {}),
+    ...(timeout ? { timeout } : {}),
+    ...(retry ? { retry } : {}),
+  };
+}
