@@ -118,6 +118,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const paymentsPorts = await mesh.sidecarPorts();
     const webApp = await freePort();
     const paymentsApp = await freePort();
+    const canaryApp = await freePort();
+    const canaryPorts = await mesh.sidecarPorts();
     const ledger: { name: string; mode: 'ok' | 'unavailable'; app: number; ports: SidecarPorts }[] = [];
     for (const pod of LEDGER_PODS) ledger.push({ ...pod, app: await freePort(), ports: await mesh.sidecarPorts() });
     const controlPorts = { stream: await freePort(), api: await freePort() };
@@ -195,6 +197,42 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       out('  each behind its own sidecar registered as service ledger. The demo calls ledger.Ledger/Record through the web sidecar.');
       out(`  policies/ledger.yaml: ${JSON.stringify(LEDGER_POLICY)}`);
     };
+    // The canary: payments-v2, its own service, and an HTTPRoute on payments that splits by weight.
+    const canaryRoute = (v1: number, v2: number) => [
+      'apiVersion: gateway.networking.k8s.io/v1', 'kind: HTTPRoute', 'metadata: { name: payments-canary, namespace: default }',
+      'spec:', '  parentRefs: [{ group: "", kind: Service, name: payments, port: 80 }]', '  rules:',
+      '    - name: canary',
+      `      backendRefs: [{ name: payments, port: 80, weight: ${v1} }, { name: payments-v2, port: 80, weight: ${v2} }]`, '',
+    ].join('\n');
+    const servedBy = async () => ({
+      v1: await metric(paymentsPorts.admin, 'petrel_requests_total', { direction: 'inbound', peer_service: 'web' }),
+      v2: await metric(canaryPorts.admin, 'petrel_requests_total', { direction: 'inbound', peer_service: 'web' }),
+    });
+    let canaryBefore = { v1: 0, v2: 0 };
+    const shiftTo = (v1: number, v2: number) => async () => {
+      if (v1 === 90) {
+        mesh.startApp('payments-v2', ['payments', String(canaryApp)]);
+        mesh.startSidecar('payments-v2', canaryPorts, controlUrl, 'payments-v2-0', `127.0.0.1:${canaryApp}`);
+        await Promise.all([waitForOk(`http://127.0.0.1:${canaryApp}/__chaos?fail=0`), waitForOk(`http://127.0.0.1:${canaryPorts.admin}/ready`)]);
+        await webLearns('the payments-v2 endpoint', `127.0.0.1:${canaryPorts.inbound}`);
+      }
+      mesh.writePolicy(mesh.policiesDir, 'payments-route.yaml', canaryRoute(v1, v2));
+      await webLearns(`the canary route at ${v1}/${v2}`, `"weight":${v2}`, '"httpRoutes"');
+      out(`  policies/payments-route.yaml: an HTTPRoute on Service payments, backendRefs payments weight ${v1}, payments-v2 weight ${v2}`);
+      canaryBefore = await servedBy();
+    };
+    const measuredSplit = (v2Share: number) => async (o: Outcome[]) => {
+      const now = await servedBy();
+      const v1 = now.v1 - canaryBefore.v1;
+      const v2 = now.v2 - canaryBefore.v2;
+      const share = v2 / Math.max(1, v1 + v2);
+      out(`  measured split: payments (v1) ${v1} calls, payments-v2 ${v2} calls: ${(share * 100).toFixed(1)}% to v2 (route says ${v2Share * 100}%)`);
+      if (okShare(o) < 0.99) return 'expected at least 99% success during the canary';
+      // A binomial bound: 4 standard deviations around the route's share.
+      const n = v1 + v2;
+      const sigma = Math.sqrt(Math.max(n * v2Share * (1 - v2Share), 1));
+      return Math.abs(v2 - n * v2Share) <= 4 * sigma + 1 ? undefined : `expected about ${v2Share * 100}% of calls on payments-v2`;
+    };
     const phases: Phase[] = [
       { title: 'healthy', explain: 'payments answers every call; the mesh adds two hops and nothing else.', before: chaos(0),
         expect: (o) => (okShare(o) >= 0.99 ? undefined : 'expected at least 99% success') },
@@ -239,6 +277,13 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           if (!counted.some((c) => c.pod.mode === 'unavailable' && c.unavailable > 0)) return 'expected ledger-1 to answer some calls with grpc_status="14"';
           return undefined;
         } },
+      { title: 'canary: an HTTPRoute sends 10% of payments to v2', before: shiftTo(90, 10),
+        explain: 'a Gateway API HTTPRoute attached to Service payments splits each call by weight between payments (v1) and ' +
+          'payments-v2, each with its own endpoints and balancer; the web app and its sidecar change nothing.',
+        expect: measuredSplit(0.1) },
+      { title: 'canary promoted: the same route at 50/50', before: shiftTo(50, 50),
+        explain: 'editing the weights in the route file shifts traffic live, as Flagger or Argo Rollouts would.',
+        expect: measuredSplit(0.5) },
     ];
     const perPhase = Math.max(CONCURRENCY, Math.floor(options.requests / phases.length));
     const problems: string[] = [];
