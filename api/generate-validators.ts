@@ -7,6 +7,7 @@ import AjvModule from 'ajv';
 import standaloneModule from 'ajv/dist/standalone/index.js';
 import { accessCrdYaml, crdYaml } from './crd.ts';
 import { DASHBOARDS, grafanaJson, KUBERNETES_SCRAPE_CONFIG, LOCAL_SCRAPE_CONFIG } from './dashboards.ts';
+import { MESSAGES_KEYWORD } from './http-route-schema.ts';
 import { MAX_DURATION_KEYWORD } from './policy-schema.ts';
 import { VALIDATED_SCHEMAS } from './schemas.ts';
 
@@ -28,6 +29,8 @@ export function generateValidators(): string {
   const ajv = new AjvModule.default({ allErrors: true, strict: true, strictTypes: false, code: { source: true, esm: true, lines: false } });
   // An annotation to ajv: api/duration-limits.ts enforces it after the schema passed.
   ajv.addKeyword({ keyword: MAX_DURATION_KEYWORD, schemaType: 'string' });
+  // An annotation too: api/validate.ts reads the messages it holds for the errors ajv reports.
+  ajv.addKeyword({ keyword: MESSAGES_KEYWORD, schemaType: 'object' });
   const refs: Record<string, string> = {};
   for (const [name, schema] of Object.entries(VALIDATED_SCHEMAS)) {
     ajv.addSchema(schema, name);

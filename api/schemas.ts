@@ -1,6 +1,7 @@
 // The documents Petrel validates, as complete JSON Schemas: a SidecarSnapshot, a ResiliencePolicy
-// and an AccessPolicy resource. api/generate-validators.ts compiles them into code.
+// an AccessPolicy resource and an HTTPRoute (gateway.networking.k8s.io/v1). api/generate-validators.ts compiles them into code.
 import { accessPolicySpecSchema } from './access-policy-schema.ts';
+import { httpRouteDocumentSchema } from './http-route-schema.ts';
 import { resiliencePolicySpecSchema } from './policy-schema.ts';
 import { snapshotSchema } from './snapshot-schema.ts';
 
@@ -36,4 +37,5 @@ export const VALIDATED_SCHEMAS = {
   validateSnapshot: snapshotSchema,
   validatePolicyDocument: policyDocumentSchema,
   validateAccessPolicyDocument: accessPolicyDocumentSchema,
+  validateHttpRouteDocument: httpRouteDocumentSchema,
 };

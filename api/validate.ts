@@ -7,9 +7,10 @@ import type { ErrorObject } from 'ajv';
 import { checkDurationLimits } from './duration-limits.ts';
 import { DURATION_PATTERN, parseDuration } from './duration.ts';
 import * as validators from './generated/validators.ts';
+import { GATEWAY_DURATION_PATTERN, httpRouteDocumentSchema, MESSAGES_KEYWORD } from './http-route-schema.ts';
 import { policyDocumentSchema } from './schemas.ts';
 import { snapshotSchema } from './snapshot-schema.ts';
-import type { AccessRuleSpec, PolicySpec, Snapshot } from './types.ts';
+import type { AccessRuleSpec, HttpHeaderFilter, HttpPathModifier, HttpRouteBackendRef, HttpRouteFilter, HttpRouteSpec, PolicySpec, RoutingSpec, Snapshot } from './types.ts';
 
 export interface ValidationIssue {
   /** Dotted field path from the document root, e.g. "spec.retry.backoff.base". */
@@ -27,6 +28,7 @@ interface CompiledValidator {
 const snapshotValidator = validators.validateSnapshot as CompiledValidator;
 const policyDocumentValidator = validators.validatePolicyDocument as CompiledValidator;
 const accessPolicyDocumentValidator = validators.validateAccessPolicyDocument as CompiledValidator;
+const httpRouteDocumentValidator = validators.validateHttpRouteDocument as CompiledValidator;
 
 export function joinPath(segments: readonly (string | number)[]): string {
   let out = '';
@@ -53,6 +55,9 @@ function describe(error: ErrorObject): { extra?: string; message: string } {
       return { message: `must be one of: ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
     case 'pattern':
       if (p.pattern === DURATION_PATTERN) return { message: 'must be a duration such as "250ms", "2s" or "5m"' };
+      if (p.pattern === GATEWAY_DURATION_PATTERN) {
+        return { message: `must be a Gateway API duration such as "10s", "500ms", "1h" or "0s" (${GATEWAY_DURATION_PATTERN})` };
+      }
       return { message: `must match ${String(p.pattern)}` };
     case 'type':
       return { message: `must be ${String(p.type)}` };
@@ -61,11 +66,31 @@ function describe(error: ErrorObject): { extra?: string; message: string } {
   }
 }
 
-function fromAjv(validate: CompiledValidator, base: (string | number)[]): ValidationIssue[] {
+/**
+ * The message the schema itself gives for this error (MESSAGES_KEYWORD on the node the error's
+ * schemaPath names), keyed by keyword, or "required:<field>" / "additionalProperties:<field>".
+ */
+function schemaMessage(root: unknown, error: ErrorObject, extra: string | undefined): string | undefined {
+  if (root === undefined || !error.schemaPath.startsWith('#/')) return undefined;
+  const path = error.schemaPath.slice(2).split('/');
+  path.pop(); // the keyword
+  let node: unknown = root;
+  for (const raw of path) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[raw.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  const messages = (node as Record<string, unknown> | undefined)?.[MESSAGES_KEYWORD] as Record<string, string> | undefined;
+  if (messages === undefined) return undefined;
+  return messages[extra === undefined ? error.keyword : `${error.keyword}:${extra}`];
+}
+
+function fromAjv(validate: CompiledValidator, base: (string | number)[], root?: unknown): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const seen = new Set<string>();
   for (const error of validate.errors ?? []) {
-    const { extra, message } = describe(error);
+    const described = describe(error);
+    const { extra } = described;
+    const message = schemaMessage(root, error, extra) ?? described.message;
     const segments = [...base, ...pointerToSegments(error.instancePath), ...(extra === undefined ? [] : [extra])];
     const path = joinPath(segments);
     const key = `${path}\0${message}`;
@@ -168,6 +193,9 @@ export function validateSnapshot(doc: unknown): ValidationIssue[] {
       owners.set(host.toLowerCase(), id);
     }
   });
+  snapshot.services.forEach((service, i) => {
+    if (service.routing) issues.push(...checkRoutingSemantics(service.routing, ['services', i, 'routing']));
+  });
   if (snapshot.inbound?.policy) issues.push(...checkPolicySemantics(snapshot.inbound.policy, ['inbound', 'policy']));
   issues.push(...checkAccessRules(snapshot.inbound?.access?.rules, ['inbound', 'access', 'rules']));
   return issues;
@@ -184,4 +212,182 @@ export function validatePolicyDocument(doc: unknown): ValidationIssue[] {
 export function validateAccessPolicyDocument(doc: unknown): ValidationIssue[] {
   if (!accessPolicyDocumentValidator(doc)) return fromAjv(accessPolicyDocumentValidator, []);
   return checkAccessRules((doc as { spec: { rules?: AccessRuleSpec[] } }).spec.rules, ['spec', 'rules']);
+}
+
+/** A snapshot's routing: every match names a rule that exists; rule retries and timeouts in order. */
+export function checkRoutingSemantics(routing: RoutingSpec, at: (string | number)[]): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  routing.matches.forEach((m, i) => {
+    if (m.rule >= routing.rules.length) {
+      const segments = [...at, 'matches', i, 'rule'];
+      issues.push({ path: joinPath(segments), segments, message: `names rule ${m.rule}, but there are ${routing.rules.length} rules` });
+    }
+  });
+  routing.rules.forEach((rule, i) => {
+    const rb = rule.retry?.backoff;
+    checkDurationOrder(issues, [...at, 'rules', i, 'retry', 'backoff'], rb?.base, rb?.max, 'base', 'max');
+    checkDurationOrder(issues, [...at, 'rules', i, 'timeout'], rule.timeout?.perTry, rule.timeout?.total, 'perTry', 'total');
+  });
+  return issues;
+}
+
+// ---- HTTPRoute (gateway.networking.k8s.io/v1) ----
+
+/** The field each filter type carries (HTTPRouteFilter: the type names the one field set). */
+const FILTER_FIELDS = {
+  RequestHeaderModifier: 'requestHeaderModifier',
+  ResponseHeaderModifier: 'responseHeaderModifier',
+  RequestRedirect: 'requestRedirect',
+  URLRewrite: 'urlRewrite',
+  RequestMirror: 'requestMirror',
+} as const;
+const REFERENCE_GRANT = 'cross-namespace backendRefs need a ReferenceGrant, which Petrel does not implement yet';
+const SERVICE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+interface HttpRouteDocument {
+  metadata: { name: string; namespace?: string; creationTimestamp?: string };
+  spec: HttpRouteSpec;
+}
+
+function push(issues: ValidationIssue[], segments: (string | number)[], message: string): void {
+  issues.push({ path: joinPath(segments), segments, message });
+}
+
+/** A backendRef (or a mirror's): same namespace, and a Service reference names its port (the spec's CEL). */
+function checkBackendRef(issues: ValidationIssue[], ref: HttpRouteBackendRef, namespace: string, at: (string | number)[]): void {
+  if (ref.namespace !== undefined && ref.namespace !== namespace) push(issues, [...at, 'namespace'], `"${ref.namespace}" is not the route's namespace "${namespace}": ${REFERENCE_GRANT}`);
+  if ((ref.group ?? '') === '' && (ref.kind ?? 'Service') === 'Service') {
+    if (ref.port === undefined) push(issues, [...at, 'port'], 'is required for a Service reference (Gateway API: "Must have port for Service reference")');
+    if (!SERVICE_NAME.test(ref.name) || ref.name.length > 63) push(issues, [...at, 'name'], 'must be a Service name: a DNS label of at most 63 characters (lowercase letters, digits and "-")');
+  }
+}
+
+/** One action per header name (case-insensitive) across set, add and remove. */
+function checkHeaderFilter(issues: ValidationIssue[], filter: HttpHeaderFilter, at: (string | number)[]): void {
+  const seen = new Map<string, string>();
+  const see = (name: string, where: (string | number)[]) => {
+    const first = seen.get(name.toLowerCase());
+    if (first !== undefined) push(issues, where, `"${name}" already has an action (${first}): one action per header`);
+    else seen.set(name.toLowerCase(), joinPath(where));
+  };
+  filter.set?.forEach((h, i) => see(h.name, [...at, 'set', i, 'name']));
+  filter.add?.forEach((h, i) => see(h.name, [...at, 'add', i, 'name']));
+  filter.remove?.forEach((name, i) => see(name, [...at, 'remove', i]));
+}
+
+function checkPathModifier(issues: ValidationIssue[], path: HttpPathModifier, at: (string | number)[]): void {
+  const full = path.type === 'ReplaceFullPath';
+  const wanted = full ? 'replaceFullPath' : 'replacePrefixMatch';
+  const other = full ? 'replacePrefixMatch' : 'replaceFullPath';
+  if (path[wanted] === undefined) push(issues, [...at, wanted], `is required when type is ${path.type}`);
+  if (path[other] !== undefined) push(issues, [...at, other], `must not be set when type is ${path.type}`);
+}
+
+/** What the Gateway API's CEL rules say of a path match value (Exact and PathPrefix). */
+function pathValueProblem(value: string): string | undefined {
+  for (const bad of ['//', '/./', '/../', '%2f', '%2F']) if (value.includes(bad)) return `must not contain "${bad}"`;
+  for (const bad of ['/..', '/.']) if (value.endsWith(bad)) return `must not end with "${bad}"`;
+  return undefined;
+}
+
+/** What the HTTPRoute schema cannot say: the spec's CEL rules, and what Petrel does not implement yet. */
+export function checkHttpRouteSemantics(doc: HttpRouteDocument): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const namespace = doc.metadata.namespace ?? 'default';
+  const spec = doc.spec;
+  const parents = new Map<string, number>();
+  spec.parentRefs?.forEach((ref, i) => {
+    const at = ['spec', 'parentRefs', i];
+    if (ref.namespace !== undefined && ref.namespace !== namespace) {
+      push(issues, [...at, 'namespace'], `"${ref.namespace}" is not the route's namespace "${namespace}": a route attached to a Service in another namespace (a consumer route, GEP-1324) is not implemented by Petrel yet; put the route in the Service's namespace`);
+    }
+    const key = `${ref.namespace ?? namespace}/${ref.name}:${ref.sectionName ?? ''}:${ref.port ?? ''}`;
+    const first = parents.get(key);
+    if (first !== undefined) push(issues, at, `duplicates parentRefs[${first}]: references to the same Service must differ in sectionName or port`);
+    else parents.set(key, i);
+  });
+  const names = new Map<string, number>();
+  let totalMatches = 0;
+  spec.rules?.forEach((rule, r) => {
+    const at = ['spec', 'rules', r];
+    if (rule.name !== undefined) {
+      const first = names.get(rule.name);
+      if (first !== undefined) push(issues, [...at, 'name'], `duplicates rules[${first}].name "${rule.name}": rule names must be unique within the route`);
+      else names.set(rule.name, r);
+    }
+    totalMatches += rule.matches?.length ?? 1;
+    rule.matches?.forEach((match, m) => {
+      const value = match.path?.value;
+      if (value !== undefined) {
+        const problem = pathValueProblem(value);
+        if (problem !== undefined) push(issues, [...at, 'matches', m, 'path', 'value'], problem);
+      }
+      for (const list of ['headers', 'queryParams'] as const) {
+        const seen = new Map<string, number>();
+        match[list]?.forEach((h, i) => {
+          const first = seen.get(h.name);
+          if (first !== undefined) push(issues, [...at, 'matches', m, list, i, 'name'], `duplicates ${list}[${first}].name "${h.name}"`);
+          else seen.set(h.name, i);
+        });
+      }
+    });
+    const firstOfType = new Map<string, number>();
+    let redirect: number | undefined;
+    rule.filters?.forEach((filter: HttpRouteFilter, f) => {
+      const fat = [...at, 'filters', f];
+      const field = FILTER_FIELDS[filter.type];
+      for (const [type, other] of Object.entries(FILTER_FIELDS)) {
+        if (other !== field && filter[other] !== undefined) push(issues, [...fat, other], `must not be set when type is ${filter.type} (it belongs to type ${type})`);
+      }
+      if (filter[field] === undefined) push(issues, [...fat, field], `is required when type is ${filter.type}`);
+      if (filter.type !== 'RequestMirror') {
+        const first = firstOfType.get(filter.type);
+        if (first !== undefined) push(issues, [...fat, 'type'], `${filter.type} filter cannot be repeated (filters[${first}] is one)`);
+        else firstOfType.set(filter.type, f);
+      }
+      const exclusive = filter.type === 'RequestRedirect' ? 'URLRewrite' : filter.type === 'URLRewrite' ? 'RequestRedirect' : undefined;
+      const clash = exclusive === undefined ? undefined : firstOfType.get(exclusive);
+      if (clash !== undefined) push(issues, [...fat, 'type'], `may not be combined with the ${exclusive} filter (filters[${clash}]): specify either RequestRedirect or URLRewrite`);
+      if (filter.type === 'RequestRedirect' && redirect === undefined) redirect = f;
+      const headers = filter.type === 'RequestHeaderModifier' ? filter.requestHeaderModifier : filter.type === 'ResponseHeaderModifier' ? filter.responseHeaderModifier : undefined;
+      if (headers !== undefined) checkHeaderFilter(issues, headers, [...fat, field]);
+      const path = filter.type === 'RequestRedirect' ? filter.requestRedirect?.path : filter.type === 'URLRewrite' ? filter.urlRewrite?.path : undefined;
+      if (path !== undefined) {
+        checkPathModifier(issues, path, [...fat, field, 'path']);
+        if (path.type === 'ReplacePrefixMatch') {
+          // No matches means the default one, PathPrefix "/"; a match without a path or type is PathPrefix too.
+          const matches = rule.matches ?? [{ path: { type: 'PathPrefix' as const, value: '/' } }];
+          const only = matches.length === 1 ? (matches[0]?.path?.type ?? 'PathPrefix') : undefined;
+          if (only !== 'PathPrefix') {
+            push(issues, [...fat, field, 'path', 'type'], `ReplacePrefixMatch needs exactly one match, a PathPrefix one; the rule has ${matches.length === 1 ? `one ${only} match` : `${matches.length} matches`}`);
+          }
+        }
+      }
+      const mirror = filter.type === 'RequestMirror' ? filter.requestMirror : undefined;
+      if (mirror !== undefined) {
+        checkBackendRef(issues, mirror.backendRef, namespace, [...fat, field, 'backendRef']);
+        if (mirror.percent !== undefined && mirror.fraction !== undefined) push(issues, [...fat, field, 'fraction'], 'must not be set with percent: give one of them');
+        const fraction = mirror.fraction;
+        if (fraction !== undefined && fraction.numerator > (fraction.denominator ?? 100)) {
+          push(issues, [...fat, field, 'fraction', 'numerator'], `must not exceed the denominator (${fraction.numerator} > ${fraction.denominator ?? 100})`);
+        }
+      }
+    });
+    if (redirect !== undefined && (rule.backendRefs?.length ?? 0) > 0) {
+      push(issues, [...at, 'backendRefs'], `must be empty with a RequestRedirect filter (filters[${redirect}]): the redirect is the answer, no backend is called`);
+    }
+    rule.backendRefs?.forEach((ref, b) => checkBackendRef(issues, ref, namespace, [...at, 'backendRefs', b]));
+    const t = rule.timeouts;
+    if (t?.request !== undefined && t.backendRequest !== undefined && parseDuration(t.request) !== 0 && parseDuration(t.backendRequest) > parseDuration(t.request)) {
+      push(issues, [...at, 'timeouts', 'backendRequest'], `must not exceed request (${t.backendRequest} > ${t.request})`);
+    }
+  });
+  if (totalMatches > 128) push(issues, ['spec', 'rules'], `${totalMatches} matches in all; a route may have at most 128 across its rules`);
+  return issues;
+}
+
+/** Validates one HTTPRoute document (gateway.networking.k8s.io/v1). */
+export function validateHttpRouteDocument(doc: unknown): ValidationIssue[] {
+  if (!httpRouteDocumentValidator(doc)) return fromAjv(httpRouteDocumentValidator, [], httpRouteDocumentSchema);
+  return [...durationLimitIssues(httpRouteDocumentSchema, doc), ...checkHttpRouteSemantics(doc as HttpRouteDocument)];
 }

@@ -1,6 +1,6 @@
 // A policy resource as the control plane keeps it: where it came from, whom it protects, its spec.
-// ResiliencePolicies and AccessPolicies come from the same sources and share their bounds.
-import type { AccessPolicySpec, ResiliencePolicySpec } from '../api/types.ts';
+// ResiliencePolicies, AccessPolicies and HTTPRoutes come from the same sources and share their bounds.
+import type { AccessPolicySpec, HttpRouteSpec, ResiliencePolicySpec } from '../api/types.ts';
 
 interface StoredBase {
   /** "namespace/name" (unique per kind) */
@@ -21,7 +21,15 @@ export interface StoredAccessPolicy extends StoredBase {
   readonly spec: AccessPolicySpec;
 }
 
-export type StoredPolicy = StoredResiliencePolicy | StoredAccessPolicy;
+/** A Gateway API HTTPRoute (gateway.networking.k8s.io/v1) attached to Services (GAMMA). */
+export interface StoredHttpRoute extends StoredBase {
+  readonly kind: 'HTTPRoute';
+  readonly spec: HttpRouteSpec;
+  /** metadata.creationTimestamp when the document gives it: the oldest route wins precedence ties. */
+  readonly creationTimestamp?: string;
+}
+
+export type StoredPolicy = StoredResiliencePolicy | StoredAccessPolicy | StoredHttpRoute;
 
 /** What a policy source reports: its policies, and the inputs it had to reject. */
 export interface SourceState {

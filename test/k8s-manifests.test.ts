@@ -133,6 +133,7 @@ describe('k8s/ rendered by kubectl kustomize', () => {
     ]);
     assert.equal(validating.webhooks[0].clientConfig.service.path, '/validate');
     assert.deepEqual(validating.webhooks[0].rules[0].resources, ['resiliencepolicies', 'accesspolicies']);
+    assert.deepEqual(validating.webhooks[0].rules[1], { apiGroups: ['gateway.networking.k8s.io'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['httproutes'], scope: 'Namespaced' });
   });
 
   it('ships the Prometheus scrape config and the four Grafana dashboards as ConfigMaps', () => {

@@ -4,8 +4,8 @@
 // document bound.
 import { lstat, readFile, stat } from 'node:fs/promises';
 import { formatIssues, parseDocuments, SourceError } from '../../api/yaml-source.ts';
-import { validateAccessPolicyDocument, validatePolicyDocument } from '../../api/validate.ts';
-import type { AccessPolicySpec, ResiliencePolicySpec } from '../../api/types.ts';
+import { validateAccessPolicyDocument, validateHttpRouteDocument, validatePolicyDocument } from '../../api/validate.ts';
+import type { AccessPolicySpec, HttpRouteSpec, ResiliencePolicySpec } from '../../api/types.ts';
 import type { StoredPolicy } from '../policy.ts';
 import { countDocumentMarkers, formatBytes, type PolicyLimits } from './policy-limits.ts';
 
@@ -64,20 +64,25 @@ export function parsePolicies(text: string, file: string, limits: PolicyLimits):
   const errors: string[] = [];
   const policies: StoredPolicy[] = [];
   for (const doc of docs) {
-    // The document's kind picks the schema; any other kind is judged as a ResiliencePolicy, whose
+    // The document's kind picks the schema (ResiliencePolicy, AccessPolicy, HTTPRoute); any other kind
+    // is judged as a ResiliencePolicy, whose
     // schema then names the kind it expected.
-    const access = (doc.value as { kind?: unknown } | null)?.kind === 'AccessPolicy';
-    const issues = access ? validateAccessPolicyDocument(doc.value) : validatePolicyDocument(doc.value);
+    const kind = (doc.value as { kind?: unknown } | null)?.kind;
+    const issues = kind === 'AccessPolicy' ? validateAccessPolicyDocument(doc.value)
+      : kind === 'HTTPRoute' ? validateHttpRouteDocument(doc.value)
+      : validatePolicyDocument(doc.value);
     if (issues.length > 0) {
       errors.push(...formatIssues(doc, issues));
       continue;
     }
-    const value = doc.value as { metadata: { name: string; namespace?: string }; spec: unknown };
+    const value = doc.value as { metadata: { name: string; namespace?: string; creationTimestamp?: string }; spec: unknown };
     const namespace = value.metadata.namespace ?? 'default';
     const base = { key: `${namespace}/${value.metadata.name}`, namespace, name: value.metadata.name, origin: `${file} (document ${doc.index})` };
-    policies.push(access
-      ? { ...base, kind: 'AccessPolicy', spec: value.spec as AccessPolicySpec }
-      : { ...base, kind: 'ResiliencePolicy', spec: value.spec as ResiliencePolicySpec });
+    if (kind === 'AccessPolicy') policies.push({ ...base, kind: 'AccessPolicy', spec: value.spec as AccessPolicySpec });
+    else if (kind === 'HTTPRoute') {
+      const created = value.metadata.creationTimestamp;
+      policies.push({ ...base, kind: 'HTTPRoute', spec: value.spec as HttpRouteSpec, ...(created === undefined ? {} : { creationTimestamp: created }) });
+    } else policies.push({ ...base, kind: 'ResiliencePolicy', spec: value.spec as ResiliencePolicySpec });
   }
   return errors.length > 0 ? { errors } : { policies };
 }

@@ -1,7 +1,13 @@
-// The validating admission webhook for ResiliencePolicy and AccessPolicy: AdmissionReview v1 in,
+// The validating admission webhook for ResiliencePolicy, AccessPolicy and HTTPRoute: AdmissionReview v1 in,
 // AdmissionReview v1 out, judged by the same schema and semantic checks as `petrel validate` and the sidecar. The
 // message names every field path and what was expected, so `kubectl apply` prints it.
-import { validateAccessPolicyDocument, validatePolicyDocument } from '../../api/validate.ts';
+import { validateAccessPolicyDocument, validateHttpRouteDocument, validatePolicyDocument, type ValidationIssue } from '../../api/validate.ts';
+
+/** Whether an HTTPRoute names a Service among its parents: a route only for Gateways is not Petrel's to judge. */
+function attachesToService(route: unknown): boolean {
+  const refs = (route as { spec?: { parentRefs?: unknown } } | null | undefined)?.spec?.parentRefs;
+  return Array.isArray(refs) && refs.some((r) => (r as { group?: unknown; kind?: unknown } | null)?.group === '' && (r as { kind?: unknown }).kind === 'Service');
+}
 
 export interface AdmissionReview {
   apiVersion: 'admission.k8s.io/v1';
@@ -17,12 +23,20 @@ export function reviewPolicy(review: AdmissionReview): AdmissionReview {
   }
   const allow = (): AdmissionReview => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: request.uid, allowed: true } });
   if (request.operation === 'DELETE') return allow();
-  // The object's own kind decides (the webhook is registered for both resources); anything else is
-  // judged as a ResiliencePolicy, whose schema then names the wrong kind.
-  const access = (request.object as { kind?: unknown } | null | undefined)?.kind === 'AccessPolicy';
-  const issues = access ? validateAccessPolicyDocument(request.object) : validatePolicyDocument(request.object);
+  // The object's own kind decides (the webhook is registered for every such resource); anything else
+  // is judged as a ResiliencePolicy, whose schema then names the wrong kind.
+  const kind = (request.object as { kind?: unknown } | null | undefined)?.kind;
+  let issues: ValidationIssue[];
+  if (kind === 'AccessPolicy') issues = validateAccessPolicyDocument(request.object);
+  else if (kind === 'HTTPRoute') {
+    // HTTPRoutes are the whole cluster's: one attached only to Gateways belongs to another
+    // controller, and refusing it would break that controller's routes.
+    if (!attachesToService(request.object)) return allow();
+    issues = validateHttpRouteDocument(request.object);
+  } else issues = validatePolicyDocument(request.object);
   if (issues.length === 0) return allow();
-  const message = `${access ? 'AccessPolicy' : 'ResiliencePolicy'} rejected: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
+  const label = kind === 'AccessPolicy' || kind === 'HTTPRoute' ? kind : 'ResiliencePolicy';
+  const message = `${label} rejected: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
   return {
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',

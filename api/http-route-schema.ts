@@ -1,0 +1,259 @@
+// The JSON Schema of an HTTPRoute document (gateway.networking.k8s.io/v1), the Gateway API subset
+// Petrel implements for a mesh (GAMMA, GEP-1324): field names, limits and enums are the spec's own.
+// Unknown fields are refused; fields the spec defines but Petrel does not implement are refused with
+// a message that says so (MESSAGES_KEYWORD below). What a schema cannot say (the filter type and its
+// field, rule-level CEL rules of the spec, cross-namespace references) is in api/validate.ts.
+// The Gateway API CRDs are upstream's: nothing here generates one.
+import { MAX_DURATION_KEYWORD, MAX_POLICY_DURATION_MS, MAX_SHORT_DURATION_MS } from './policy-schema.ts';
+import { formatDuration } from './duration.ts';
+
+/**
+ * The schema keyword holding messages that replace ajv's, keyed by the failing keyword ("not",
+ * "const", "maxItems", ...) or "required:<field>". api/validate.ts reads it from the schema node an
+ * error points at; ajv treats it as an annotation.
+ */
+export const MESSAGES_KEYWORD = 'x-petrel-messages';
+
+/** GEP-2257: the Gateway API duration format. */
+export const GATEWAY_DURATION_PATTERN = '^([0-9]{1,5}(h|m|s|ms)){1,4}$';
+
+export const HTTP_ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
+export const REDIRECT_STATUS_CODES = [301, 302, 303, 307, 308] as const;
+export const HTTP_ROUTE_FILTER_TYPES = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror'] as const;
+
+/** A field Petrel does not implement: refused whatever its value, with `message`. */
+const notImplemented = (message: string) => ({ not: {}, [MESSAGES_KEYWORD]: { not: message } });
+
+const duration = (description: string, maxMs: number) => ({
+  type: 'string',
+  pattern: GATEWAY_DURATION_PATTERN,
+  [MAX_DURATION_KEYWORD]: formatDuration(maxMs),
+  description: `${description} A Gateway API duration (GEP-2257) such as "10s" or "500ms"; "0s" disables it. At most ${formatDuration(maxMs)} in Petrel.`,
+});
+
+const sectionName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' };
+const namespace = { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' };
+const group = { type: 'string', maxLength: 253, pattern: '^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' };
+const kind = { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$' };
+const objectName = { type: 'string', minLength: 1, maxLength: 253 };
+const port = { type: 'integer', minimum: 1, maximum: 65535 };
+const headerName = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9!#$%&\'*+\\-.^_`|~]+$' };
+const preciseHostname = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' };
+const hostname = { type: 'string', minLength: 1, maxLength: 253, pattern: '^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' };
+
+const regexNotImplemented = (what: string, instead: string) => ({
+  not: { const: 'RegularExpression' },
+  [MESSAGES_KEYWORD]: { not: `RegularExpression ${what} matches: Petrel does not implement them; use ${instead}` },
+});
+
+/** A reference to a backend (BackendObjectReference): group "" and kind Service by default. */
+const backendObjectReference = {
+  group: { ...group, description: 'Default "" (the core API group).' },
+  kind: { ...kind, description: 'Default Service.' },
+  name: objectName,
+  namespace: { ...namespace, description: 'Default: the route\'s namespace. Another namespace needs a ReferenceGrant, which Petrel does not implement yet.' },
+  port: { ...port, description: 'Required for a Service (the spec\'s "Must have port for Service reference"); locally a Service has one port.' },
+};
+
+const parentRef = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['group', 'kind', 'name'],
+  description: 'The Service the route attaches to (GEP-1324): group "" and kind Service, which are not the spec\'s defaults (a Gateway).',
+  properties: {
+    group: {
+      type: 'string', const: '',
+      [MESSAGES_KEYWORD]: { const: 'must be "" (a core Service): Petrel attaches routes to Services only and does not implement Gateway parents' },
+    },
+    kind: {
+      type: 'string', const: 'Service',
+      [MESSAGES_KEYWORD]: { const: 'must be "Service": Petrel attaches routes to Services only and does not implement Gateway parents' },
+    },
+    namespace,
+    name: { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+    sectionName,
+    port,
+  },
+  [MESSAGES_KEYWORD]: {
+    'required:group': 'is required: write group: "" for a Service (the default, gateway.networking.k8s.io, names a Gateway, which Petrel does not implement)',
+    'required:kind': 'is required: write kind: Service (the default, Gateway, is a parent Petrel does not implement)',
+  },
+};
+
+const headerMatch = (valueMax: number) => ({
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'value'],
+  properties: {
+    type: { type: 'string', enum: ['Exact', 'RegularExpression'], ...regexNotImplemented('header and query parameter', 'Exact') },
+    name: headerName,
+    value: { type: 'string', minLength: 1, maxLength: valueMax },
+  },
+});
+
+const httpRouteMatch = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    path: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Default { type: PathPrefix, value: "/" }.',
+      properties: {
+        type: { type: 'string', enum: ['Exact', 'PathPrefix', 'RegularExpression'], ...regexNotImplemented('path', 'Exact or PathPrefix') },
+        value: {
+          type: 'string', maxLength: 1024,
+          pattern: '^/(?:[-A-Za-z0-9/._~!$&\'()*+,;=:@]|%[0-9a-fA-F]{2})*$',
+          [MESSAGES_KEYWORD]: { pattern: 'must be an absolute path: start with "/" and hold only path characters or %-escapes' },
+        },
+      },
+    },
+    headers: { type: 'array', maxItems: 16, items: headerMatch(4096) },
+    queryParams: { type: 'array', maxItems: 16, items: headerMatch(1024) },
+    method: { type: 'string', enum: [...HTTP_ROUTE_METHODS] },
+  },
+};
+
+const headerList = { type: 'array', maxItems: 16, items: { type: 'object', additionalProperties: false, required: ['name', 'value'], properties: { name: headerName, value: { type: 'string', minLength: 1, maxLength: 4096 } } } };
+const headerFilter = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { set: headerList, add: headerList, remove: { type: 'array', maxItems: 16, items: headerName } },
+};
+
+const pathModifier = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  properties: {
+    type: { type: 'string', enum: ['ReplaceFullPath', 'ReplacePrefixMatch'] },
+    replaceFullPath: { type: 'string', maxLength: 1024 },
+    replacePrefixMatch: { type: 'string', maxLength: 1024 },
+  },
+};
+
+const httpRouteFilter = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  properties: {
+    type: {
+      type: 'string', enum: [...HTTP_ROUTE_FILTER_TYPES],
+      [MESSAGES_KEYWORD]: { enum: `must be one of: ${HTTP_ROUTE_FILTER_TYPES.map((t) => JSON.stringify(t)).join(', ')} (Petrel does not implement ExtensionRef or other filters)` },
+    },
+    requestHeaderModifier: headerFilter,
+    responseHeaderModifier: headerFilter,
+    requestRedirect: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        scheme: { type: 'string', enum: ['http', 'https'] },
+        hostname: preciseHostname,
+        path: pathModifier,
+        port,
+        statusCode: { type: 'integer', enum: [...REDIRECT_STATUS_CODES], description: 'Default 302.' },
+      },
+    },
+    urlRewrite: { type: 'object', additionalProperties: false, properties: { hostname: preciseHostname, path: pathModifier } },
+    requestMirror: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['backendRef'],
+      properties: {
+        backendRef: { type: 'object', additionalProperties: false, required: ['name'], properties: backendObjectReference },
+        percent: { type: 'integer', minimum: 0, maximum: 100 },
+        fraction: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['numerator'],
+          properties: { numerator: { type: 'integer', minimum: 0 }, denominator: { type: 'integer', minimum: 1, description: 'Default 100.' } },
+        },
+      },
+    },
+    extensionRef: notImplemented('Petrel does not implement ExtensionRef filters'),
+  },
+};
+
+const httpRouteRule = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    name: { ...sectionName, description: 'GEP-995: unique within the route; the route metric label.' },
+    matches: { type: 'array', maxItems: 64, items: httpRouteMatch, description: 'Default [{ path: { type: PathPrefix, value: "/" } }].' },
+    filters: { type: 'array', maxItems: 16, items: httpRouteFilter },
+    backendRefs: {
+      type: 'array',
+      maxItems: 16,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name'],
+        properties: {
+          ...backendObjectReference,
+          weight: { type: 'integer', minimum: 0, maximum: 1_000_000, description: 'Default 1.' },
+          filters: notImplemented('Petrel does not implement backendRef filters; put the filter on the rule'),
+        },
+      },
+    },
+    timeouts: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        request: duration('The whole request (Petrel\'s total timeout).', MAX_POLICY_DURATION_MS),
+        backendRequest: duration('One request to a backend (Petrel\'s per-try timeout).', MAX_POLICY_DURATION_MS),
+      },
+    },
+    retry: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        codes: { type: 'array', items: { type: 'integer', minimum: 400, maximum: 599 } },
+        attempts: {
+          type: 'integer', minimum: 0, maximum: 9,
+          description: 'Retries, the first try not counted (GEP-1731). At most 9 in Petrel (10 tries).',
+          [MESSAGES_KEYWORD]: { maximum: 'must be <= 9: Petrel makes at most 10 tries, the first included' },
+        },
+        backoff: duration('The minimum delay between tries.', MAX_SHORT_DURATION_MS),
+      },
+    },
+    sessionPersistence: notImplemented('Petrel does not implement sessionPersistence'),
+  },
+};
+
+export const httpRouteSpecSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    parentRefs: { type: 'array', maxItems: 32, items: parentRef },
+    hostnames: {
+      type: 'array', maxItems: 0, items: hostname,
+      [MESSAGES_KEYWORD]: { maxItems: 'must be empty or absent: a route attached to a Service matches the Service\'s own names (GEP-1324); Petrel does not implement hostnames' },
+    },
+    rules: { type: 'array', maxItems: 16, items: httpRouteRule, description: 'Default one rule that matches every request.' },
+  },
+};
+
+export const httpRouteDocumentSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['apiVersion', 'kind', 'metadata', 'spec'],
+  properties: {
+    apiVersion: { type: 'string', enum: ['gateway.networking.k8s.io/v1'] },
+    kind: { type: 'string', enum: ['HTTPRoute'] },
+    metadata: {
+      type: 'object',
+      required: ['name'],
+      properties: {
+        name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 253 },
+        namespace: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 },
+        creationTimestamp: {
+          type: 'string',
+          pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$',
+          [MESSAGES_KEYWORD]: { pattern: 'must be an RFC 3339 time such as "2026-01-02T03:04:05Z"' },
+        },
+      },
+    },
+    spec: httpRouteSpecSchema,
+    status: { type: 'object' },
+  },
+};
