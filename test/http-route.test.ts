@@ -179,7 +179,11 @@ describe('HTTPRoute between sidecars (GAMMA)', () => {
     await apply(route('payments', 'payments', [
       '    - filters: [{ type: RequestMirror, requestMirror: { backendRef: { name: shadow, port: 80 } } }]',
       '      backendRefs: [{ name: payments-v1, port: 80 }]',
-    ].join('\n')), async () => backends.get('shadow')!.seen.some((s) => s.path === '/m0') || (await send('/m0')).status !== 200);
+    ].join('\n')), async () => {
+      if (backends.get('shadow')!.seen.some((s) => s.path === '/m0')) return true;
+      await send('/m0');
+      return false;
+    });
     const shadow = backends.get('shadow')!.seen;
     const before = shadow.length;
     const reply = await send('/mirrored', { method: 'POST', body: 'copy me' });
@@ -187,6 +191,10 @@ describe('HTTPRoute between sidecars (GAMMA)', () => {
     await waitFor(() => shadow.length > before, 'the mirrored copy');
     assert.deepEqual([shadow.at(-1)!.method, shadow.at(-1)!.path, shadow.at(-1)!.body], ['POST', '/mirrored', 'copy me']);
     assert.ok(await web.metric('petrel_mirror_requests_total', { mirror: 'shadow', result: 'sent' }) >= 1);
+    // The mirror goes away: the real calls do not notice; the copies are counted as failed.
+    await backends.get('shadow')!.sidecar.stop('SIGKILL');
+    for (let i = 0; i < 5; i++) assert.equal(who(await send(`/after-mirror-died/${i}`, { method: 'POST', body: 'x' })), 'payments-v1');
+    await waitFor(async () => (await web.metric('petrel_mirror_requests_total', { mirror: 'shadow', result: 'failed' })) >= 5, 'the failed copies counted');
   });
 
   it('a rule whose backendRef is not a Service answers 500 NC; an invalid route edit keeps the last good one', async () => {

@@ -50,14 +50,31 @@ export class MirrorStep implements Step {
     const destination = mirror.target.next(undefined);
     if (destination instanceof ProxyError) return mirror.count('failed');
     mirror.inFlight++;
-    const options: Dispatcher.RequestOptions = {
+    const options: Dispatcher.DispatchOptions = {
       method: exchange.method as Dispatcher.HttpMethod, path: exchange.path, headers: [...exchange.headers],
       body: body.kind === 'buffered' ? body.data : null, headersTimeout: MIRROR_TIMEOUT_MS, bodyTimeout: MIRROR_TIMEOUT_MS,
       ...(destination.origin === undefined ? {} : { origin: destination.origin }),
     };
-    destination.dispatcher.request(options).then(
-      (res) => res.body.dump().then(() => mirror.count(res.statusCode >= 500 ? 'failed' : 'sent'), () => mirror.count('failed')),
-      () => mirror.count('failed'),
-    ).finally(() => { mirror.inFlight--; });
+    // (The pools are undici's bare dispatchers: dispatch() with a handler that reads and drops the answer.)
+    let done = false;
+    const finish = (result: MirrorResult) => {
+      if (done) return;
+      done = true;
+      mirror.inFlight--;
+      mirror.count(result);
+    };
+    let status = 0;
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart: () => {},
+      onResponseStart: (_controller, statusCode) => { status = statusCode; },
+      onResponseData: () => {},
+      onResponseEnd: () => finish(status >= 500 ? 'failed' : 'sent'),
+      onResponseError: () => finish('failed'),
+    };
+    try {
+      destination.dispatcher.dispatch(options, handler);
+    } catch {
+      finish('failed');
+    }
   }
 }

@@ -30,7 +30,8 @@ export function compileRouting(spec: ServiceSpec, service: ServiceTarget, byId: 
   const rules = routing.rules.map((rule) => {
     let fixed: ProxyError | undefined;
     let target: CallTarget | undefined;
-    if (rule.unresolved !== undefined) fixed = new ProxyError('NC', `${rule.source}: ${rule.unresolved}`);
+    // A redirect is answered here: it sends to no backend.
+    if (rule.filters?.redirect !== undefined) { /* RedirectStep ends the chain */ } else if (rule.unresolved !== undefined) fixed = new ProxyError('NC', `${rule.source}: ${rule.unresolved}`);
     else {
       const backends: { target: CallTarget; weight: number }[] = [];
       for (const b of rule.backends) {
