@@ -217,7 +217,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         await webLearns('the payments-v2 endpoint', `127.0.0.1:${canaryPorts.inbound}`);
       }
       mesh.writePolicy(mesh.policiesDir, 'payments-route.yaml', canaryRoute(v1, v2));
-      await webLearns(`the canary route at ${v1}/${v2}`, `"weight":${v2}`, '"httpRoutes"');
+      // (/config_dump is pretty-printed JSON.)
+      await webLearns(`the canary route at ${v1}/${v2}`, `"weight": ${v2}`, '"name": "canary"');
       out(`  policies/payments-route.yaml: an HTTPRoute on Service payments, backendRefs payments weight ${v1}, payments-v2 weight ${v2}`);
       canaryBefore = await servedBy();
     };
