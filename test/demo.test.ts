@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { runPetrel } from './harness/processes.ts';
 
-/** --requests 500 spread over the demo's six phases. */
-const N = Math.floor(500 / 6);
+/** --requests 500 spread over the demo's eight phases. */
+const N = Math.floor(500 / 8);
 /** The progress lines a phase prints each second while it runs. */
 const TICKS = '(?:  \\.\\.\\. .*\\n)*';
 
@@ -45,5 +45,17 @@ describe('petrel demo', () => {
     // The web sidecar's own count: every call ended OK from the client's point of view.
     assert.match(r.stdout, new RegExp(`\\[web sidecar\\] petrel_requests_total\\{direction="outbound",service="web",peer_service="ledger",.*code="200",flags="-",grpc_status="0"\\} ${N}\\n`));
     assert.match(r.stdout, new RegExp(`\\[ledger-1 sidecar\\] petrel_requests_total\\{direction="inbound",service="ledger",.*grpc_status="14"\\} ${unavailable1}\\n`));
+  });
+
+  it('shifts payments to a canary by HTTPRoute weights while load runs, and prints the split it measured', () => {
+    for (const [phase, share] of [['Phase 7: canary: an HTTPRoute sends 10% of payments to v2', 10], ['Phase 8: canary promoted: the same route at 50/50', 50]] as const) {
+      const m = new RegExp(`${phase}\\n.*\\n${TICKS}  => ${N} requests, 100\\.0% ok.*\\n  measured split: payments \\(v1\\) ([0-9]+) calls, payments-v2 ([0-9]+) calls: [0-9.]+% to v2 \\(route says ${share}%\\)`).exec(r.stdout);
+      assert.ok(m, r.stdout);
+      const [v1, v2] = m.slice(1).map(Number) as [number, number];
+      // Every call went to one of the two, and the split is within the demo's own binomial check.
+      assert.equal(v1 + v2 >= N, true);
+      const n = v1 + v2;
+      assert.ok(Math.abs(v2 - (n * share) / 100) <= 4 * Math.sqrt(n * (share / 100) * (1 - share / 100)) + 1, `${v2} of ${n} to v2`);
+    }
   });
 });
