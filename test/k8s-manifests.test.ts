@@ -85,6 +85,9 @@ describe('k8s/ rendered by kubectl kustomize', () => {
     assert.deepEqual(verbsFor('accesspolicies'), ['get', 'list', 'watch']);
     assert.deepEqual(verbsFor('accesspolicies/status'), ['patch']);
     assert.deepEqual(verbsFor('endpointslices'), ['list', 'watch']);
+    assert.deepEqual(verbsFor('httproutes'), ['get', 'list', 'watch']);
+    assert.deepEqual(verbsFor('httproutes/status'), ['patch']);
+    assert.deepEqual(verbsFor('services'), ['list', 'watch']);
     assert.deepEqual(verbsFor('tokenreviews'), ['create']);
     for (const [resource, name] of [['mutatingwebhookconfigurations', 'petrel-injector'], ['validatingwebhookconfigurations', 'petrel-policy-validator']] as const) {
       const rule = rules.find((r) => r.resources.includes(resource));

@@ -1,19 +1,22 @@
-// `--kubernetes`: ResiliencePolicy and AccessPolicy resources and EndpointSlices through @kubernetes/client-node
-// informers. The library relists on 410 Gone but stops for good after any other error, so each
-// informer is restarted here with backoff. Every policy gets an Accepted condition written back to
-// its status subresource: True, or False with the field paths that failed validation. An invalid
-// edit of a policy leaves its last good version in force.
+// `--kubernetes`: ResiliencePolicy and AccessPolicy resources, Gateway API HTTPRoutes, Services and
+// EndpointSlices through @kubernetes/client-node informers. The library relists on 410 Gone but
+// stops for good after any other error, so each informer is restarted here with backoff. Every
+// policy gets an Accepted condition written back to its status subresource: True, or False with the
+// field paths that failed validation; an HTTPRoute gets the Gateway API's status.parents entries
+// instead (route-status.ts). An invalid edit leaves the last good version in force.
 import { EventEmitter } from 'node:events';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { AccessPolicySpec, ResiliencePolicySpec } from '../../api/types.ts';
-import { validateAccessPolicyDocument, validatePolicyDocument, type ValidationIssue } from '../../api/validate.ts';
+import type { AccessPolicySpec, HttpRouteSpec, ResiliencePolicySpec } from '../../api/types.ts';
+import { validateAccessPolicyDocument, validateHttpRouteDocument, validatePolicyDocument, type ValidationIssue } from '../../api/validate.ts';
 import type { PolicySource, SourceState, StoredPolicy } from '../policy.ts';
 import type { Registry, ServiceRecord } from '../registry.ts';
 import { loadKubeConfig } from '../kube-config.ts';
 import { DEFAULT_POLICY_LIMITS, type PolicyLimits } from './policy-limits.ts';
 import { DEFAULT_TRUST_DOMAIN, formatSpiffe } from '../../sidecar/identity/spiffe.ts';
 import { PodIdentities } from './pod-identities.ts';
+import { desiredParents, mergeParents, serviceParents, type RouteObject, type RouteParentStatus } from './route-status.ts';
+import { ServiceIndex } from './services.ts';
 
 const GROUP = 'petrel.dev';
 const VERSION = 'v1alpha1';
@@ -23,20 +26,24 @@ const ACCESS_PLURAL = 'accesspolicies';
 /** What differs between the policy kinds: their resource, their schema, how they are stored. */
 interface PolicyKind {
   readonly kind: StoredPolicy['kind'];
+  readonly group: string;
+  readonly version: string;
   readonly plural: string;
   readonly validate: (doc: unknown) => ValidationIssue[];
   /** Map key and origin prefix; ResiliencePolicy keeps the bare "ns/name" it always had. */
   readonly prefix: string;
 }
-const RESILIENCE: PolicyKind = { kind: 'ResiliencePolicy', plural: PLURAL, validate: validatePolicyDocument, prefix: '' };
-const ACCESS: PolicyKind = { kind: 'AccessPolicy', plural: ACCESS_PLURAL, validate: validateAccessPolicyDocument, prefix: 'AccessPolicy ' };
+const RESILIENCE: PolicyKind = { kind: 'ResiliencePolicy', group: GROUP, version: VERSION, plural: PLURAL, validate: validatePolicyDocument, prefix: '' };
+const ACCESS: PolicyKind = { kind: 'AccessPolicy', group: GROUP, version: VERSION, plural: ACCESS_PLURAL, validate: validateAccessPolicyDocument, prefix: 'AccessPolicy ' };
+/** Gateway API HTTPRoutes (GAMMA): the upstream CRDs, which may not be installed. */
+const HTTPROUTE: PolicyKind = { kind: 'HTTPRoute', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', validate: validateHttpRouteDocument, prefix: 'HTTPRoute ' };
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 /** Restart backoff for a failed informer: 500 ms doubling to 30 s. */
 const RESTART = { baseMs: 500, maxMs: 30_000 };
 
 interface PolicyObject extends k8s.KubernetesObject {
-  spec?: ResiliencePolicySpec | AccessPolicySpec;
-  status?: { conditions?: Condition[]; observedGeneration?: number };
+  spec?: ResiliencePolicySpec | AccessPolicySpec | HttpRouteSpec;
+  status?: { conditions?: Condition[]; observedGeneration?: number; parents?: RouteParentStatus[] };
 }
 
 interface Condition { type: string; status: 'True' | 'False'; reason: string; message: string; observedGeneration?: number; lastTransitionTime?: string }
@@ -58,6 +65,12 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
   /** Policies in force per namespace, for the per-namespace bound. */
   readonly #perNamespace = new Map<string, number>();
   readonly #informers: { stop(): Promise<void> }[] = [];
+  /** Per HTTPRoute key: the generation last judged and, when it failed, the Accepted=False message. */
+  readonly #routeVerdicts = new Map<string, { generation: number | undefined; invalid: string | undefined }>();
+  #routes: (k8s.Informer<PolicyObject> & k8s.ObjectCache<PolicyObject>) | undefined;
+  #custom: k8s.CustomObjectsApi | undefined;
+  #services: ServiceIndex | undefined;
+  #crdsMissingLogged = false;
   #pods: PodIdentities | undefined;
   #unidentified = '';
   #stopped = false;
@@ -85,6 +98,16 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     access.on('update', (o) => this.#onPolicy(o, custom, ACCESS));
     access.on('delete', (o) => this.#onPolicyDeleted(o, ACCESS));
 
+    // HTTPRoutes (gateway.networking.k8s.io/v1, all namespaces) attached to Services. The CRDs are
+    // upstream's and may be missing: the list then answers 404, logged once, retried with backoff.
+    const routes = k8s.makeInformer<PolicyObject>(kc, `/apis/${HTTPROUTE.group}/${HTTPROUTE.version}/${HTTPROUTE.plural}`,
+      () => custom.listClusterCustomObject({ group: HTTPROUTE.group, version: HTTPROUTE.version, plural: HTTPROUTE.plural }) as Promise<k8s.KubernetesListObject<PolicyObject>>);
+    routes.on('add', (o) => this.#onPolicy(o, custom, HTTPROUTE));
+    routes.on('update', (o) => this.#onPolicy(o, custom, HTTPROUTE));
+    routes.on('delete', (o) => this.#onPolicyDeleted(o, HTTPROUTE));
+    this.#routes = routes;
+    this.#custom = custom;
+
     const slices = k8s.makeInformer<k8s.V1EndpointSlice>(kc, '/apis/discovery.k8s.io/v1/endpointslices',
       () => discovery.listEndpointSliceForAllNamespaces());
     const publishSlices = () => this.#publishEndpoints(slices.list());
@@ -98,11 +121,34 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     this.#superviseInformer('Pod', pods.informer);
     await pods.informer.start();
 
-    for (const [name, informer] of [['ResiliencePolicy', policies], ['AccessPolicy', access], ['EndpointSlice', slices]] as const) {
+    // Services before routes: a route's ResolvedRefs names the Services that do not exist.
+    const services = new ServiceIndex(kc, this.#o.log, () => this.#refreshRouteStatus());
+    this.#services = services;
+    this.#informers.push(services.informer);
+    this.#superviseInformer('Service', services.informer);
+    await services.informer.start();
+
+    for (const [name, informer] of [['ResiliencePolicy', policies], ['AccessPolicy', access], ['HTTPRoute', routes], ['EndpointSlice', slices]] as const) {
       this.#informers.push(informer);
-      this.#superviseInformer(name, informer);
+      this.#superviseInformer(name, informer, name === 'HTTPRoute' ? (err) => this.#routesUnavailable(err) : undefined);
       await informer.start();
     }
+  }
+
+  /** ClusterIP -> Service, from the Service informer (empty before start). */
+  clusterIps(): Map<string, { name: string; namespace: string }> {
+    return this.#services?.clusterIps() ?? new Map();
+  }
+
+  /** A 404 on HTTPRoutes: the Gateway API CRDs are not installed. Logged once; the restart backoff retries. */
+  #routesUnavailable(err: unknown): boolean {
+    const e = err as { code?: number; statusCode?: number } | undefined;
+    if (e?.code !== 404 && e?.statusCode !== 404) return false;
+    if (!this.#crdsMissingLogged) {
+      this.#crdsMissingLogged = true;
+      this.#o.log.warn({ resource: `${HTTPROUTE.plural}.${HTTPROUTE.group}` }, 'Gateway API CRDs are not installed: HTTPRoutes are not watched until they are (retrying with backoff); install the standard channel to route with HTTPRoute');
+    }
+    return true;
   }
 
   stop(): void {
@@ -141,8 +187,11 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     this.#o.registry.setExternal('kubernetes', services);
   }
 
-  /** The library gives up after an error other than 410; start it again, with backoff. */
-  #superviseInformer(kind: string, informer: k8s.Informer<k8s.KubernetesObject>): void {
+  /**
+   * The library gives up after an error other than 410; start it again, with backoff. `quiet`
+   * may take an error over (log it its own way) by returning true.
+   */
+  #superviseInformer(kind: string, informer: k8s.Informer<k8s.KubernetesObject>, quiet?: (err: unknown) => boolean): void {
     let delay = RESTART.baseMs;
     let lastError = 0;
     informer.on('error', (err: unknown) => {
@@ -150,7 +199,7 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
       // A failure long after the previous one starts the backoff afresh.
       if (Date.now() - lastError > 2 * RESTART.maxMs) delay = RESTART.baseMs;
       lastError = Date.now();
-      this.#o.log.warn({ kind, err: (err as Error)?.message ?? String(err), retryInMs: delay }, 'informer failed; restarting');
+      if (quiet?.(err) !== true) this.#o.log.warn({ kind, err: (err as Error)?.message ?? String(err), retryInMs: delay }, 'informer failed; restarting');
       const wait = delay;
       delay = Math.min(delay * 2, RESTART.maxMs);
       setTimeout(() => {
@@ -164,8 +213,19 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     const name = object.metadata?.name ?? '';
     const policyKey = `${namespace}/${name}`;
     const key = `${kind.prefix}${policyKey}`;
-    const issues = kind.validate({ apiVersion: object.apiVersion, kind: object.kind, metadata: { name, namespace }, spec: object.spec });
     const origin = `kubernetes ${key}`;
+    const route = kind === HTTPROUTE;
+    if (route && serviceParents(object as RouteObject).length === 0) {
+      // Attached only to Gateways (or to nothing): another controller's route, not the mesh's.
+      this.#forget(key, namespace);
+      this.#routeVerdicts.delete(key);
+      this.emit('change');
+      void this.#writeRouteStatus(object);
+      return;
+    }
+    const created = route ? creationTimestamp(object) : undefined;
+    const metadata = { name, namespace, ...(created === undefined ? {} : { creationTimestamp: created }) };
+    const issues = kind.validate({ apiVersion: object.apiVersion, kind: object.kind, metadata, spec: object.spec });
     const limits = this.#o.limits ?? DEFAULT_POLICY_LIMITS;
     if (issues.length === 0 && !this.#good.has(key)) {
       // Bounded: a namespace (or the cluster) full of policies must not take the control plane's memory.
@@ -180,8 +240,8 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     if (issues.length === 0) {
       if (!this.#good.has(key)) this.#perNamespace.set(namespace, (this.#perNamespace.get(namespace) ?? 0) + 1);
       const base = { key: policyKey, namespace, name, origin };
-      this.#good.set(key, kind.kind === 'AccessPolicy'
-        ? { ...base, kind: 'AccessPolicy', spec: object.spec as AccessPolicySpec }
+      this.#good.set(key, kind.kind === 'AccessPolicy' ? { ...base, kind: 'AccessPolicy', spec: object.spec as AccessPolicySpec }
+        : kind.kind === 'HTTPRoute' ? { ...base, kind: 'HTTPRoute', spec: object.spec as HttpRouteSpec, ...(created === undefined ? {} : { creationTimestamp: created }) }
         : { ...base, kind: 'ResiliencePolicy', spec: object.spec as ResiliencePolicySpec });
       this.#errors.delete(origin);
       condition = { type: 'Accepted', status: 'True', reason: 'Valid', message: 'the policy is in force' };
@@ -192,19 +252,64 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
       condition = { type: 'Accepted', status: 'False', reason: 'Invalid', message: `${lines.join('; ')}.${kept}` };
     }
     this.emit('change');
-    void this.#writeStatus(object, condition, api, kind.plural);
+    if (route) {
+      this.#routeVerdicts.set(key, { generation: object.metadata?.generation, invalid: condition.status === 'True' ? undefined : condition.message });
+      void this.#writeRouteStatus(object);
+    } else {
+      void this.#writeStatus(object, condition, api, kind);
+    }
   }
 
   #onPolicyDeleted(object: PolicyObject, kind: PolicyKind): void {
     const namespace = object.metadata?.namespace ?? 'default';
     const key = `${kind.prefix}${namespace}/${object.metadata?.name ?? ''}`;
-    if (this.#good.delete(key)) this.#perNamespace.set(namespace, (this.#perNamespace.get(namespace) ?? 1) - 1);
-    this.#errors.delete(`kubernetes ${key}`);
+    this.#forget(key, namespace);
+    this.#routeVerdicts.delete(key);
     this.emit('change');
   }
 
+  #forget(key: string, namespace: string): void {
+    if (this.#good.delete(key)) this.#perNamespace.set(namespace, (this.#perNamespace.get(namespace) ?? 1) - 1);
+    this.#errors.delete(`kubernetes ${key}`);
+  }
+
+  /** Services changed: every route's status again (written only where it changes). */
+  #refreshRouteStatus(): void {
+    for (const object of this.#routes?.list() ?? []) void this.#writeRouteStatus(object);
+  }
+
+  /**
+   * Writes this controller's status.parents entries (one per Service parentRef, Accepted and
+   * ResolvedRefs) unless the route already carries them. A merge patch of the status subresource,
+   * conditional on the resourceVersion read: another controller's entries are never overwritten
+   * with a stale copy (a 409 is followed by the update event, which writes again).
+   */
+  async #writeRouteStatus(object: PolicyObject): Promise<void> {
+    const api = this.#custom;
+    const services = this.#services;
+    if (api === undefined || services === undefined) return;
+    const namespace = object.metadata?.namespace ?? 'default';
+    const name = object.metadata?.name ?? '';
+    const verdict = this.#routeVerdicts.get(`${HTTPROUTE.prefix}${namespace}/${name}`);
+    // Not judged at this generation yet: the add/update event that judges it writes the status.
+    if (serviceParents(object as RouteObject).length > 0 && verdict?.generation !== object.metadata?.generation) return;
+    const desired = desiredParents(object as RouteObject, verdict?.invalid, services);
+    const parents = mergeParents(object.status?.parents, desired, new Date().toISOString().replace(/\.\d+Z$/, 'Z'));
+    if (parents === undefined) return;
+    try {
+      await api.patchNamespacedCustomObjectStatus({
+        group: HTTPROUTE.group, version: HTTPROUTE.version, plural: HTTPROUTE.plural, namespace, name,
+        body: { metadata: { resourceVersion: object.metadata?.resourceVersion }, status: { parents } },
+      }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      if (code === 409) this.#o.log.debug({ route: `${namespace}/${name}` }, 'route status: the route changed meanwhile; written again on its update');
+      else this.#o.log.warn({ route: `${namespace}/${name}`, err: (err as Error).message }, 'could not write the HTTPRoute status');
+    }
+  }
+
   /** Writes the Accepted condition unless the object already carries it for this generation. */
-  async #writeStatus(object: PolicyObject, condition: Condition, api: k8s.CustomObjectsApi, plural: string): Promise<void> {
+  async #writeStatus(object: PolicyObject, condition: Condition, api: k8s.CustomObjectsApi, kind: PolicyKind): Promise<void> {
     const generation = object.metadata?.generation;
     const current = object.status?.conditions?.find((c) => c.type === 'Accepted');
     if (current && current.status === condition.status && current.message === condition.message && current.observedGeneration === generation) return;
@@ -212,13 +317,20 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     const status = { observedGeneration: generation, conditions: [{ ...condition, observedGeneration: generation, lastTransitionTime }] };
     try {
       await api.patchNamespacedCustomObjectStatus({
-        group: GROUP, version: VERSION, plural, namespace: object.metadata?.namespace ?? 'default', name: object.metadata?.name ?? '',
+        group: kind.group, version: kind.version, plural: kind.plural, namespace: object.metadata?.namespace ?? 'default', name: object.metadata?.name ?? '',
         body: [{ op: 'add', path: '/status', value: status }],
       });
     } catch (err) {
       this.#o.log.warn({ policy: object.metadata?.name, err: (err as Error).message }, 'could not write the policy status');
     }
   }
+}
+
+/** metadata.creationTimestamp as RFC 3339 (client-node may have made it a Date). */
+function creationTimestamp(object: k8s.KubernetesObject): string | undefined {
+  const value = object.metadata?.creationTimestamp as unknown;
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.toISOString();
+  return typeof value === 'string' ? value : undefined;
 }
 
 /**

@@ -1,5 +1,7 @@
 // A small Kubernetes API server for tests: list and watch with resourceVersion, bookmarks, 410 Gone
-// for a compacted history, status-subresource JSON patches, and a switch to break watches. The real
+// for a compacted history, status-subresource patches (JSON patch, and merge patch with the
+// resourceVersion precondition), collections that can be uninstalled (404, as a missing CRD), and a
+// switch to break watches. The real
 // @kubernetes/client-node talks to it exactly as it would to a cluster.
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -8,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 interface KubeObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace: string; resourceVersion?: string; generation?: number; uid?: string; labels?: Record<string, string> };
+  metadata: { name: string; namespace: string; resourceVersion?: string; generation?: number; uid?: string; labels?: Record<string, string>; creationTimestamp?: string };
   [key: string]: unknown;
 }
 
@@ -34,10 +36,16 @@ export class FakeKubeApi {
   /** Events at or below this resourceVersion are gone: watching from there answers 410. */
   #compactedTo = 0;
   readonly #collections = new Map<string, Collection>();
-  readonly patches: { path: string; body: unknown }[] = [];
+  readonly patches: { path: string; body: unknown; contentType?: string }[] = [];
+  /** Collections answered with 404, as the API server does for a CRD that is not installed. */
+  readonly #uninstalled = new Set<string>();
+  /** Status patches refused with 409 for a stale resourceVersion precondition. */
+  statusConflicts = 0;
   failWatches = false;
   /** Watches answered with 410 Gone. */
   gone = 0;
+  /** Requests answered 404, per path (an uninstalled collection's lists show here). */
+  readonly notFound = new Map<string, number>();
   /** Lists served, per collection path. */
   readonly lists = new Map<string, number>();
 
@@ -46,6 +54,19 @@ export class FakeKubeApi {
     this.#collections.set('/apis/petrel.dev/v1alpha1/accesspolicies', new Collection('AccessPolicyList', 'petrel.dev/v1alpha1'));
     this.#collections.set('/apis/discovery.k8s.io/v1/endpointslices', new Collection('EndpointSliceList', 'discovery.k8s.io/v1'));
     this.#collections.set('/api/v1/pods', new Collection('PodList', 'v1'));
+    this.#collections.set('/api/v1/services', new Collection('ServiceList', 'v1'));
+    this.#collections.set('/apis/gateway.networking.k8s.io/v1/httproutes', new Collection('HTTPRouteList', 'gateway.networking.k8s.io/v1'));
+  }
+
+  /** The collection answers 404 (list, watch, status) until install(): a CRD that is not installed. */
+  uninstall(path: string): void {
+    this.#collection(path);
+    this.#uninstalled.add(path);
+    for (const w of this.#collection(path).watchers) w.res.destroy();
+  }
+
+  install(path: string): void {
+    this.#uninstalled.delete(path);
   }
 
   async start(): Promise<void> {
@@ -69,7 +90,11 @@ export class FakeKubeApi {
     const rv = ++this.#rv;
     const stored: KubeObject = {
       ...object,
-      metadata: { ...object.metadata, resourceVersion: String(rv), uid: old?.metadata.uid ?? `uid-${rv}`, generation: (old?.metadata.generation ?? 0) + 1 },
+      metadata: {
+        ...object.metadata, resourceVersion: String(rv), uid: old?.metadata.uid ?? `uid-${rv}`, generation: (old?.metadata.generation ?? 0) + 1,
+        // Set by the API server on create, to the second, and kept by every update.
+        creationTimestamp: old?.metadata.creationTimestamp ?? object.metadata.creationTimestamp ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      },
       ...(old && 'status' in old && !('status' in object) ? { status: old.status } : {}),
     };
     c.objects.set(key, stored);
@@ -124,12 +149,16 @@ export class FakeKubeApi {
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://kube');
-    const statusMatch = /^\/apis\/petrel\.dev\/v1alpha1\/namespaces\/([^/]+)\/(resiliencepolicies|accesspolicies)\/([^/]+)\/status$/.exec(url.pathname);
-    if (req.method === 'PATCH' && statusMatch) return this.#patchStatus(req, res, statusMatch[1] as string, statusMatch[3] as string, statusMatch[2] as string);
+    const statusMatch = /^\/apis\/([^/]+)\/([^/]+)\/namespaces\/([^/]+)\/([^/]+)\/([^/]+)\/status$/.exec(url.pathname);
+    if (req.method === 'PATCH' && statusMatch) {
+      const [, group, version, namespace, plural, name] = statusMatch as unknown as [string, string, string, string, string, string];
+      return this.#patchStatus(req, res, namespace, name, `/apis/${group}/${version}/${plural}`);
+    }
     if (req.method === 'POST' && url.pathname === '/apis/authentication.k8s.io/v1/tokenreviews') return this.#tokenReview(req, res);
     if (/^\/api\/v1\/namespaces\/[^/]+\/secrets|^\/apis\/admissionregistration\.k8s\.io\/v1\//.test(url.pathname)) return this.#plainObject(req, res, url.pathname);
-    const c = this.#collections.get(url.pathname);
+    const c = this.#uninstalled.has(url.pathname) ? undefined : this.#collections.get(url.pathname);
     if (req.method !== 'GET' || c === undefined) {
+      this.notFound.set(url.pathname, (this.notFound.get(url.pathname) ?? 0) + 1);
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 404, reason: 'NotFound' }));
       return;
@@ -230,27 +259,50 @@ export class FakeKubeApi {
     });
   }
 
-  #patchStatus(req: IncomingMessage, res: ServerResponse, namespace: string, name: string, plural: string): void {
+  #patchStatus(req: IncomingMessage, res: ServerResponse, namespace: string, name: string, path: string): void {
     let body = '';
     req.on('data', (d: Buffer) => { body += d.toString(); });
     req.on('end', () => {
-      const path = `/apis/petrel.dev/v1alpha1/${plural}`;
-      const obj = this.get(path, namespace, name);
-      const patch = JSON.parse(body) as { op: string; path: string; value: unknown }[];
-      this.patches.push({ path: `${namespace}/${name}`, body: patch });
-      if (!obj) {
-        res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ kind: 'Status', code: 404 }));
-        return;
+      const send = (code: number, object: unknown) => {
+        res.writeHead(code, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(object));
+      };
+      const contentType = req.headers['content-type'] ?? '';
+      const patch = JSON.parse(body) as unknown;
+      this.patches.push({ path: `${namespace}/${name}`, body: patch, contentType });
+      const c = this.#uninstalled.has(path) ? undefined : this.#collections.get(path);
+      const obj = c?.objects.get(`${namespace}/${name}`);
+      if (!c || !obj) return send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
+      let status: unknown;
+      if (contentType.startsWith('application/merge-patch+json')) {
+        // RFC 7386 on the object; the status subresource keeps only the status part, and a
+        // metadata.resourceVersion in the patch is a precondition.
+        const merge = patch as { metadata?: { resourceVersion?: string }; status?: unknown };
+        const wanted = merge.metadata?.resourceVersion;
+        if (wanted !== undefined && wanted !== obj.metadata.resourceVersion) {
+          this.statusConflicts++;
+          return send(409, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Conflict', code: 409, message: 'the object has been modified; please apply your changes to the latest version and try again' });
+        }
+        status = mergePatch(obj.status, merge.status);
+      } else {
+        status = (patch as { op: string; path: string; value: unknown }[]).find((p) => p.path === '/status')?.value;
       }
-      const status = patch.find((p) => p.path === '/status')?.value;
-      const c = this.#collection(path);
       const rv = ++this.#rv;
       const updated = { ...obj, status, metadata: { ...obj.metadata, resourceVersion: String(rv) } };
       c.objects.set(`${namespace}/${name}`, updated);
       this.#emit(c, { rv, type: 'MODIFIED', object: updated });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(updated));
+      send(200, updated);
     });
   }
+}
+
+/** JSON merge patch (RFC 7386): objects merge, null deletes, anything else (arrays too) replaces. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const result: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
 }
