@@ -22,7 +22,7 @@ export const REDIRECT_STATUS_CODES = [301, 302, 303, 307, 308] as const;
 export const HTTP_ROUTE_FILTER_TYPES = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror'] as const;
 
 /** A field Petrel does not implement: refused whatever its value, with `message`. */
-const notImplemented = (message: string) => ({ not: {}, [MESSAGES_KEYWORD]: { not: message } });
+export const notImplemented = (message: string) => ({ not: {}, [MESSAGES_KEYWORD]: { not: message } });
 
 const duration = (description: string, maxMs: number) => ({
   type: 'string',
@@ -31,23 +31,23 @@ const duration = (description: string, maxMs: number) => ({
   description: `${description} A Gateway API duration (GEP-2257) such as "10s" or "500ms"; "0s" disables it. At most ${formatDuration(maxMs)} in Petrel.`,
 });
 
-const sectionName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' };
-const namespace = { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' };
-const group = { type: 'string', maxLength: 253, pattern: '^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' };
-const kind = { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$' };
-const objectName = { type: 'string', minLength: 1, maxLength: 253 };
-const port = { type: 'integer', minimum: 1, maximum: 65535 };
-const headerName = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9!#$%&\'*+\\-.^_`|~]+$' };
+export const sectionName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' };
+export const namespace = { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' };
+export const group = { type: 'string', maxLength: 253, pattern: '^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' };
+export const kind = { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$' };
+export const objectName = { type: 'string', minLength: 1, maxLength: 253 };
+export const port = { type: 'integer', minimum: 1, maximum: 65535 };
+export const headerName = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9!#$%&\'*+\\-.^_`|~]+$' };
 const preciseHostname = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' };
-const hostname = { type: 'string', minLength: 1, maxLength: 253, pattern: '^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' };
+export const hostname = { type: 'string', minLength: 1, maxLength: 253, pattern: '^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' };
 
-const regexNotImplemented = (what: string, instead: string) => ({
+export const regexNotImplemented = (what: string, instead: string) => ({
   not: { const: 'RegularExpression' },
   [MESSAGES_KEYWORD]: { not: `RegularExpression ${what} matches: Petrel does not implement them; use ${instead}` },
 });
 
 /** A reference to a backend (BackendObjectReference): group "" and kind Service by default. */
-const backendObjectReference = {
+export const backendObjectReference = {
   group: { ...group, description: 'Default "" (the core API group).' },
   kind: { ...kind, description: 'Default Service.' },
   name: objectName,
@@ -55,7 +55,7 @@ const backendObjectReference = {
   port: { ...port, description: 'Required for a Service (the spec\'s "Must have port for Service reference"); locally a Service has one port.' },
 };
 
-const parentRef = {
+export const parentRef = {
   type: 'object',
   additionalProperties: false,
   required: ['group', 'kind', 'name'],
@@ -80,7 +80,7 @@ const parentRef = {
   },
 };
 
-const headerMatch = (valueMax: number) => ({
+export const headerMatch = (valueMax: number) => ({
   type: 'object',
   additionalProperties: false,
   required: ['name', 'value'],
@@ -115,7 +115,7 @@ const httpRouteMatch = {
 };
 
 const headerList = { type: 'array', maxItems: 16, items: { type: 'object', additionalProperties: false, required: ['name', 'value'], properties: { name: headerName, value: { type: 'string', minLength: 1, maxLength: 4096 } } } };
-const headerFilter = {
+export const headerFilter = {
   type: 'object',
   additionalProperties: false,
   properties: { set: headerList, add: headerList, remove: { type: 'array', maxItems: 16, items: headerName } },
@@ -129,6 +129,23 @@ const pathModifier = {
     type: { type: 'string', enum: ['ReplaceFullPath', 'ReplacePrefixMatch'] },
     replaceFullPath: { type: 'string', maxLength: 1024 },
     replacePrefixMatch: { type: 'string', maxLength: 1024 },
+  },
+};
+
+/** RequestMirror (HTTPRequestMirrorFilter), shared by HTTPRoute and GRPCRoute. */
+export const requestMirrorFilter = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['backendRef'],
+  properties: {
+    backendRef: { type: 'object', additionalProperties: false, required: ['name'], properties: backendObjectReference },
+    percent: { type: 'integer', minimum: 0, maximum: 100 },
+    fraction: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['numerator'],
+      properties: { numerator: { type: 'integer', minimum: 0 }, denominator: { type: 'integer', minimum: 1, description: 'Default 100.' } },
+    },
   },
 };
 
@@ -155,21 +172,7 @@ const httpRouteFilter = {
       },
     },
     urlRewrite: { type: 'object', additionalProperties: false, properties: { hostname: preciseHostname, path: pathModifier } },
-    requestMirror: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['backendRef'],
-      properties: {
-        backendRef: { type: 'object', additionalProperties: false, required: ['name'], properties: backendObjectReference },
-        percent: { type: 'integer', minimum: 0, maximum: 100 },
-        fraction: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['numerator'],
-          properties: { numerator: { type: 'integer', minimum: 0 }, denominator: { type: 'integer', minimum: 1, description: 'Default 100.' } },
-        },
-      },
-    },
+    requestMirror: requestMirrorFilter,
     extensionRef: notImplemented('Petrel does not implement ExtensionRef filters'),
   },
 };
@@ -233,6 +236,21 @@ export const httpRouteSpecSchema = {
   },
 };
 
+/** A route's metadata: name, namespace, and the creationTimestamp precedence ties look at. */
+export const routeMetadata = {
+  type: 'object',
+  required: ['name'],
+  properties: {
+    name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 253 },
+    namespace: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 },
+    creationTimestamp: {
+      type: 'string',
+      pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$',
+      [MESSAGES_KEYWORD]: { pattern: 'must be an RFC 3339 time such as "2026-01-02T03:04:05Z"' },
+    },
+  },
+};
+
 export const httpRouteDocumentSchema = {
   type: 'object',
   additionalProperties: false,
@@ -240,19 +258,7 @@ export const httpRouteDocumentSchema = {
   properties: {
     apiVersion: { type: 'string', enum: ['gateway.networking.k8s.io/v1'] },
     kind: { type: 'string', enum: ['HTTPRoute'] },
-    metadata: {
-      type: 'object',
-      required: ['name'],
-      properties: {
-        name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 253 },
-        namespace: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 },
-        creationTimestamp: {
-          type: 'string',
-          pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$',
-          [MESSAGES_KEYWORD]: { pattern: 'must be an RFC 3339 time such as "2026-01-02T03:04:05Z"' },
-        },
-      },
-    },
+    metadata: routeMetadata,
     spec: httpRouteSpecSchema,
     status: { type: 'object' },
   },

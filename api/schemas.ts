@@ -1,6 +1,7 @@
 // The documents Petrel validates, as complete JSON Schemas: a SidecarSnapshot, a ResiliencePolicy
-// an AccessPolicy resource and an HTTPRoute (gateway.networking.k8s.io/v1). api/generate-validators.ts compiles them into code.
+// an AccessPolicy resource, an HTTPRoute and a GRPCRoute (gateway.networking.k8s.io/v1). api/generate-validators.ts compiles them into code.
 import { accessPolicySpecSchema } from './access-policy-schema.ts';
+import { grpcRouteDocumentSchema } from './grpc-route-schema.ts';
 import { httpRouteDocumentSchema } from './http-route-schema.ts';
 import { resiliencePolicySpecSchema } from './policy-schema.ts';
 import { snapshotSchema } from './snapshot-schema.ts';
@@ -38,4 +39,5 @@ export const VALIDATED_SCHEMAS = {
   validatePolicyDocument: policyDocumentSchema,
   validateAccessPolicyDocument: accessPolicyDocumentSchema,
   validateHttpRouteDocument: httpRouteDocumentSchema,
+  validateGrpcRouteDocument: grpcRouteDocumentSchema,
 };

@@ -217,3 +217,28 @@ export interface HttpRouteSpec {
   hostnames?: string[];
   rules?: HttpRouteRule[];
 }
+
+// ---- Gateway API GRPCRoute (gateway.networking.k8s.io/v1, GEP-1016), the subset Petrel implements ----
+
+export interface GrpcRouteMatch {
+  method?: { type?: 'Exact'; service?: string; method?: string };
+  headers?: HttpHeaderMatch[];
+}
+/** The GRPCRoute filters: HTTPRouteFilter's header modifiers and mirror, same shapes. */
+export interface GrpcRouteFilter {
+  type: 'RequestHeaderModifier' | 'ResponseHeaderModifier' | 'RequestMirror';
+  requestHeaderModifier?: HttpHeaderFilter;
+  responseHeaderModifier?: HttpHeaderFilter;
+  requestMirror?: { backendRef: HttpRouteBackendRef; percent?: number; fraction?: { numerator: number; denominator?: number } };
+}
+export interface GrpcRouteRule {
+  name?: string;
+  matches?: GrpcRouteMatch[];
+  filters?: GrpcRouteFilter[];
+  backendRefs?: HttpRouteBackendRef[];
+}
+export interface GrpcRouteSpec {
+  parentRefs?: HttpRouteParentRef[];
+  hostnames?: string[];
+  rules?: GrpcRouteRule[];
+}

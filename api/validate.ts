@@ -7,10 +7,11 @@ import type { ErrorObject } from 'ajv';
 import { checkDurationLimits } from './duration-limits.ts';
 import { DURATION_PATTERN, parseDuration } from './duration.ts';
 import * as validators from './generated/validators.ts';
+import { grpcRouteDocumentSchema } from './grpc-route-schema.ts';
 import { GATEWAY_DURATION_PATTERN, httpRouteDocumentSchema, MESSAGES_KEYWORD } from './http-route-schema.ts';
 import { policyDocumentSchema } from './schemas.ts';
 import { snapshotSchema } from './snapshot-schema.ts';
-import type { AccessRuleSpec, HttpHeaderFilter, HttpPathModifier, HttpRouteBackendRef, HttpRouteFilter, HttpRouteSpec, PolicySpec, RoutingSpec, Snapshot } from './types.ts';
+import type { AccessRuleSpec, GrpcRouteFilter, GrpcRouteSpec, HttpHeaderFilter, HttpPathModifier, HttpRouteBackendRef, HttpRouteFilter, HttpRouteSpec, PolicySpec, RoutingSpec, Snapshot } from './types.ts';
 
 export interface ValidationIssue {
   /** Dotted field path from the document root, e.g. "spec.retry.backoff.base". */
@@ -29,6 +30,7 @@ const snapshotValidator = validators.validateSnapshot as CompiledValidator;
 const policyDocumentValidator = validators.validatePolicyDocument as CompiledValidator;
 const accessPolicyDocumentValidator = validators.validateAccessPolicyDocument as CompiledValidator;
 const httpRouteDocumentValidator = validators.validateHttpRouteDocument as CompiledValidator;
+const grpcRouteDocumentValidator = validators.validateGrpcRouteDocument as CompiledValidator;
 
 export function joinPath(segments: readonly (string | number)[]): string {
   let out = '';
@@ -290,13 +292,10 @@ function pathValueProblem(value: string): string | undefined {
   return undefined;
 }
 
-/** What the HTTPRoute schema cannot say: the spec's CEL rules, and what Petrel does not implement yet. */
-export function checkHttpRouteSemantics(doc: HttpRouteDocument): ValidationIssue[] {
-  const issues: ValidationIssue[] = [];
-  const namespace = doc.metadata.namespace ?? 'default';
-  const spec = doc.spec;
+/** A route's parentRefs: in the route's namespace (consumer routes are not implemented), no duplicates. */
+function checkParentRefs(issues: ValidationIssue[], refs: HttpRouteSpec['parentRefs'], namespace: string): void {
   const parents = new Map<string, number>();
-  spec.parentRefs?.forEach((ref, i) => {
+  refs?.forEach((ref, i) => {
     const at = ['spec', 'parentRefs', i];
     if (ref.namespace !== undefined && ref.namespace !== namespace) {
       push(issues, [...at, 'namespace'], `"${ref.namespace}" is not the route's namespace "${namespace}": a route attached to a Service in another namespace (a consumer route, GEP-1324) is not implemented by Petrel yet; put the route in the Service's namespace`);
@@ -306,6 +305,14 @@ export function checkHttpRouteSemantics(doc: HttpRouteDocument): ValidationIssue
     if (first !== undefined) push(issues, at, `duplicates parentRefs[${first}]: references to the same Service must differ in sectionName or port`);
     else parents.set(key, i);
   });
+}
+
+/** What the HTTPRoute schema cannot say: the spec's CEL rules, and what Petrel does not implement yet. */
+export function checkHttpRouteSemantics(doc: HttpRouteDocument): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const namespace = doc.metadata.namespace ?? 'default';
+  const spec = doc.spec;
+  checkParentRefs(issues, spec.parentRefs, namespace);
   const names = new Map<string, number>();
   let totalMatches = 0;
   spec.rules?.forEach((rule, r) => {
@@ -390,4 +397,89 @@ export function checkHttpRouteSemantics(doc: HttpRouteDocument): ValidationIssue
 export function validateHttpRouteDocument(doc: unknown): ValidationIssue[] {
   if (!httpRouteDocumentValidator(doc)) return fromAjv(httpRouteDocumentValidator, [], httpRouteDocumentSchema);
   return [...durationLimitIssues(httpRouteDocumentSchema, doc), ...checkHttpRouteSemantics(doc as HttpRouteDocument)];
+}
+
+// ---- GRPCRoute (gateway.networking.k8s.io/v1, GEP-1016) ----
+
+interface GrpcRouteDocument {
+  metadata: { name: string; namespace?: string; creationTimestamp?: string };
+  spec: GrpcRouteSpec;
+}
+
+const GRPC_FILTER_FIELDS = {
+  RequestHeaderModifier: 'requestHeaderModifier',
+  ResponseHeaderModifier: 'responseHeaderModifier',
+  RequestMirror: 'requestMirror',
+} as const;
+
+/**
+ * What the GRPCRoute schema cannot say: the spec's CEL rules (one of service and method; a filter's
+ * field matches its type; header modifiers not repeated; at most 128 matches), unique rule names, and
+ * what Petrel does not implement yet: a method match without a service (the sidecar matches a call by
+ * its path, /<service>/<method>, and a method alone is no one path match).
+ */
+export function checkGrpcRouteSemantics(doc: GrpcRouteDocument): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const namespace = doc.metadata.namespace ?? 'default';
+  const spec = doc.spec;
+  checkParentRefs(issues, spec.parentRefs, namespace);
+  const names = new Map<string, number>();
+  let totalMatches = 0;
+  spec.rules?.forEach((rule, r) => {
+    const at = ['spec', 'rules', r];
+    if (rule.name !== undefined) {
+      const first = names.get(rule.name);
+      if (first !== undefined) push(issues, [...at, 'name'], `duplicates rules[${first}].name "${rule.name}": rule names must be unique within the route`);
+      else names.set(rule.name, r);
+    }
+    totalMatches += rule.matches?.length ?? 1;
+    rule.matches?.forEach((match, m) => {
+      const method = match.method;
+      if (method !== undefined) {
+        if (method.service === undefined && method.method === undefined) push(issues, [...at, 'matches', m, 'method'], 'must give service, method or both (One or both of \'service\' or \'method\' must be specified)');
+        else if (method.service === undefined) push(issues, [...at, 'matches', m, 'method', 'service'], 'is required: a method match without service is not supported yet (Petrel matches a call by its path, /<service>/<method>)');
+      }
+      // Header names are case-insensitive: "foo" and "Foo" are the same header (the spec keeps the first).
+      const seen = new Map<string, number>();
+      match.headers?.forEach((h, i) => {
+        const first = seen.get(h.name.toLowerCase());
+        if (first !== undefined) push(issues, [...at, 'matches', m, 'headers', i, 'name'], `duplicates headers[${first}].name "${h.name}"`);
+        else seen.set(h.name.toLowerCase(), i);
+      });
+    });
+    const firstOfType = new Map<string, number>();
+    rule.filters?.forEach((filter: GrpcRouteFilter, f) => {
+      const fat = [...at, 'filters', f];
+      const field = GRPC_FILTER_FIELDS[filter.type];
+      for (const [type, other] of Object.entries(GRPC_FILTER_FIELDS)) {
+        if (other !== field && filter[other] !== undefined) push(issues, [...fat, other], `must not be set when type is ${filter.type} (it belongs to type ${type})`);
+      }
+      if (filter[field] === undefined) push(issues, [...fat, field], `is required when type is ${filter.type}`);
+      if (filter.type !== 'RequestMirror') {
+        const first = firstOfType.get(filter.type);
+        if (first !== undefined) push(issues, [...fat, 'type'], `${filter.type} filter cannot be repeated (filters[${first}] is one)`);
+        else firstOfType.set(filter.type, f);
+      }
+      const headers = filter.type === 'RequestHeaderModifier' ? filter.requestHeaderModifier : filter.type === 'ResponseHeaderModifier' ? filter.responseHeaderModifier : undefined;
+      if (headers !== undefined) checkHeaderFilter(issues, headers, [...fat, field]);
+      const mirror = filter.type === 'RequestMirror' ? filter.requestMirror : undefined;
+      if (mirror !== undefined) {
+        checkBackendRef(issues, mirror.backendRef, namespace, [...fat, field, 'backendRef']);
+        if (mirror.percent !== undefined && mirror.fraction !== undefined) push(issues, [...fat, field, 'fraction'], 'must not be set with percent: give one of them');
+        const fraction = mirror.fraction;
+        if (fraction !== undefined && fraction.numerator > (fraction.denominator ?? 100)) {
+          push(issues, [...fat, field, 'fraction', 'numerator'], `must not exceed the denominator (${fraction.numerator} > ${fraction.denominator ?? 100})`);
+        }
+      }
+    });
+    rule.backendRefs?.forEach((ref, b) => checkBackendRef(issues, ref, namespace, [...at, 'backendRefs', b]));
+  });
+  if (totalMatches > 128) push(issues, ['spec', 'rules'], `${totalMatches} matches in all; a route may have at most 128 across its rules`);
+  return issues;
+}
+
+/** Validates one GRPCRoute document (gateway.networking.k8s.io/v1). */
+export function validateGrpcRouteDocument(doc: unknown): ValidationIssue[] {
+  if (!grpcRouteDocumentValidator(doc)) return fromAjv(grpcRouteDocumentValidator, [], grpcRouteDocumentSchema);
+  return checkGrpcRouteSemantics(doc as GrpcRouteDocument);
 }

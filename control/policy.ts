@@ -1,6 +1,6 @@
 // A policy resource as the control plane keeps it: where it came from, whom it protects, its spec.
-// ResiliencePolicies, AccessPolicies and HTTPRoutes come from the same sources and share their bounds.
-import type { AccessPolicySpec, HttpRouteSpec, ResiliencePolicySpec } from '../api/types.ts';
+// ResiliencePolicies, AccessPolicies, HTTPRoutes and GRPCRoutes come from the same sources and share their bounds.
+import type { AccessPolicySpec, GrpcRouteSpec, HttpRouteSpec, ResiliencePolicySpec } from '../api/types.ts';
 
 interface StoredBase {
   /** "namespace/name" (unique per kind) */
@@ -29,7 +29,15 @@ export interface StoredHttpRoute extends StoredBase {
   readonly creationTimestamp?: string;
 }
 
-export type StoredPolicy = StoredResiliencePolicy | StoredAccessPolicy | StoredHttpRoute;
+/** A Gateway API GRPCRoute (gateway.networking.k8s.io/v1, GEP-1016) attached to Services (GAMMA). */
+export interface StoredGrpcRoute extends StoredBase {
+  readonly kind: 'GRPCRoute';
+  readonly spec: GrpcRouteSpec;
+  /** metadata.creationTimestamp when the document gives it: the oldest route wins precedence ties. */
+  readonly creationTimestamp?: string;
+}
+
+export type StoredPolicy = StoredResiliencePolicy | StoredAccessPolicy | StoredHttpRoute | StoredGrpcRoute;
 
 /** What a policy source reports: its policies, and the inputs it had to reject. */
 export interface SourceState {

@@ -11,7 +11,7 @@ import type { ControlMetrics } from './metrics.ts';
 import type { StoredPolicy } from './policy.ts';
 import type { ServiceRecord } from './registry.ts';
 import { compileRouting } from './routing/compile.ts';
-import { httpRoutesOf } from './routing/stored-route.ts';
+import { routesOf } from './routing/stored-route.ts';
 import type { Subscription } from './subscription.ts';
 
 export interface PushSchedulerOptions {
@@ -73,12 +73,12 @@ export class PushScheduler {
     for (const sub of this.#o.subscriptions()) if (sub.connected) this.pushTo(sub, round);
   }
 
-  /** The shared part of this round's snapshots, HTTPRoutes compiled from the policy sources' resources. */
+  /** The shared part of this round's snapshots, HTTPRoutes and GRPCRoutes compiled from the policy sources' resources. */
   round(): CompiledRound {
     const policies = this.#o.policies();
     const services = this.#o.services();
     const warnings: string[] = [];
-    const routing = compileRouting(httpRoutesOf(policies), services, undefined, (w) => warnings.push(w));
+    const routing = compileRouting(routesOf(policies), services, undefined, (w) => warnings.push(w));
     const round = new CompiledRound(services, new PolicyIndex(policies), new AccessIndex(policies), this.#o.identity?.(), routing);
     this.#logNew([...warnings, ...round.warnings]);
     return round;

@@ -95,6 +95,6 @@ describe('petrel validate: AccessPolicy', () => {
   });
 
   it('names the kinds it knows', () => {
-    assert.match(validateDocument({ kind: 'Gateway' })[0]?.message ?? '', /"ResiliencePolicy", "AccessPolicy", "HTTPRoute" or "SidecarSnapshot"/);
+    assert.match(validateDocument({ kind: 'Gateway' })[0]?.message ?? '', /"ResiliencePolicy", "AccessPolicy", "HTTPRoute", "GRPCRoute" or "SidecarSnapshot"/);
   });
 });

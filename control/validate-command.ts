@@ -1,7 +1,7 @@
 // `petrel validate -f FILE ...`: checks every document of every file, whatever its kind
-// (ResiliencePolicy, AccessPolicy, HTTPRoute or SidecarSnapshot), and prints one line per problem: file:line: document N: path: message.
+// (ResiliencePolicy, AccessPolicy, HTTPRoute, GRPCRoute or SidecarSnapshot), and prints one line per problem: file:line: document N: path: message.
 import { readDocuments, formatIssues, SourceError } from '../api/yaml-source.ts';
-import { validateAccessPolicyDocument, validateHttpRouteDocument, validatePolicyDocument, validateSnapshot, type ValidationIssue } from '../api/validate.ts';
+import { validateAccessPolicyDocument, validateGrpcRouteDocument, validateHttpRouteDocument, validatePolicyDocument, validateSnapshot, type ValidationIssue } from '../api/validate.ts';
 
 export function validateDocument(value: unknown): ValidationIssue[] {
   const kind = (value as { kind?: unknown } | null)?.kind;
@@ -9,8 +9,8 @@ export function validateDocument(value: unknown): ValidationIssue[] {
   if (kind === 'AccessPolicy') return validateAccessPolicyDocument(value);
   if (kind === 'HTTPRoute') return validateHttpRouteDocument(value);
   if (kind === 'SidecarSnapshot') return validateSnapshot(value);
-  if (kind === 'GRPCRoute') return [{ path: 'kind', segments: ['kind'], message: 'GRPCRoute: Petrel does not implement it yet; use an HTTPRoute' }];
-  return [{ path: 'kind', segments: ['kind'], message: `must be "ResiliencePolicy", "AccessPolicy", "HTTPRoute" or "SidecarSnapshot", got ${JSON.stringify(kind)}` }];
+  if (kind === 'GRPCRoute') return validateGrpcRouteDocument(value);
+  return [{ path: 'kind', segments: ['kind'], message: `must be "ResiliencePolicy", "AccessPolicy", "HTTPRoute", "GRPCRoute" or "SidecarSnapshot", got ${JSON.stringify(kind)}` }];
 }
 
 export async function runValidate(files: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {

@@ -1,9 +1,9 @@
-// Which Services an HTTPRoute attaches to (GAMMA, GEP-1324): the parentRefs that name a Service.
+// Which Services an HTTPRoute or GRPCRoute attaches to (GAMMA, GEP-1324): the parentRefs that name a Service.
 // In the Gateway API a parentRef's group defaults to gateway.networking.k8s.io and its kind to
 // Gateway, so only an explicit group "" and kind Service names a Service; Petrel has no Gateway, and
 // the validation refuses other parents, so anything else simply attaches nowhere here.
 import type { HttpRouteParentRef } from '../../api/types.ts';
-import { serviceKey, type StoredHttpRoute } from './stored-route.ts';
+import { serviceKey, type StoredRoute } from './stored-route.ts';
 
 export interface Attachment {
   /** "name.namespace" of the parent Service. */
@@ -20,11 +20,11 @@ export interface Attachment {
  * attach (and is reported through `skipped`). A sectionName names a Service port by name; local
  * Services have unnamed ports, so it does not attach either.
  */
-export function attachments(route: StoredHttpRoute, portOf: (name: string, namespace: string) => number, skipped?: (why: string) => void): Attachment[] {
+export function attachments(route: StoredRoute, portOf: (name: string, namespace: string) => number, skipped?: (why: string) => void): Attachment[] {
   const out: Attachment[] = [];
   const seen = new Set<string>();
   (route.spec.parentRefs ?? []).forEach((ref: HttpRouteParentRef, i) => {
-    const at = `HTTPRoute ${route.key}: spec.parentRefs[${i}]`;
+    const at = `${route.kind} ${route.key}: spec.parentRefs[${i}]`;
     if (ref.group !== '' || ref.kind !== 'Service') return skipped?.(`${at}: not a Service (group "" kind Service); not attached`);
     const namespace = ref.namespace ?? route.namespace;
     if (namespace !== route.namespace) return skipped?.(`${at}: a Service in another namespace (consumer routes are not implemented); not attached`);

@@ -1,15 +1,15 @@
-// One HTTPRoute rule compiled into what the sidecar applies once a match picked it: its name (the
+// One HTTPRoute or GRPCRoute rule compiled into what the sidecar applies once a match picked it: its name (the
 // `route` metric label), where it came from, its backends, filters, timeouts and retry policy in
 // Petrel's own TimeoutSpec/RetrySpec shapes. Petrel's budgets, breakers and jitter bounds keep coming
 // from the ResiliencePolicy; the sidecar lays these fields over it.
 import { parseDuration } from '../../api/duration.ts';
-import type { HttpRouteRule, RetrySpec, RouteRuleSpec, TimeoutSpec } from '../../api/types.ts';
+import type { GrpcRouteRule, HttpRouteRule, RetrySpec, RouteRuleSpec, TimeoutSpec } from '../../api/types.ts';
 import { resolveBackends } from './backends.ts';
 import { compileFilters } from './filters.ts';
-import type { StoredHttpRoute } from './stored-route.ts';
+import type { StoredRoute } from './stored-route.ts';
 
 /** GEP-995: the rule's own name, else "<route>.<index>" so every rule has a stable label. */
-export const ruleName = (route: StoredHttpRoute, rule: HttpRouteRule, index: number): string => rule.name ?? `${route.name}.${index}`;
+export const ruleName = (route: StoredRoute, rule: { name?: string }, index: number): string => rule.name ?? `${route.name}.${index}`;
 
 /** GEP-1742: request -> total, backendRequest -> perTry (one try); "0s" means no timeout, so it is left out. */
 export function compileTimeouts(t: HttpRouteRule['timeouts']): TimeoutSpec | undefined {
@@ -38,10 +38,12 @@ export function compileRetry(r: HttpRouteRule['retry']): RetrySpec | undefined {
  * The rule, with a fixed key order (the snapshot is hashed). A rule that has no backends to call and
  * no redirect answering for it is `unresolved` (500, as the spec says for a rule whose backends are all
  * invalid and which has no filters). A redirect needs no backend, so it is never marked unresolved:
- * the sidecar would otherwise answer 500 where the spec answers the redirect.
+ * the sidecar would otherwise answer 500 where the spec answers the redirect. A GRPCRoute rule has
+ * no timeouts, retry, redirect or rewrite (the spec defines none); an unresolved one answers 500 NC,
+ * which the sidecar sends a gRPC caller as UNAVAILABLE, the status the GRPCRoute spec asks for.
  */
-export function compileRule(route: StoredHttpRoute, rule: HttpRouteRule, index: number, portOf: (name: string, namespace: string) => number, warn: (why: string) => void): RouteRuleSpec {
-  const at = `HTTPRoute ${route.key} rule ${index}`;
+export function compileRule(route: StoredRoute, rule: Omit<HttpRouteRule, 'matches'> | Omit<GrpcRouteRule, 'matches'>, index: number, portOf: (name: string, namespace: string) => number, warn: (why: string) => void): RouteRuleSpec {
+  const at = `${route.kind} ${route.key} rule ${index}`;
   const filters = compileFilters(rule.filters, route.namespace, portOf, (why) => warn(`${at}: ${why}`));
   let { backends, unresolved } = resolveBackends(rule.backendRefs, route.namespace, portOf);
   if (unresolved === undefined && !rule.backendRefs?.length) unresolved = 'the rule has no backendRefs';
@@ -49,8 +51,8 @@ export function compileRule(route: StoredHttpRoute, rule: HttpRouteRule, index: 
     if (rule.backendRefs?.length) warn(`${at}: ${unresolved}; the rule redirects, so it does not call them`);
     unresolved = undefined;
   }
-  const timeout = compileTimeouts(rule.timeouts);
-  const retry = compileRetry(rule.retry);
+  const timeout = 'timeouts' in rule ? compileTimeouts(rule.timeouts) : undefined;
+  const retry = 'retry' in rule ? compileRetry(rule.retry) : undefined;
   return {
     name: ruleName(route, rule, index),
     source: at,

@@ -1,7 +1,7 @@
-// An HTTPRoute as the control plane keeps it. The policy sources (the policy directory, later the
+// An HTTPRoute or GRPCRoute as the control plane keeps it. The policy sources (the policy directory, later the
 // Kubernetes API) produce it as a StoredPolicy of kind 'HTTPRoute'; this interface has exactly those
 // fields so that the routing compiler does not depend on how a source stores the rest.
-import type { HttpRouteSpec } from '../../api/types.ts';
+import type { GrpcRouteSpec, HttpRouteSpec } from '../../api/types.ts';
 
 export interface StoredHttpRoute {
   readonly kind: 'HTTPRoute';
@@ -16,6 +16,20 @@ export interface StoredHttpRoute {
   /** metadata.creationTimestamp (RFC 3339): the oldest route wins ties. Absent locally unless written. */
   readonly creationTimestamp?: string;
 }
+
+/** A GRPCRoute (GEP-1016): the same fields, a GRPCRoute spec. */
+export interface StoredGrpcRoute {
+  readonly kind: 'GRPCRoute';
+  readonly key: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly spec: GrpcRouteSpec;
+  readonly origin: string;
+  readonly creationTimestamp?: string;
+}
+
+/** Either route kind the routing compiler takes. */
+export type StoredRoute = StoredHttpRoute | StoredGrpcRoute;
 
 /** What the compiler needs to know of a Service: its port (locally every Service has one, 80). */
 export interface RoutingService {
@@ -33,4 +47,9 @@ export const serviceKey = (name: string, namespace: string): string => `${name}.
  */
 export function httpRoutesOf(stored: readonly { readonly kind: string }[]): StoredHttpRoute[] {
   return stored.filter((p): p is StoredHttpRoute => p.kind === 'HTTPRoute');
+}
+
+/** The HTTPRoutes and GRPCRoutes among a source's stored resources (typed loosely, as httpRoutesOf). */
+export function routesOf(stored: readonly { readonly kind: string }[]): StoredRoute[] {
+  return stored.filter((p): p is StoredRoute => p.kind === 'HTTPRoute' || p.kind === 'GRPCRoute');
 }

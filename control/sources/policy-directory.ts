@@ -1,5 +1,5 @@
-// `--policies DIR`: a directory of YAML files, each with one or more ResiliencePolicy, AccessPolicy
-// or HTTPRoute (gateway.networking.k8s.io/v1) documents.
+// `--policies DIR`: a directory of YAML files, each with one or more ResiliencePolicy, AccessPolicy,
+// HTTPRoute or GRPCRoute (gateway.networking.k8s.io/v1) documents.
 // Edits, new files and deletions take effect without a restart (fs.watch, debounced). A file that
 // fails to parse, validate or stay within the limits (policy-limits.ts) is rejected alone: its error
 // is reported, and the last good version of its policies stays in force. Entries that cannot be

@@ -4,8 +4,8 @@
 // document bound.
 import { lstat, readFile, stat } from 'node:fs/promises';
 import { formatIssues, parseDocuments, SourceError } from '../../api/yaml-source.ts';
-import { validateAccessPolicyDocument, validateHttpRouteDocument, validatePolicyDocument } from '../../api/validate.ts';
-import type { AccessPolicySpec, HttpRouteSpec, ResiliencePolicySpec } from '../../api/types.ts';
+import { validateAccessPolicyDocument, validateGrpcRouteDocument, validateHttpRouteDocument, validatePolicyDocument } from '../../api/validate.ts';
+import type { AccessPolicySpec, GrpcRouteSpec, HttpRouteSpec, ResiliencePolicySpec } from '../../api/types.ts';
 import type { StoredPolicy } from '../policy.ts';
 import { countDocumentMarkers, formatBytes, type PolicyLimits } from './policy-limits.ts';
 
@@ -64,12 +64,13 @@ export function parsePolicies(text: string, file: string, limits: PolicyLimits):
   const errors: string[] = [];
   const policies: StoredPolicy[] = [];
   for (const doc of docs) {
-    // The document's kind picks the schema (ResiliencePolicy, AccessPolicy, HTTPRoute); any other kind
+    // The document's kind picks the schema (ResiliencePolicy, AccessPolicy, HTTPRoute, GRPCRoute); any other kind
     // is judged as a ResiliencePolicy, whose
     // schema then names the kind it expected.
     const kind = (doc.value as { kind?: unknown } | null)?.kind;
     const issues = kind === 'AccessPolicy' ? validateAccessPolicyDocument(doc.value)
       : kind === 'HTTPRoute' ? validateHttpRouteDocument(doc.value)
+      : kind === 'GRPCRoute' ? validateGrpcRouteDocument(doc.value)
       : validatePolicyDocument(doc.value);
     if (issues.length > 0) {
       errors.push(...formatIssues(doc, issues));
@@ -79,9 +80,11 @@ export function parsePolicies(text: string, file: string, limits: PolicyLimits):
     const namespace = value.metadata.namespace ?? 'default';
     const base = { key: `${namespace}/${value.metadata.name}`, namespace, name: value.metadata.name, origin: `${file} (document ${doc.index})` };
     if (kind === 'AccessPolicy') policies.push({ ...base, kind: 'AccessPolicy', spec: value.spec as AccessPolicySpec });
-    else if (kind === 'HTTPRoute') {
+    else if (kind === 'HTTPRoute' || kind === 'GRPCRoute') {
       const created = value.metadata.creationTimestamp;
-      policies.push({ ...base, kind: 'HTTPRoute', spec: value.spec as HttpRouteSpec, ...(created === undefined ? {} : { creationTimestamp: created }) });
+      const age = created === undefined ? {} : { creationTimestamp: created };
+      if (kind === 'HTTPRoute') policies.push({ ...base, kind, spec: value.spec as HttpRouteSpec, ...age });
+      else policies.push({ ...base, kind, spec: value.spec as GrpcRouteSpec, ...age });
     } else policies.push({ ...base, kind: 'ResiliencePolicy', spec: value.spec as ResiliencePolicySpec });
   }
   return errors.length > 0 ? { errors } : { policies };

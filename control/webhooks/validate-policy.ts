@@ -1,9 +1,9 @@
-// The validating admission webhook for ResiliencePolicy, AccessPolicy and HTTPRoute: AdmissionReview v1 in,
+// The validating admission webhook for ResiliencePolicy, AccessPolicy, HTTPRoute and GRPCRoute: AdmissionReview v1 in,
 // AdmissionReview v1 out, judged by the same schema and semantic checks as `petrel validate` and the sidecar. The
 // message names every field path and what was expected, so `kubectl apply` prints it.
-import { validateAccessPolicyDocument, validateHttpRouteDocument, validatePolicyDocument, type ValidationIssue } from '../../api/validate.ts';
+import { validateAccessPolicyDocument, validateGrpcRouteDocument, validateHttpRouteDocument, validatePolicyDocument, type ValidationIssue } from '../../api/validate.ts';
 
-/** Whether an HTTPRoute names a Service among its parents: a route only for Gateways is not Petrel's to judge. */
+/** Whether an HTTPRoute or GRPCRoute names a Service among its parents: a route only for Gateways is not Petrel's to judge. */
 function attachesToService(route: unknown): boolean {
   const refs = (route as { spec?: { parentRefs?: unknown } } | null | undefined)?.spec?.parentRefs;
   return Array.isArray(refs) && refs.some((r) => (r as { group?: unknown; kind?: unknown } | null)?.group === '' && (r as { kind?: unknown }).kind === 'Service');
@@ -28,14 +28,14 @@ export function reviewPolicy(review: AdmissionReview): AdmissionReview {
   const kind = (request.object as { kind?: unknown } | null | undefined)?.kind;
   let issues: ValidationIssue[];
   if (kind === 'AccessPolicy') issues = validateAccessPolicyDocument(request.object);
-  else if (kind === 'HTTPRoute') {
-    // HTTPRoutes are the whole cluster's: one attached only to Gateways belongs to another
+  else if (kind === 'HTTPRoute' || kind === 'GRPCRoute') {
+    // Routes are the whole cluster's: one attached only to Gateways belongs to another
     // controller, and refusing it would break that controller's routes.
     if (!attachesToService(request.object)) return allow();
-    issues = validateHttpRouteDocument(request.object);
+    issues = kind === 'HTTPRoute' ? validateHttpRouteDocument(request.object) : validateGrpcRouteDocument(request.object);
   } else issues = validatePolicyDocument(request.object);
   if (issues.length === 0) return allow();
-  const label = kind === 'AccessPolicy' || kind === 'HTTPRoute' ? kind : 'ResiliencePolicy';
+  const label = kind === 'AccessPolicy' || kind === 'HTTPRoute' || kind === 'GRPCRoute' ? kind : 'ResiliencePolicy';
   const message = `${label} rejected: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
   return {
     apiVersion: 'admission.k8s.io/v1',
