@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { stringify } from 'yaml';
 import { policyMicrobench } from './policy-micro.ts';
+import { routeMicrobench, routeMicroTable, ITERATIONS as ROUTE_ITERATIONS, RUNS as ROUTE_RUNS } from './route-micro.ts';
 import { controlScale } from './control-scale.ts';
 import { h2TransportBench, transportTable } from './h2-transport.ts';
 import {
@@ -510,6 +511,11 @@ async function main(): Promise<void> {
   lines.push('', 'Targets (HTTP/2 and gRPC; mTLS):', '', ...targets(rows));
   lines.push('', 'Policy steps measured in-process on the real objects (ns of CPU per request):');
   for (const [name, ns] of policyMicrobench()) lines.push(`- ${name}: ${fmt(ns)} ns`);
+  // Issue 13: HTTPRoute matching per request, 50 rules against 3 and none (BENCH_ONLY='route matching', or 'route').
+  if (wanted ? wanted.some((w) => 'route matching'.includes(w)) : !protocols) {
+    lines.push('', 'HTTPRoute matching measured in-process (bench/route-micro.ts: the control plane\'s RoutingSpec, the sidecar\'s compileMatches and firstMatch; ' +
+      `ns of CPU per request, median of ${ROUTE_RUNS} runs of ${ROUTE_ITERATIONS} requests each):`, '', routeMicroTable(routeMicrobench()));
+  }
   // HTTP/1.1 between sidecars over HTTP/1.1 or over HTTP/2 (Linkerd's choice): bare forwarders, measured.
   if (wanted ? wanted.some((w) => 'transport'.includes(w)) : !protocols || protocols.includes('h2')) {
     lines.push('', 'HTTP/1.1 requests between two bare forwarders, the middle hop over HTTP/1.1 or HTTP/2 (bench/h2-transport.ts; medians of 3):', '',
