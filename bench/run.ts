@@ -64,6 +64,8 @@ interface Row extends LoadResult {
   failed?: string;
   /** A mesh pair: its mTLS counters over the measured run, checked. */
   meshCheck?: string;
+  /** Each round's req/s and CPU µs/req, in round order (combine()). */
+  perRound?: { rps: number; cpuUsPerReq: number }[];
 }
 
 function nginxConf(dir: string, body: string): string {
@@ -393,6 +395,7 @@ function combine(runs: Row[]): Row {
     ...first, rps: m((r) => r.rps), requests: m((r) => r.requests), errors: runs.reduce((a, r) => a + r.errors + r.lat.errors, 0),
     cpuUsPerReq: m((r) => r.cpuUsPerReq), peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)), anonRssMb: Math.max(...runs.map((r) => r.anonRssMb)),
     lat: { ...first.lat, p50ms: m((r) => r.lat.p50ms), p99ms: m((r) => r.lat.p99ms), errors: 0 },
+    perRound: runs.map((r) => ({ rps: r.rps, cpuUsPerReq: r.cpuUsPerReq })),
   };
 }
 
@@ -480,7 +483,9 @@ function targets(rows: Row[]): string[] {
     const both = routed && plain && !routed.failed && !plain.failed;
     lines.push(`| HTTP/1.1 pair with a three-rule HTTPRoute ≥ 0.95x the requests/s of the pair without (CPU per request alongside) | ` +
       `${both ? `${fmt(routed.rps / plain.rps, 3)}x (${fmt(routed.rps)} / ${fmt(plain.rps)}); CPU ${fmt(routed.cpuUsPerReq / plain.cpuUsPerReq, 3)}x ` +
-        `(${fmt(routed.cpuUsPerReq, 1)} / ${fmt(plain.cpuUsPerReq, 1)} µs)` : 'not measured'} | ${verdict(both ? routed.rps / plain.rps >= 0.95 : undefined)} |`);
+        `(${fmt(routed.cpuUsPerReq, 1)} / ${fmt(plain.cpuUsPerReq, 1)} µs); each round (interleaved, so a pair of runs minutes apart at most): ` +
+        `${(routed.perRound ?? []).map((r, i) => { const p = plain.perRound?.[i]; return p ? `${fmt(r.rps / p.rps, 2)}x req/s, ${fmt(r.cpuUsPerReq / p.cpuUsPerReq, 2)}x CPU` : '-'; }).join('; ')}` : 'not measured'} | ` +
+      `${verdict(both ? routed.rps / plain.rps >= 0.95 : undefined)} |`);
   }
   // "No worse" within this VM's run-to-run noise: at least 0.9 of the base's req/s, at most 1.1 of its CPU per request.
   for (const name of ['petrel 1 hop', 'petrel pair']) {
