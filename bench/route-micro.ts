@@ -56,7 +56,8 @@ export function fiftyRules(): HttpRouteRule[] {
 }
 
 /** The three-rule route of the pair benchmark: an Exact match, a header match, and the "/" catch-all. */
-export function threeRules(): HttpRouteRule[] {
+export function threeRules(service = 'payments'): HttpRouteRule[] {
+  const backend = [{ name: service, port: 80 }];
   return [
     { name: 'healthz', matches: [{ path: { type: 'Exact', value: '/healthz' } }], backendRefs: backend },
     { name: 'canary', matches: [{ headers: [{ name: 'x-canary', value: 'true' }] }], backendRefs: backend },
@@ -65,13 +66,13 @@ export function threeRules(): HttpRouteRule[] {
 }
 
 /** The RoutingSpec the control plane sends for one HTTPRoute with these rules on Service "payments". */
-export function routingFor(rules: HttpRouteRule[]): RoutingSpec {
+export function routingFor(rules: HttpRouteRule[], service = 'payments'): RoutingSpec {
   const route: StoredHttpRoute = {
-    kind: 'HTTPRoute', key: 'default/payments', namespace: 'default', name: 'payments', origin: 'bench',
-    spec: { parentRefs: [{ group: '', kind: 'Service', name: 'payments' }], rules },
+    kind: 'HTTPRoute', key: `default/${service}`, namespace: 'default', name: service, origin: 'bench',
+    spec: { parentRefs: [{ group: '', kind: 'Service', name: service }], rules },
   };
-  const routing = compileRouting([route], [{ name: 'payments', namespace: 'default' }]).get('payments.default');
-  if (!routing) throw new Error('route-micro: the control plane compiled no routing for payments');
+  const routing = compileRouting([route], [{ name: service, namespace: 'default' }]).get(`${service}.default`);
+  if (!routing) throw new Error(`route-micro: the control plane compiled no routing for ${service}`);
   return routing;
 }
 

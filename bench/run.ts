@@ -10,7 +10,8 @@ import { join, resolve } from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { stringify } from 'yaml';
 import { policyMicrobench } from './policy-micro.ts';
-import { routeMicrobench, routeMicroTable, ITERATIONS as ROUTE_ITERATIONS, RUNS as ROUTE_RUNS } from './route-micro.ts';
+import type { RoutingSpec } from '../api/types.ts';
+import { routeMicrobench, routeMicroTable, routingFor, threeRules, ITERATIONS as ROUTE_ITERATIONS, RUNS as ROUTE_RUNS } from './route-micro.ts';
 import { controlScale } from './control-scale.ts';
 import { h2TransportBench, transportTable } from './h2-transport.ts';
 import {
@@ -124,12 +125,12 @@ function petrelInboundHop(name: string, protocol: Protocol, env: NodeJS.ProcessE
 }
 
 /** The outbound sidecar straight to the upstream, named as a service in its snapshot: where the policy chain runs. */
-function petrelOutboundHop(name: string, protocol: Protocol, policy?: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Scenario {
+function petrelOutboundHop(name: string, protocol: Protocol, policy?: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, routing?: RoutingSpec): Scenario {
   return {
     name, protocol,
     async start(up) {
       const p = await ports();
-      const proc = petrelSidecar('client', p, [{ name: 'upstream', namespace: 'default', endpoints: [{ address: `127.0.0.1:${up[protocol]}` }], ...(policy ? { policy } : {}) }], undefined, env);
+      const proc = petrelSidecar('client', p, [{ name: 'upstream', namespace: 'default', endpoints: [{ address: `127.0.0.1:${up[protocol]}` }], ...(policy ? { policy } : {}), ...(routing ? { routing } : {}) }], undefined, env);
       await waitForHttp(`http://127.0.0.1:${p.admin}/ready`);
       return { port: p.outbound, host: 'upstream', procs: [proc] };
     },
@@ -291,6 +292,8 @@ const policyScenarios: Scenario[] = [
   outboundScenario('no policy', undefined),
   ...Object.entries(POLICIES).map(([name, policy]) => outboundScenario(name, policy)),
   outboundScenario('full policy', FULL_POLICY),
+  // Issue 13: the three-rule HTTPRoute of "petrel pair route" in the static snapshot (as the control plane compiles it); the load takes the catch-all.
+  petrelOutboundHop('petrel outbound, HTTPRoute (3 rules)', 'http/1.1', undefined, {}, routingFor(threeRules('upstream'), 'upstream')),
   outboundScenario('tracing 0% (spans made, none sampled)', undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: 'OTLP_SINK', OTEL_TRACES_SAMPLER_ARG: '0' }),
   outboundScenario('tracing 10%', undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: 'OTLP_SINK', OTEL_TRACES_SAMPLER_ARG: '0.1' }),
   outboundScenario('tracing 100%', undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: 'OTLP_SINK', OTEL_TRACES_SAMPLER_ARG: '1' }),
