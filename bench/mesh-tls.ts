@@ -25,11 +25,12 @@ export interface MeshContext {
 
 export interface ControlPlane { proc: ChildProcess; streamUrl: string; apiUrl: string }
 
-/** `petrel control` on the load CPU (it is idle under load and not counted), with an empty policy directory. */
-export async function startControlPlane(ctx: MeshContext, identity: boolean): Promise<ControlPlane> {
+/** `petrel control` on the load CPU (it is idle under load and not counted), with a policy directory holding `policyFiles` (none: empty). */
+export async function startControlPlane(ctx: MeshContext, identity: boolean, policyFiles: Record<string, string> = {}): Promise<ControlPlane> {
   const [stream, api] = [await freePort(), await freePort()];
   const policies = join(ctx.work, `control-${stream}`, 'policies');
   mkdirSync(policies, { recursive: true });
+  for (const [file, text] of Object.entries(policyFiles)) writeFileSync(join(policies, file), text);
   const proc = startPinned(ctx.loadCpu, process.execPath, [ctx.petrel, 'control', '--policies', policies,
     '--stream-port', String(stream), '--api-port', String(api), '--startup-grace', '0s', '--log-level', 'warn',
     ...(identity ? [] : ['--no-identity'])]);
@@ -82,6 +83,23 @@ export interface MeshCounters {
   handshakeErrors: number;
   inboundTls: number;
   inboundPlain: number;
+  /** The outbound sidecar's petrel_requests_total{direction="outbound"} by `route` label (issue 13: which rule took the load). */
+  outboundByRoute: Record<string, number>;
+}
+
+/** The samples of `name` summed by the value of `label`, among those whose labels include all of `labels`. */
+export function metricByLabel(text: string, name: string, label: string, labels: Record<string, string> = {}): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const close = line.lastIndexOf('}');
+    const labelText = line.slice(name.length + 1, close);
+    if (!Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`))) continue;
+    const value = new RegExp(`(?:^|,)${label}="([^"]*)"`).exec(labelText)?.[1];
+    if (value === undefined) continue;
+    out[value] = (out[value] ?? 0) + Number(line.slice(close + 1).trim().split(' ')[0]);
+  }
+  return out;
 }
 
 export async function readMeshCounters(inboundAdmin: number, outboundAdmin: number): Promise<MeshCounters> {
@@ -92,6 +110,7 @@ export async function readMeshCounters(inboundAdmin: number, outboundAdmin: numb
     handshakeErrors: metricSum(inbound, 'petrel_tls_handshake_errors_total') + metricSum(outbound, 'petrel_tls_handshake_errors_total'),
     inboundTls: metricSum(inbound, 'petrel_requests_total', { direction: 'inbound', tls: 'true' }),
     inboundPlain: metricSum(inbound, 'petrel_requests_total', { direction: 'inbound', tls: 'false' }),
+    outboundByRoute: metricByLabel(outbound, 'petrel_requests_total', 'route', { direction: 'outbound' }),
   };
 }
 
@@ -102,12 +121,20 @@ export async function readMeshCounters(inboundAdmin: number, outboundAdmin: numb
  * with tls="false". `requests` are the load generator's completed requests of the measured run
  * (the sidecars count a few more: the ones in flight when it stopped).
  */
-export function checkMesh(tls: boolean, before: MeshCounters, after: MeshCounters, requests: number): string {
-  const d = (k: keyof MeshCounters) => after[k] - before[k];
+export function checkMesh(tls: boolean, before: MeshCounters, after: MeshCounters, requests: number, route?: string): string {
+  const d = (k: Exclude<keyof MeshCounters, 'outboundByRoute'>) => after[k] - before[k];
+  // Issue 13: the outbound sidecar's requests in the run by route label; the load must all be under `route`.
+  const byRoute = Object.entries(after.outboundByRoute).map(([r, n]) => [r, n - (before.outboundByRoute[r] ?? 0)] as const).filter(([, n]) => n > 0);
+  const routes = route === undefined ? '' : `; outbound requests in the run by route ${byRoute.map(([r, n]) => `${r}=${n}`).join(', ') || 'none'} (expected route="${route}")`;
   const summary = `inbound handshakes ${after.inboundHandshakes} (+${d('inboundHandshakes')} in the run), outbound ${after.outboundHandshakes}, ` +
-    `handshake errors ${after.handshakeErrors}; inbound requests in the run tls="true" ${d('inboundTls')}, tls="false" ${d('inboundPlain')}; load counted ${requests}`;
+    `handshake errors ${after.handshakeErrors}; inbound requests in the run tls="true" ${d('inboundTls')}, tls="false" ${d('inboundPlain')}; load counted ${requests}${routes}`;
   const wrong = (why: string) => new Error(`not what the scenario claims (${why}): ${summary}`);
   if (requests <= 0) throw wrong('no request completed');
+  if (route !== undefined) {
+    const mine = byRoute.find(([r]) => r === route)?.[1] ?? 0;
+    if (mine < requests) throw wrong(`fewer outbound requests with route="${route}" than the load completed`);
+    if (byRoute.some(([r]) => r !== route)) throw wrong(`outbound requests under another route than "${route}"`);
+  }
   if (tls) {
     if (after.inboundHandshakes <= 0) throw wrong('no inbound mTLS handshake');
     if (after.outboundHandshakes <= 0) throw wrong('no outbound mTLS handshake');
@@ -147,6 +174,16 @@ export async function waitForEndpoint(admin: number, address: string, timeoutMs 
   throw new Error(`the control plane did not push endpoint ${address} to sidecar admin :${admin} within ${timeoutMs} ms`);
 }
 
+/** Waits until the sidecar's /config_dump mentions `needle` (a rule name: the control plane pushed the route). */
+export async function waitForConfig(admin: number, needle: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if ((await getText(`http://127.0.0.1:${admin}/config_dump`).catch(() => '')).includes(needle)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`sidecar admin :${admin}: /config_dump does not mention ${needle} after ${timeoutMs} ms`);
+}
+
 const ports = async (): Promise<SidecarPorts> => ({ inbound: await freePort(), outbound: await freePort(), admin: await freePort() });
 
 export interface MeshPair {
@@ -159,8 +196,8 @@ export interface MeshPair {
 }
 
 /** Control plane, inbound sidecar "upstream" in front of `app`, outbound sidecar "client"; ready and routed. */
-export async function startMeshPair(ctx: MeshContext, tls: boolean, app: string, env: NodeJS.ProcessEnv = {}): Promise<MeshPair> {
-  const control = await startControlPlane(ctx, tls);
+export async function startMeshPair(ctx: MeshContext, tls: boolean, app: string, env: NodeJS.ProcessEnv = {}, policyFiles: Record<string, string> = {}): Promise<MeshPair> {
+  const control = await startControlPlane(ctx, tls, policyFiles);
   const server = await ports();
   const client = await ports();
   const a = controlledSidecar(ctx, 'upstream', server, control, app, env);

@@ -10,10 +10,12 @@ import { join, resolve } from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { stringify } from 'yaml';
 import { policyMicrobench } from './policy-micro.ts';
+import type { RoutingSpec } from '../api/types.ts';
+import { routeMicrobench, routeMicroTable, routingFor, threeRules, ITERATIONS as ROUTE_ITERATIONS, RUNS as ROUTE_RUNS } from './route-micro.ts';
 import { controlScale } from './control-scale.ts';
 import { h2TransportBench, transportTable } from './h2-transport.ts';
 import {
-  checkMesh, handshakeBench, handshakeTable, keepAliveHandshakes, keepAliveTable, readMeshCounters, startMeshPair,
+  checkMesh, handshakeBench, waitForConfig, handshakeTable, keepAliveHandshakes, keepAliveTable, readMeshCounters, startMeshPair,
   type MeshContext, type MeshCounters,
 } from './mesh-tls.ts';
 import {
@@ -52,7 +54,7 @@ interface Started {
   /** The proxies, whose CPU and memory are measured. */
   procs: ChildProcess[];
   /** A pair on a control plane: what proves the measured run was (or was not) mTLS. */
-  mesh?: { tls: boolean; read(): Promise<MeshCounters> };
+  mesh?: { tls: boolean; read(): Promise<MeshCounters>; route?: string };
   /** Stops what is not in procs (the control plane), after procs. */
   cleanup?(): Promise<void>;
 }
@@ -63,6 +65,8 @@ interface Row extends LoadResult {
   failed?: string;
   /** A mesh pair: its mTLS counters over the measured run, checked. */
   meshCheck?: string;
+  /** Each round's req/s and CPU µs/req, in round order (combine()). */
+  perRound?: { rps: number; cpuUsPerReq: number }[];
 }
 
 function nginxConf(dir: string, body: string): string {
@@ -121,12 +125,12 @@ function petrelInboundHop(name: string, protocol: Protocol, env: NodeJS.ProcessE
 }
 
 /** The outbound sidecar straight to the upstream, named as a service in its snapshot: where the policy chain runs. */
-function petrelOutboundHop(name: string, protocol: Protocol, policy?: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Scenario {
+function petrelOutboundHop(name: string, protocol: Protocol, policy?: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, routing?: RoutingSpec): Scenario {
   return {
     name, protocol,
     async start(up) {
       const p = await ports();
-      const proc = petrelSidecar('client', p, [{ name: 'upstream', namespace: 'default', endpoints: [{ address: `127.0.0.1:${up[protocol]}` }], ...(policy ? { policy } : {}) }], undefined, env);
+      const proc = petrelSidecar('client', p, [{ name: 'upstream', namespace: 'default', endpoints: [{ address: `127.0.0.1:${up[protocol]}` }], ...(policy ? { policy } : {}), ...(routing ? { routing } : {}) }], undefined, env);
       await waitForHttp(`http://127.0.0.1:${p.admin}/ready`);
       return { port: p.outbound, host: 'upstream', procs: [proc] };
     },
@@ -169,6 +173,50 @@ function petrelMeshPair(name: string, protocol: Protocol, tls: boolean): Scenari
     },
   };
 }
+
+/** Issue 13: the rule that takes the pair benchmark's load (GET /), third of three on Service "upstream". */
+const ROUTE_RULE = 'bench-catch-all';
+const THREE_RULE_ROUTE = [
+  'apiVersion: gateway.networking.k8s.io/v1',
+  'kind: HTTPRoute',
+  'metadata: { name: upstream-bench, namespace: default }',
+  'spec:',
+  '  parentRefs: [{ group: "", kind: Service, name: upstream }]',
+  '  rules:',
+  '    - name: bench-healthz',
+  '      matches: [{ path: { type: Exact, value: /healthz } }]',
+  '      backendRefs: [{ name: upstream, port: 80 }]',
+  '    - name: bench-canary',
+  '      matches: [{ headers: [{ name: x-canary, value: "true" }] }]',
+  '      backendRefs: [{ name: upstream, port: 80 }]',
+  `    - name: ${ROUTE_RULE}`,
+  '      matches: [{ path: { type: PathPrefix, value: / } }]',
+  '      backendRefs: [{ name: upstream, port: 80 }]',
+  '',
+].join('\n');
+
+/**
+ * Issue 13: the plaintext pair on a control plane (`--no-identity`), with or without a three-rule
+ * HTTPRoute on the called service in the control plane's policy directory. Nothing else differs. The
+ * measured run is checked: the outbound sidecar must count the whole load under the catch-all rule's
+ * name (route="bench-catch-all"), or under route="default" without the route.
+ */
+function petrelRoutePair(name: string, routed: boolean): Scenario {
+  return {
+    name, protocol: 'http/1.1',
+    async start(up) {
+      const pair = await startMeshPair(meshContext(), false, `127.0.0.1:${up['http/1.1']}`, {}, routed ? { 'upstream-route.yaml': THREE_RULE_ROUTE } : {});
+      if (routed) await waitForConfig(pair.client.admin, ROUTE_RULE).catch(async (err: unknown) => { await pair.stop(); throw err; });
+      return {
+        port: pair.client.outbound, host: 'upstream', procs: pair.procs,
+        mesh: { tls: false, route: routed ? ROUTE_RULE : 'default', read: () => readMeshCounters(pair.server.admin, pair.client.admin) },
+        cleanup: () => pair.stop(),
+      };
+    },
+  };
+}
+
+const routePairs: Scenario[] = [petrelRoutePair('petrel pair route', true), petrelRoutePair('petrel pair no route', false)];
 
 const meshPairs = (protocol: Protocol): Scenario[] => [
   petrelMeshPair(`${PREFIX[protocol]}petrel pair mTLS`, protocol, true),
@@ -244,6 +292,8 @@ const policyScenarios: Scenario[] = [
   outboundScenario('no policy', undefined),
   ...Object.entries(POLICIES).map(([name, policy]) => outboundScenario(name, policy)),
   outboundScenario('full policy', FULL_POLICY),
+  // Issue 13: the three-rule HTTPRoute of "petrel pair route" in the static snapshot (as the control plane compiles it); the load takes the catch-all.
+  petrelOutboundHop('petrel outbound, HTTPRoute (3 rules)', 'http/1.1', undefined, {}, routingFor(threeRules('upstream'), 'upstream')),
   outboundScenario('tracing 0% (spans made, none sampled)', undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: 'OTLP_SINK', OTEL_TRACES_SAMPLER_ARG: '0' }),
   outboundScenario('tracing 10%', undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: 'OTLP_SINK', OTEL_TRACES_SAMPLER_ARG: '0.1' }),
   outboundScenario('tracing 100%', undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: 'OTLP_SINK', OTEL_TRACES_SAMPLER_ARG: '1' }),
@@ -265,6 +315,7 @@ const scenarios: Scenario[] = [
   directScenario('http/1.1'),
   ...petrelScenarios('', {}),
   ...meshPairs('http/1.1'),
+  ...routePairs,
   ...nginxScenarios('http/1.1'),
   {
     name: 'bare undici pair', protocol: 'http/1.1',
@@ -324,7 +375,7 @@ async function measure(scenario: Scenario, up: Upstreams): Promise<Row> {
     const result = await load(64, SECONDS);
     const cpu = pids.length ? cpuSeconds(pids) - cpuBefore : 0;
     // A pair that did not speak what its name says measured the wrong thing: it fails.
-    const meshCheck = mesh && meshBefore ? checkMesh(mesh.tls, meshBefore, await mesh.read(), result.requests) : undefined;
+    const meshCheck = mesh && meshBefore ? checkMesh(mesh.tls, meshBefore, await mesh.read(), result.requests, mesh.route) : undefined;
     const anon = pids.length ? anonRssMb(pids) : 0;
     const peak = pids.length ? peakRssMb(pids) : 0; // at 64 connections (streams): the 1-connection run below adds little
     // h2load reports no percentiles: HTTP/2 latency is left to the gRPC scenarios.
@@ -347,6 +398,7 @@ function combine(runs: Row[]): Row {
     ...first, rps: m((r) => r.rps), requests: m((r) => r.requests), errors: runs.reduce((a, r) => a + r.errors + r.lat.errors, 0),
     cpuUsPerReq: m((r) => r.cpuUsPerReq), peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)), anonRssMb: Math.max(...runs.map((r) => r.anonRssMb)),
     lat: { ...first.lat, p50ms: m((r) => r.lat.p50ms), p99ms: m((r) => r.lat.p99ms), errors: 0 },
+    perRound: runs.map((r) => ({ rps: r.rps, cpuUsPerReq: r.cpuUsPerReq })),
   };
 }
 
@@ -427,6 +479,17 @@ function targets(rows: Row[]): string[] {
     lines.push(`| ${label} mTLS pair ≥ 0.75x the ${unit}s/s of the plaintext pair | ` +
       `${both ? `${fmt(rps, 2)}x (${fmt(both[0].rps)} / ${fmt(both[1].rps)})` : 'not measured'} | ${verdict(both ? rps >= 0.75 : undefined)} |`);
   }
+  // Issue 13: a three-rule HTTPRoute in force against no route, the same plaintext pair on a control plane.
+  {
+    const routed = byName('petrel pair route');
+    const plain = byName('petrel pair no route');
+    const both = routed && plain && !routed.failed && !plain.failed;
+    lines.push(`| HTTP/1.1 pair with a three-rule HTTPRoute ≥ 0.95x the requests/s of the pair without (CPU per request alongside) | ` +
+      `${both ? `${fmt(routed.rps / plain.rps, 3)}x (${fmt(routed.rps)} / ${fmt(plain.rps)}); CPU ${fmt(routed.cpuUsPerReq / plain.cpuUsPerReq, 3)}x ` +
+        `(${fmt(routed.cpuUsPerReq, 1)} / ${fmt(plain.cpuUsPerReq, 1)} µs); each round (interleaved, so a pair of runs minutes apart at most): ` +
+        `${(routed.perRound ?? []).map((r, i) => { const p = plain.perRound?.[i]; return p ? `${fmt(r.rps / p.rps, 2)}x req/s, ${fmt(r.cpuUsPerReq / p.cpuUsPerReq, 2)}x CPU` : '-'; }).join('; ')}` : 'not measured'} | ` +
+      `${verdict(both ? routed.rps / plain.rps >= 0.95 : undefined)} |`);
+  }
   // "No worse" within this VM's run-to-run noise: at least 0.9 of the base's req/s, at most 1.1 of its CPU per request.
   for (const name of ['petrel 1 hop', 'petrel pair']) {
     const now = byName(name);
@@ -502,14 +565,19 @@ async function main(): Promise<void> {
       lines.push(`- ${r.name.slice('petrel outbound, '.length)}: req/s ${fmt(r.rps / base.rps, 3)}, CPU ${fmt(r.cpuUsPerReq - base.cpuUsPerReq, 1)} µs/req more`);
     }
   }
-  const checked = rows.filter((r) => r.meshCheck || (r.failed && r.name.includes('pair mTLS')) || (r.failed && r.name.includes('pair plaintext')));
+  const checked = rows.filter((r) => r.meshCheck || (r.failed && r.name.includes('pair mTLS')) || (r.failed && r.name.includes('pair plaintext')) || (r.failed && r.name.includes('route')));
   if (checked.length) {
     lines.push('', 'What the mesh pairs really spoke (the sidecars\' counters; first round\'s measured run):');
     for (const r of checked) lines.push(`- ${r.name}: ${r.failed ? `FAILED: ${r.failed}` : r.meshCheck}`);
   }
-  lines.push('', 'Targets (HTTP/2 and gRPC; mTLS):', '', ...targets(rows));
+  lines.push('', 'Targets (HTTP/2 and gRPC; mTLS; HTTPRoute):', '', ...targets(rows));
   lines.push('', 'Policy steps measured in-process on the real objects (ns of CPU per request):');
   for (const [name, ns] of policyMicrobench()) lines.push(`- ${name}: ${fmt(ns)} ns`);
+  // Issue 13: HTTPRoute matching per request, 50 rules against 3 and none (BENCH_ONLY='route matching', or 'route').
+  if (wanted ? wanted.some((w) => 'route matching'.includes(w)) : !protocols) {
+    lines.push('', 'HTTPRoute matching measured in-process (bench/route-micro.ts: the control plane\'s RoutingSpec, the sidecar\'s compileMatches and firstMatch; ' +
+      `ns of CPU per request, median of ${ROUTE_RUNS} runs of ${ROUTE_ITERATIONS} requests each):`, '', routeMicroTable(routeMicrobench()));
+  }
   // HTTP/1.1 between sidecars over HTTP/1.1 or over HTTP/2 (Linkerd's choice): bare forwarders, measured.
   if (wanted ? wanted.some((w) => 'transport'.includes(w)) : !protocols || protocols.includes('h2')) {
     lines.push('', 'HTTP/1.1 requests between two bare forwarders, the middle hop over HTTP/1.1 or HTTP/2 (bench/h2-transport.ts; medians of 3):', '',
