@@ -14,6 +14,7 @@ import { MtlsTerminator, meshPeer } from '../listener/mtls-terminator.ts';
 import { dialTls, TLS_HANDSHAKE_ERROR } from '../upstream/tls-dial.ts';
 import { IdentityMetrics } from '../telemetry/identity-metrics.ts';
 import type { Credentials } from './certificate-request.ts';
+import { classifyUpstreamError } from '../proxy/upstream-error.ts';
 
 const PAYMENTS = 'spiffe://cluster.local/ns/shop/sa/payments';
 const CHECKOUT = 'spiffe://cluster.local/ns/shop/sa/checkout';
@@ -75,10 +76,12 @@ describe('mesh mTLS handshakes', () => {
     const socket = dialTls('127.0.0.1', port, 2000, tls.client(expected)!, ['http/1.1'], s.metrics.observer((_f, message) => s.logs.push(message)));
     return new Promise((resolve) => {
       let text = '';
+      let err: (Error & { code?: string }) | undefined;
       socket.setEncoding('utf8');
       socket.on('data', (c: string) => { text += c; });
-      socket.on('end', () => resolve({ text }));
-      socket.on('error', (err) => resolve({ err }));
+      // The error (if any) can follow the end: answer once the socket is closed.
+      socket.on('error', (e) => { err = e; });
+      socket.on('close', () => resolve(err === undefined ? { text } : { err }));
     });
   }
 
@@ -126,6 +129,19 @@ describe('mesh mTLS handshakes', () => {
     assert.deepEqual(seen, []);
     assert.equal(await count(server, 'inbound', 'unknown CA'), 1, server.logs.join('\n'));
     assert.match(server.logs.join('\n'), /mTLS handshake failed \(inbound, unknown CA\)/);
+  });
+
+  test('a callee that resets the connection before the handshake ends (a sidecar with no certificate yet) is a connect failure, safe to resend', async () => {
+    const client = side();
+    const server = createServer((socket) => socket.destroy());
+    servers.push(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const result = await call((server.address() as AddressInfo).port, await ca.issue(CHECKOUT), PAYMENTS, client);
+    assert.equal(result.err?.code, TLS_HANDSHAKE_ERROR);
+    const failure = classifyUpstreamError(result.err, 'payments endpoint');
+    assert.deepEqual([failure.flag, failure.neverSent], ['UF', true]);
+    assert.equal(await count(client, 'outbound', 'reset'), 1, client.logs.join('\n'));
   });
 
   test('a caller with an expired certificate is refused by the callee: certificate expired', async () => {

@@ -26,6 +26,7 @@ export function handshakeReason(err: Error): string {
   if (text.includes('certificate required') || text.includes('did not return a certificate') || text.includes('no certificate')) return 'no client certificate';
   if (text.includes('timeout') || text.includes('timed out')) return 'timeout';
   if (text.includes('protocol version') || text.includes('wrong version') || text.includes('unsupported protocol')) return 'protocol version';
+  if (text.includes('econnreset') || text.includes('socket hang up') || text.includes('epipe') || text.includes('disconnected')) return 'reset';
   return 'other';
 }
 
@@ -51,10 +52,16 @@ export function meshConnector(tls: ClientTls, timeoutMs: number, observer: TlsOb
   };
 }
 
-/** TCP-level failures keep their own codes (ECONNREFUSED, connect timeout): they are not TLS's. */
+/**
+ * Failures to reach the peer at all keep their own codes (connection refused, no route, connect
+ * timeout): they are not TLS's. Anything else before the handshake completes (a reset, the peer
+ * closing: a sidecar that has no certificate yet refuses TLS that way) becomes a handshake error:
+ * either way no byte of the request can have been sent, so a retry is safe.
+ */
+const CONNECT_PHASE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
+
 function isConnectPhase(err: Error): boolean {
-  const code = (err as { code?: string }).code ?? '';
-  return /^E[A-Z]+$/.test(code) || code === 'UND_ERR_CONNECT_TIMEOUT';
+  return CONNECT_PHASE_CODES.has((err as { code?: string }).code ?? '');
 }
 
 /** Last TLS session per expected identity and address, for resumption by HTTP/2 sessions and tunnels. */
