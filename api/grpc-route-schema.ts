@@ -5,8 +5,8 @@
 // field, unique rule names) is in api/validate.ts (checkGrpcRouteSemantics). A GRPCRoute has no
 // timeouts or retry: the spec does not define them on a GRPCRoute rule, so they are unknown fields.
 import {
-  backendObjectReference, headerFilter, headerName, hostname, MESSAGES_KEYWORD, notImplemented, parentRef,
-  regexNotImplemented, requestMirrorFilter, routeMetadata, sectionName,
+  headerFilter, headerName, hostname, MESSAGES_KEYWORD, notImplemented, parentRef,
+  regexNotImplemented, requestMirrorFilter, routeBackendRefs, routeMetadata, sectionName,
 } from './http-route-schema.ts';
 
 export const GRPC_ROUTE_FILTER_TYPES = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror'] as const;
@@ -75,20 +75,7 @@ const grpcRouteRule = {
     name: { ...sectionName, description: 'GEP-995: unique within the route; the route metric label.' },
     matches: { type: 'array', maxItems: 8, items: grpcRouteMatch, description: 'Default: every gRPC request.' },
     filters: { type: 'array', maxItems: 16, items: grpcRouteFilter },
-    backendRefs: {
-      type: 'array',
-      maxItems: 16,
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name'],
-        properties: {
-          ...backendObjectReference,
-          weight: { type: 'integer', minimum: 0, maximum: 1_000_000, description: 'Default 1.' },
-          filters: notImplemented('Petrel does not implement backendRef filters; put the filter on the rule'),
-        },
-      },
-    },
+    backendRefs: routeBackendRefs,
     sessionPersistence: notImplemented('Petrel does not implement sessionPersistence'),
   },
 };

@@ -177,6 +177,22 @@ const httpRouteFilter = {
   },
 };
 
+/** A rule's weighted backendRefs, the same for HTTPRoute and GRPCRoute. */
+export const routeBackendRefs = {
+  type: 'array',
+  maxItems: 16,
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['name'],
+    properties: {
+      ...backendObjectReference,
+      weight: { type: 'integer', minimum: 0, maximum: 1_000_000, description: 'Default 1.' },
+      filters: notImplemented('Petrel does not implement backendRef filters; put the filter on the rule'),
+    },
+  },
+};
+
 const httpRouteRule = {
   type: 'object',
   additionalProperties: false,
@@ -184,20 +200,7 @@ const httpRouteRule = {
     name: { ...sectionName, description: 'GEP-995: unique within the route; the route metric label.' },
     matches: { type: 'array', maxItems: 64, items: httpRouteMatch, description: 'Default [{ path: { type: PathPrefix, value: "/" } }].' },
     filters: { type: 'array', maxItems: 16, items: httpRouteFilter },
-    backendRefs: {
-      type: 'array',
-      maxItems: 16,
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name'],
-        properties: {
-          ...backendObjectReference,
-          weight: { type: 'integer', minimum: 0, maximum: 1_000_000, description: 'Default 1.' },
-          filters: notImplemented('Petrel does not implement backendRef filters; put the filter on the rule'),
-        },
-      },
-    },
+    backendRefs: routeBackendRefs,
     timeouts: {
       type: 'object',
       additionalProperties: false,
