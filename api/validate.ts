@@ -307,6 +307,50 @@ function checkParentRefs(issues: ValidationIssue[], refs: HttpRouteSpec['parentR
   });
 }
 
+/** GEP-995: a rule's name is unique within its route. */
+function checkRuleName(issues: ValidationIssue[], names: Map<string, number>, name: string | undefined, r: number): void {
+  if (name === undefined) return;
+  const first = names.get(name);
+  if (first !== undefined) push(issues, ['spec', 'rules', r, 'name'], `duplicates rules[${first}].name "${name}": rule names must be unique within the route`);
+  else names.set(name, r);
+}
+
+/** The spec's CEL limit: at most 128 matches across a route's rules (a rule without matches counts one). */
+function checkMatchTotal(issues: ValidationIssue[], total: number): void {
+  if (total > 128) push(issues, ['spec', 'rules'], `${total} matches in all; a route may have at most 128 across its rules`);
+}
+
+/**
+ * A filter's field must be the one its type names, and no other; a filter other than RequestMirror
+ * may not be repeated in a rule. Returns the filter's field.
+ */
+function checkFilterShape<T extends string, F extends string>(
+  issues: ValidationIssue[], filter: { type: T } & Partial<Record<F, unknown>>, fields: Readonly<Record<T, F>>,
+  at: (string | number)[], firstOfType: Map<string, number>, index: number,
+): F {
+  const field = fields[filter.type];
+  for (const [type, other] of Object.entries(fields) as [T, F][]) {
+    if (other !== field && filter[other] !== undefined) push(issues, [...at, other], `must not be set when type is ${filter.type} (it belongs to type ${type})`);
+  }
+  if (filter[field] === undefined) push(issues, [...at, field], `is required when type is ${filter.type}`);
+  if (filter.type !== 'RequestMirror') {
+    const first = firstOfType.get(filter.type);
+    if (first !== undefined) push(issues, [...at, 'type'], `${filter.type} filter cannot be repeated (filters[${first}] is one)`);
+    else firstOfType.set(filter.type, index);
+  }
+  return field;
+}
+
+/** A RequestMirror: its backendRef as any other, and percent or fraction, not both. */
+function checkMirror(issues: ValidationIssue[], mirror: NonNullable<HttpRouteFilter['requestMirror']>, namespace: string, at: (string | number)[]): void {
+  checkBackendRef(issues, mirror.backendRef, namespace, [...at, 'backendRef']);
+  if (mirror.percent !== undefined && mirror.fraction !== undefined) push(issues, [...at, 'fraction'], 'must not be set with percent: give one of them');
+  const fraction = mirror.fraction;
+  if (fraction !== undefined && fraction.numerator > (fraction.denominator ?? 100)) {
+    push(issues, [...at, 'fraction', 'numerator'], `must not exceed the denominator (${fraction.numerator} > ${fraction.denominator ?? 100})`);
+  }
+}
+
 /** What the HTTPRoute schema cannot say: the spec's CEL rules, and what Petrel does not implement yet. */
 export function checkHttpRouteSemantics(doc: HttpRouteDocument): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
@@ -317,11 +361,7 @@ export function checkHttpRouteSemantics(doc: HttpRouteDocument): ValidationIssue
   let totalMatches = 0;
   spec.rules?.forEach((rule, r) => {
     const at = ['spec', 'rules', r];
-    if (rule.name !== undefined) {
-      const first = names.get(rule.name);
-      if (first !== undefined) push(issues, [...at, 'name'], `duplicates rules[${first}].name "${rule.name}": rule names must be unique within the route`);
-      else names.set(rule.name, r);
-    }
+    checkRuleName(issues, names, rule.name, r);
     totalMatches += rule.matches?.length ?? 1;
     rule.matches?.forEach((match, m) => {
       const value = match.path?.value;
@@ -342,16 +382,7 @@ export function checkHttpRouteSemantics(doc: HttpRouteDocument): ValidationIssue
     let redirect: number | undefined;
     rule.filters?.forEach((filter: HttpRouteFilter, f) => {
       const fat = [...at, 'filters', f];
-      const field = FILTER_FIELDS[filter.type];
-      for (const [type, other] of Object.entries(FILTER_FIELDS)) {
-        if (other !== field && filter[other] !== undefined) push(issues, [...fat, other], `must not be set when type is ${filter.type} (it belongs to type ${type})`);
-      }
-      if (filter[field] === undefined) push(issues, [...fat, field], `is required when type is ${filter.type}`);
-      if (filter.type !== 'RequestMirror') {
-        const first = firstOfType.get(filter.type);
-        if (first !== undefined) push(issues, [...fat, 'type'], `${filter.type} filter cannot be repeated (filters[${first}] is one)`);
-        else firstOfType.set(filter.type, f);
-      }
+      const field = checkFilterShape(issues, filter, FILTER_FIELDS, fat, firstOfType, f);
       const exclusive = filter.type === 'RequestRedirect' ? 'URLRewrite' : filter.type === 'URLRewrite' ? 'RequestRedirect' : undefined;
       const clash = exclusive === undefined ? undefined : firstOfType.get(exclusive);
       if (clash !== undefined) push(issues, [...fat, 'type'], `may not be combined with the ${exclusive} filter (filters[${clash}]): specify either RequestRedirect or URLRewrite`);
@@ -370,15 +401,7 @@ export function checkHttpRouteSemantics(doc: HttpRouteDocument): ValidationIssue
           }
         }
       }
-      const mirror = filter.type === 'RequestMirror' ? filter.requestMirror : undefined;
-      if (mirror !== undefined) {
-        checkBackendRef(issues, mirror.backendRef, namespace, [...fat, field, 'backendRef']);
-        if (mirror.percent !== undefined && mirror.fraction !== undefined) push(issues, [...fat, field, 'fraction'], 'must not be set with percent: give one of them');
-        const fraction = mirror.fraction;
-        if (fraction !== undefined && fraction.numerator > (fraction.denominator ?? 100)) {
-          push(issues, [...fat, field, 'fraction', 'numerator'], `must not exceed the denominator (${fraction.numerator} > ${fraction.denominator ?? 100})`);
-        }
-      }
+      if (filter.type === 'RequestMirror' && filter.requestMirror !== undefined) checkMirror(issues, filter.requestMirror, namespace, [...fat, field]);
     });
     if (redirect !== undefined && (rule.backendRefs?.length ?? 0) > 0) {
       push(issues, [...at, 'backendRefs'], `must be empty with a RequestRedirect filter (filters[${redirect}]): the redirect is the answer, no backend is called`);
@@ -389,7 +412,7 @@ export function checkHttpRouteSemantics(doc: HttpRouteDocument): ValidationIssue
       push(issues, [...at, 'timeouts', 'backendRequest'], `must not exceed request (${t.backendRequest} > ${t.request})`);
     }
   });
-  if (totalMatches > 128) push(issues, ['spec', 'rules'], `${totalMatches} matches in all; a route may have at most 128 across its rules`);
+  checkMatchTotal(issues, totalMatches);
   return issues;
 }
 
@@ -427,11 +450,7 @@ export function checkGrpcRouteSemantics(doc: GrpcRouteDocument): ValidationIssue
   let totalMatches = 0;
   spec.rules?.forEach((rule, r) => {
     const at = ['spec', 'rules', r];
-    if (rule.name !== undefined) {
-      const first = names.get(rule.name);
-      if (first !== undefined) push(issues, [...at, 'name'], `duplicates rules[${first}].name "${rule.name}": rule names must be unique within the route`);
-      else names.set(rule.name, r);
-    }
+    checkRuleName(issues, names, rule.name, r);
     totalMatches += rule.matches?.length ?? 1;
     rule.matches?.forEach((match, m) => {
       const method = match.method;
@@ -450,31 +469,14 @@ export function checkGrpcRouteSemantics(doc: GrpcRouteDocument): ValidationIssue
     const firstOfType = new Map<string, number>();
     rule.filters?.forEach((filter: GrpcRouteFilter, f) => {
       const fat = [...at, 'filters', f];
-      const field = GRPC_FILTER_FIELDS[filter.type];
-      for (const [type, other] of Object.entries(GRPC_FILTER_FIELDS)) {
-        if (other !== field && filter[other] !== undefined) push(issues, [...fat, other], `must not be set when type is ${filter.type} (it belongs to type ${type})`);
-      }
-      if (filter[field] === undefined) push(issues, [...fat, field], `is required when type is ${filter.type}`);
-      if (filter.type !== 'RequestMirror') {
-        const first = firstOfType.get(filter.type);
-        if (first !== undefined) push(issues, [...fat, 'type'], `${filter.type} filter cannot be repeated (filters[${first}] is one)`);
-        else firstOfType.set(filter.type, f);
-      }
+      const field = checkFilterShape(issues, filter, GRPC_FILTER_FIELDS, fat, firstOfType, f);
       const headers = filter.type === 'RequestHeaderModifier' ? filter.requestHeaderModifier : filter.type === 'ResponseHeaderModifier' ? filter.responseHeaderModifier : undefined;
       if (headers !== undefined) checkHeaderFilter(issues, headers, [...fat, field]);
-      const mirror = filter.type === 'RequestMirror' ? filter.requestMirror : undefined;
-      if (mirror !== undefined) {
-        checkBackendRef(issues, mirror.backendRef, namespace, [...fat, field, 'backendRef']);
-        if (mirror.percent !== undefined && mirror.fraction !== undefined) push(issues, [...fat, field, 'fraction'], 'must not be set with percent: give one of them');
-        const fraction = mirror.fraction;
-        if (fraction !== undefined && fraction.numerator > (fraction.denominator ?? 100)) {
-          push(issues, [...fat, field, 'fraction', 'numerator'], `must not exceed the denominator (${fraction.numerator} > ${fraction.denominator ?? 100})`);
-        }
-      }
+      if (filter.type === 'RequestMirror' && filter.requestMirror !== undefined) checkMirror(issues, filter.requestMirror, namespace, [...fat, field]);
     });
     rule.backendRefs?.forEach((ref, b) => checkBackendRef(issues, ref, namespace, [...at, 'backendRefs', b]));
   });
-  if (totalMatches > 128) push(issues, ['spec', 'rules'], `${totalMatches} matches in all; a route may have at most 128 across its rules`);
+  checkMatchTotal(issues, totalMatches);
   return issues;
 }
 
