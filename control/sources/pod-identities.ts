@@ -5,6 +5,7 @@
 // a meshed pod is cached as its name, namespace, resourceVersion and service account, nothing more.
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { SlimWatch } from './slim-watch.ts';
 import { PROXY_CONTAINER } from '../injection/pod-injector.ts';
 
 /** More meshed pods than this are not tracked (their endpoints stay plaintext); the control plane's memory stays bounded. */
@@ -35,26 +36,6 @@ export function slimPod(pod: RawPod): SlimPod | undefined {
   return { metadata: { name, namespace, ...(resourceVersion === undefined ? {} : { resourceVersion }) }, serviceAccount };
 }
 
-/** Reduces every watched pod before the informer caches it; other pods become bookmarks. */
-class SlimPodWatch extends k8s.Watch {
-  readonly #admit: (pod: SlimPod) => boolean;
-  constructor(kc: k8s.KubeConfig, admit: (pod: SlimPod) => boolean) {
-    super(kc);
-    this.#admit = admit;
-  }
-
-  override watch(path: string, query: Record<string, string | number | boolean | undefined>, callback: (phase: string, object: any, raw?: any) => void, done: (err: any) => void): Promise<AbortController> {
-    return super.watch(path, query, (phase, object: RawPod & { code?: number }, raw) => {
-      if (phase !== 'ADDED' && phase !== 'MODIFIED' && phase !== 'DELETED') return callback(phase, object, raw);
-      const slim = slimPod(object);
-      // A DELETED pod is always passed on when meshed, even over the bound: the cache may hold it.
-      if (slim !== undefined && (phase === 'DELETED' || this.#admit(slim))) return callback(phase, slim, raw);
-      // A bookmark advances the resourceVersion the informer resumes from, and caches nothing.
-      callback('BOOKMARK', { metadata: { resourceVersion: object.metadata?.resourceVersion } }, raw);
-    }, done);
-  }
-}
-
 /** The pod informer and its lookup; onChange runs (once per burst) when a pod's service account becomes known, changes or goes. */
 export class PodIdentities {
   readonly informer: k8s.Informer<SlimPod> & k8s.ObjectCache<SlimPod>;
@@ -77,7 +58,7 @@ export class PodIdentities {
       const items = pods.items.map((p) => slimPod(p as RawPod)).filter((p): p is SlimPod => p !== undefined).slice(0, maxPods);
       return { apiVersion: 'v1', kind: 'PodList', metadata: pods.metadata ?? {}, items };
     };
-    this.informer = new k8s.ListWatch<SlimPod>('/api/v1/pods', new SlimPodWatch(kc, admit), list, false);
+    this.informer = new k8s.ListWatch<SlimPod>('/api/v1/pods', new SlimWatch<RawPod, SlimPod>(kc, slimPod, admit), list, false);
     // A relist or a burst of pod events republishes the endpoints once.
     let pending = false;
     const changed = () => {

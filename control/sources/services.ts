@@ -5,6 +5,7 @@
 // ClusterIP -> Service map that transparent interception will need.
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { SlimWatch } from './slim-watch.ts';
 
 /** More Services than this are not tracked; the control plane's memory stays bounded. */
 export const MAX_TRACKED_SERVICES = 100_000;
@@ -41,24 +42,6 @@ export function slimService(service: RawService): SlimService | undefined {
   };
 }
 
-/** Reduces every watched Service before the informer caches it; one over the bound becomes a bookmark. */
-class SlimServiceWatch extends k8s.Watch {
-  readonly #admit: (service: SlimService) => boolean;
-  constructor(kc: k8s.KubeConfig, admit: (service: SlimService) => boolean) {
-    super(kc);
-    this.#admit = admit;
-  }
-
-  override watch(path: string, query: Record<string, string | number | boolean | undefined>, callback: (phase: string, object: any, raw?: any) => void, done: (err: any) => void): Promise<AbortController> {
-    return super.watch(path, query, (phase, object: RawService, raw) => {
-      if (phase !== 'ADDED' && phase !== 'MODIFIED' && phase !== 'DELETED') return callback(phase, object, raw);
-      const slim = slimService(object);
-      if (slim !== undefined && (phase === 'DELETED' || this.#admit(slim))) return callback(phase, slim, raw);
-      callback('BOOKMARK', { metadata: { resourceVersion: object.metadata?.resourceVersion } }, raw);
-    }, done);
-  }
-}
-
 /** The Service informer and its lookups; onChange runs once per burst of changes that matter. */
 export class ServiceIndex {
   readonly informer: k8s.Informer<SlimService> & k8s.ObjectCache<SlimService>;
@@ -87,7 +70,7 @@ export class ServiceIndex {
       }
       return { apiVersion: 'v1', kind: 'ServiceList', metadata: services.metadata ?? {}, items: items.slice(0, maxServices) };
     };
-    this.informer = new k8s.ListWatch<SlimService>('/api/v1/services', new SlimServiceWatch(kc, admit), list, false);
+    this.informer = new k8s.ListWatch<SlimService>('/api/v1/services', new SlimWatch<RawService, SlimService>(kc, slimService, admit), list, false);
     let pending = false;
     const changed = () => {
       if (pending) return;
