@@ -38,7 +38,15 @@ export const kind = { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a
 export const objectName = { type: 'string', minLength: 1, maxLength: 253 };
 export const port = { type: 'integer', minimum: 1, maximum: 65535 };
 export const headerName = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9!#$%&\'*+\\-.^_`|~]+$' };
-const preciseHostname = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' };
+/**
+ * A header value the sidecar will write: no control characters but tab. The Gateway API leaves it to
+ * implementations; a CR or LF would be refused by Node per request, so it is refused here, on arrival.
+ */
+export const headerValue = (maxLength: number) => ({
+  type: 'string', minLength: 1, maxLength, pattern: '^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$',
+  [MESSAGES_KEYWORD]: { pattern: 'must not contain control characters (CR, LF, NUL...): a header value cannot carry them' },
+});
+export const preciseHostname = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' };
 export const hostname = { type: 'string', minLength: 1, maxLength: 253, pattern: '^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' };
 
 export const regexNotImplemented = (what: string, instead: string) => ({
@@ -114,7 +122,7 @@ const httpRouteMatch = {
   },
 };
 
-const headerList = { type: 'array', maxItems: 16, items: { type: 'object', additionalProperties: false, required: ['name', 'value'], properties: { name: headerName, value: { type: 'string', minLength: 1, maxLength: 4096 } } } };
+const headerList = { type: 'array', maxItems: 16, items: { type: 'object', additionalProperties: false, required: ['name', 'value'], properties: { name: headerName, value: headerValue(4096) } } };
 export const headerFilter = {
   type: 'object',
   additionalProperties: false,

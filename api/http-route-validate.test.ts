@@ -43,6 +43,24 @@ describe('HTTPRoute validation', () => {
     assert.deepEqual(lines(doc), []);
   });
 
+  it('refuses a header value the sidecar could not write (CR, LF, NUL), on arrival rather than per request', () => {
+    const filter = (value: string) => rule({ filters: [{ type: 'ResponseHeaderModifier', responseHeaderModifier: { set: [{ name: 'x-a', value }] } }], backendRefs: [{ name: 'payments', port: 80 }] });
+    assert.deepEqual(lines(filter('ok\r\nset-cookie: evil')), [
+      'spec.rules[0].filters[0].responseHeaderModifier.set[0].value: must not contain control characters (CR, LF, NUL...): a header value cannot carry them',
+    ]);
+    assert.equal(lines(filter('a\u0000b')).length, 1);
+    assert.deepEqual(lines(filter('tab\tand spaces are fine')), []);
+    // The snapshot's routing holds the same rule, for a snapshot made by hand.
+    const snapshot = {
+      apiVersion: 'petrel.dev/v1alpha1', kind: 'SidecarSnapshot', version: 1,
+      services: [{ name: 'payments', namespace: 'shop', endpoints: [], routing: {
+        matches: [{ match: {}, rule: 0 }],
+        rules: [{ name: 'r', source: 's', backends: [], filters: { requestHeaders: { add: [{ name: 'x-a', value: 'a\nb' }] } } }],
+      } }],
+    };
+    assert.match(validateSnapshot(snapshot).map((i) => `${i.path}: ${i.message}`).join('\n'), /services\[0\]\.routing\.rules\[0\]\.filters\.requestHeaders\.add\[0\]\.value: must not contain control characters/);
+  });
+
   it('refuses unknown fields, with the field named', () => {
     assert.deepEqual(lines(route({ parentRefs: [{ ...parent, weight: 1 }], rules: [{ matchs: [] }] })), [
       'spec.parentRefs[0].weight: is not a known field',

@@ -1,16 +1,14 @@
 // JSON Schema of a snapshot service's `routing` (RoutingSpec in api/types.ts): the HTTPRoutes
 // attached to the service, compiled by the control plane into matches in precedence order and the
 // rules they point at. Timeouts and retries use the policy body's own schemas (and limits).
-import { HTTP_ROUTE_METHODS, REDIRECT_STATUS_CODES } from './http-route-schema.ts';
+import { headerName, headerValue, HTTP_ROUTE_METHODS, preciseHostname as hostname, REDIRECT_STATUS_CODES } from './http-route-schema.ts';
 import { retrySchema, timeoutSchema } from './policy-schema.ts';
 
 const serviceName = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 };
-const headerName = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9!#$%&\'*+\\-.^_`|~]+$' };
 const nameValue = (valueMax: number) => ({
   type: 'object', additionalProperties: false, required: ['name', 'value'],
-  properties: { name: headerName, value: { type: 'string', minLength: 1, maxLength: valueMax } },
+  properties: { name: headerName, value: headerValue(valueMax) },
 });
-const hostname = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' };
 
 const routeMatchSchema = {
   type: 'object',

@@ -179,7 +179,7 @@ export function checkAccessRules(rules: readonly AccessRuleSpec[] | undefined, a
 
 /** Validates a sidecar snapshot: schema first, then semantics on a document of the right shape. */
 export function validateSnapshot(doc: unknown): ValidationIssue[] {
-  if (!snapshotValidator(doc)) return fromAjv(snapshotValidator, []);
+  if (!snapshotValidator(doc)) return fromAjv(snapshotValidator, [], snapshotSchema);
   const snapshot = doc as unknown as Snapshot;
   const issues = durationLimitIssues(snapshotSchema, doc);
   const owners = new Map<string, string>();
