@@ -22,11 +22,6 @@ export const MESH_TLS_VERSION = 'TLSv1.3';
 /** An error from our identity check, with a stable code for the handshake-error metric. */
 export class PeerIdentityError extends Error {
   readonly code = 'ERR_PETREL_PEER_IDENTITY';
-  readonly reason: string;
-  constructor(message: string) {
-    super(message);
-    this.reason = 'wrong identity';
-  }
 }
 
 /** Checks that the callee's certificate names exactly the identity the snapshot lists for it. */

@@ -45,11 +45,6 @@ export function meshServerName(id: PeerIdentity): string {
   return `${id.serviceAccount}.${id.namespace}.serviceaccount.identity.petrel.${id.trustDomain}`;
 }
 
-/** True when `name` is the form meshServerName() produces (any identity). */
-export function isMeshServerName(name: string): boolean {
-  return name.includes('.serviceaccount.identity.petrel.');
-}
-
 /**
  * The URI SANs of a certificate. Node prints them as `URI:value`, JSON-quoting a value that holds a
  * comma or quote, joined by ", ".
