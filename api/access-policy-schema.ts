@@ -2,6 +2,8 @@
 // `inbound.access`. Same subset rules as policy-schema.ts (draft-07 and structural OpenAPI v3):
 // no uniqueItems (Kubernetes refuses it in a structural schema); api/validate.ts checks duplicates.
 import { HTTP_METHODS } from './policy-schema.ts';
+import { routeMatchSchema } from './routing-schema.ts';
+import { targetRefSchema } from './target-ref-schema.ts';
 
 const identityName = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 253 };
 const namespaceName = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 };
@@ -52,6 +54,18 @@ export const accessSchema = {
       type: 'array', maxItems: 1024, items: accessRuleSchema,
       description: 'Present (even empty): deny unless one rule matches. Absent: allow every caller.',
     },
+    scoped: {
+      type: 'array', maxItems: 256,
+      description: 'AccessPolicies that target a route or route rule: a call matching one of matches must also pass one of rules.',
+      items: {
+        type: 'object', additionalProperties: false, required: ['source', 'matches', 'rules'],
+        properties: {
+          source: { type: 'string', minLength: 1, maxLength: 1024 },
+          matches: { type: 'array', minItems: 1, maxItems: 64, items: routeMatchSchema },
+          rules: { type: 'array', maxItems: 1024, items: accessRuleSchema },
+        },
+      },
+    },
   },
 };
 
@@ -60,13 +74,10 @@ export const accessPolicySpecSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    targetRef: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['kind', 'name'],
-      description: 'The service protected; omit it for the namespace default, which applies to every service of the namespace.',
-      properties: { kind: { type: 'string', enum: ['Service'] }, name: identityName },
-    },
+    targetRef: targetRefSchema(
+      'What is protected: a Service, or the calls an HTTPRoute or GRPCRoute (or one of its rules, by sectionName) routes, checked by the sidecars of its backends; omit it for the namespace default, which applies to every service of the namespace.',
+      identityName,
+    ),
     mtls: {
       type: 'string', enum: [...MTLS_MODES],
       description: 'strict: plaintext callers are refused (403 RBAC). permissive (default): they are served, as peer "unknown". Strict wins when several policies apply.',

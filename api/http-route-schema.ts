@@ -6,6 +6,7 @@
 // The Gateway API CRDs are upstream's: nothing here generates one.
 import { MAX_DURATION_KEYWORD, MAX_POLICY_DURATION_MS, MAX_SHORT_DURATION_MS } from './policy-schema.ts';
 import { formatDuration } from './duration.ts';
+import { sectionName } from './target-ref-schema.ts';
 
 /**
  * The schema keyword holding messages that replace ajv's, keyed by the failing keyword ("not",
@@ -31,7 +32,7 @@ const duration = (description: string, maxMs: number) => ({
   description: `${description} A Gateway API duration (GEP-2257) such as "10s" or "500ms"; "0s" disables it. At most ${formatDuration(maxMs)} in Petrel.`,
 });
 
-export const sectionName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' };
+export { sectionName };
 export const namespace = { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' };
 export const group = { type: 'string', maxLength: 253, pattern: '^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' };
 export const kind = { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$' };

@@ -3,6 +3,7 @@
 // snapshot. Keep it to the subset that is both JSON Schema draft-07 and a structural OpenAPI v3
 // schema (no $ref, no oneOf at the top of a property), so the CRD can be generated from it.
 import { DURATION_PATTERN, formatDuration } from './duration.ts';
+import { targetRefSchema } from './target-ref-schema.ts';
 
 /**
  * The schema keyword holding a duration field's largest value, such as "24h". A pattern cannot
@@ -185,13 +186,10 @@ export const resiliencePolicySpecSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    targetRef: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['kind', 'name'],
-      description: 'Whom the policy protects; omit it for the namespace default.',
-      properties: { kind: { type: 'string', enum: ['Service'] }, name: { type: 'string', minLength: 1 } },
-    },
+    targetRef: targetRefSchema(
+      'Whom the policy protects: a Service, an HTTPRoute or GRPCRoute, or one rule of a route (sectionName); omit it for the namespace default. Precedence: rule > route > Service > namespace default > built-in.',
+      { type: 'string', minLength: 1, maxLength: 253 },
+    ),
     ...policyProperties,
   },
 };

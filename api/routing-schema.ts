@@ -2,7 +2,7 @@
 // attached to the service, compiled by the control plane into matches in precedence order and the
 // rules they point at. Timeouts and retries use the policy body's own schemas (and limits).
 import { headerName, headerValue, HTTP_ROUTE_METHODS, preciseHostname as hostname, REDIRECT_STATUS_CODES } from './http-route-schema.ts';
-import { retrySchema, timeoutSchema } from './policy-schema.ts';
+import { faultSchema, rateLimitSchema, retrySchema, timeoutSchema } from './policy-schema.ts';
 
 const serviceName = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 };
 const nameValue = (valueMax: number) => ({
@@ -10,7 +10,7 @@ const nameValue = (valueMax: number) => ({
   properties: { name: headerName, value: headerValue(valueMax) },
 });
 
-const routeMatchSchema = {
+export const routeMatchSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -42,6 +42,13 @@ const pathModifierSchema = {
 const backendSchema = {
   type: 'object', additionalProperties: false, required: ['service', 'namespace', 'weight'],
   properties: { service: serviceName, namespace: serviceName, weight: { type: 'integer', minimum: 0, maximum: 1_000_000 } },
+};
+
+/** Field path -> where its value came from ("ResiliencePolicy shop/payments in policies.yaml"), for /config_dump. */
+export const valueSourcesSchema = {
+  type: 'object', maxProperties: 64,
+  propertyNames: { maxLength: 128 },
+  additionalProperties: { type: 'string', maxLength: 1024 },
 };
 
 export const routeRuleSchema = {
@@ -81,6 +88,9 @@ export const routeRuleSchema = {
     },
     timeout: timeoutSchema,
     retry: retrySchema,
+    rateLimit: rateLimitSchema,
+    fault: faultSchema,
+    sources: valueSourcesSchema,
   },
 };
 

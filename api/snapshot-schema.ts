@@ -2,7 +2,7 @@
 // pushes. The policy body is the same schema a ResiliencePolicy's spec uses.
 import { accessSchema } from './access-policy-schema.ts';
 import { policyBodySchema } from './policy-schema.ts';
-import { routingSchema } from './routing-schema.ts';
+import { routingSchema, valueSourcesSchema } from './routing-schema.ts';
 
 const name = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 };
 const address = {
@@ -65,6 +65,7 @@ export const snapshotSchema = {
             },
           },
           policy: policyBodySchema,
+          policySources: valueSourcesSchema,
           routing: routingSchema,
         },
       },

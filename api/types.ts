@@ -49,8 +49,19 @@ export interface PolicySpec {
   routes?: RouteSpec[];
 }
 
+/**
+ * What a policy applies to (api/target-ref-schema.ts): a Service (group ""), or an HTTPRoute or
+ * GRPCRoute (group gateway.networking.k8s.io), whole or one rule of it named by `sectionName`.
+ */
+export interface PolicyTargetRef {
+  group?: string;
+  kind: 'Service' | 'HTTPRoute' | 'GRPCRoute';
+  name: string;
+  sectionName?: string;
+}
+
 export interface ResiliencePolicySpec extends PolicySpec {
-  targetRef?: { kind: 'Service'; name: string };
+  targetRef?: PolicyTargetRef;
 }
 
 export interface EndpointSpec {
@@ -73,12 +84,26 @@ export interface AccessSpec {
   mtls: 'strict' | 'permissive';
   /** Present (even empty): deny unless one rule matches. Absent: allow every caller. */
   rules?: AccessRuleSpec[];
+  /**
+   * AccessPolicies that target a route or route rule: a call that matches one of `matches` must also
+   * be allowed by one of `rules` (on top of `rules` above, never instead of them).
+   */
+  scoped?: ScopedAccessSpec[];
+}
+
+/** The callers allowed for the calls one route rule sends to this service. */
+export interface ScopedAccessSpec {
+  /** "AccessPolicy ns/name -> HTTPRoute ns/route rule R", for logs and /config_dump. */
+  source: string;
+  /** The rule's matches as the callee sees the request (after the rule's URLRewrite). */
+  matches: RouteMatchSpec[];
+  rules: AccessRuleSpec[];
 }
 
 /** An AccessPolicy resource's spec (api/access-policy-schema.ts). */
 export interface AccessPolicySpec {
-  /** The protected service; absent: the namespace default, for every service of the namespace. */
-  targetRef?: { kind: 'Service'; name: string };
+  /** The protected service, or route (rule); absent: the namespace default, for every service of the namespace. */
+  targetRef?: PolicyTargetRef;
   /** Default permissive. */
   mtls?: 'strict' | 'permissive';
   rules?: AccessRuleSpec[];
@@ -146,6 +171,11 @@ export interface RouteRuleSpec {
   timeout?: TimeoutSpec;
   /** retry: attempts (Gateway API retries + 1), on (codes), backoff.base (the minimum delay). */
   retry?: RetrySpec;
+  /** From ResiliencePolicies that target the route or this rule. */
+  rateLimit?: RateLimitSpec;
+  fault?: FaultSpec;
+  /** Where each field above came from, by field path ("retry.attempts"): a route, a ResiliencePolicy. */
+  sources?: Record<string, string>;
 }
 
 /**
@@ -165,6 +195,8 @@ export interface ServiceSpec {
   hosts?: string[];
   endpoints: EndpointSpec[];
   policy?: PolicySpec;
+  /** Where each field of `policy` came from, by field path ("retry.attempts"): a ResiliencePolicy, a namespace default. */
+  policySources?: Record<string, string>;
   /** HTTPRoutes attached to this service; absent: no route, the service's policy routes apply. */
   routing?: RoutingSpec;
 }

@@ -11,7 +11,8 @@ import { grpcRouteDocumentSchema } from './grpc-route-schema.ts';
 import { GATEWAY_DURATION_PATTERN, httpRouteDocumentSchema, MESSAGES_KEYWORD } from './http-route-schema.ts';
 import { policyDocumentSchema } from './schemas.ts';
 import { snapshotSchema } from './snapshot-schema.ts';
-import type { AccessRuleSpec, GrpcRouteFilter, GrpcRouteSpec, HttpHeaderFilter, HttpPathModifier, HttpRouteBackendRef, HttpRouteFilter, HttpRouteSpec, PolicySpec, RoutingSpec, Snapshot } from './types.ts';
+import { checkAccessPolicyTarget, checkResiliencePolicyTarget } from './target-ref-check.ts';
+import type { AccessPolicySpec, AccessRuleSpec, GrpcRouteFilter, GrpcRouteSpec, HttpHeaderFilter, HttpPathModifier, HttpRouteBackendRef, HttpRouteFilter, HttpRouteSpec, PolicySpec, ResiliencePolicySpec, RoutingSpec, Snapshot } from './types.ts';
 
 export interface ValidationIssue {
   /** Dotted field path from the document root, e.g. "spec.retry.backoff.base". */
@@ -105,9 +106,10 @@ function fromAjv(validate: CompiledValidator, base: (string | number)[], root?: 
 
 function checkDurationOrder(
   issues: ValidationIssue[], at: (string | number)[], low: string | undefined, high: string | undefined,
-  lowName: string, highName: string,
+  lowName: string, highName: string, zeroHighIsNone = false,
 ): void {
   if (low === undefined || high === undefined) return;
+  if (zeroHighIsNone && parseDuration(high) === 0) return; // a total of "0s" is no timeout at all
   if (parseDuration(low) > parseDuration(high)) {
     const segments = [...at, lowName];
     issues.push({ path: joinPath(segments), segments, message: `must not exceed ${highName} (${low} > ${high})` });
@@ -126,7 +128,7 @@ export function checkPolicySemantics(policy: PolicySpec, at: (string | number)[]
   checkDurationOrder(issues, [...at, 'retry', 'backoff'], backoff?.base, backoff?.max, 'base', 'max');
   const cb = policy.circuitBreaker;
   checkDurationOrder(issues, [...at, 'circuitBreaker'], cb?.openFor, cb?.maxOpenFor, 'openFor', 'maxOpenFor');
-  checkDurationOrder(issues, [...at, 'timeout'], policy.timeout?.perTry, policy.timeout?.total, 'perTry', 'total');
+  checkDurationOrder(issues, [...at, 'timeout'], policy.timeout?.perTry, policy.timeout?.total, 'perTry', 'total', true);
   const names = new Map<string, number>();
   policy.routes?.forEach((route, i) => {
     const first = names.get(route.name);
@@ -200,20 +202,22 @@ export function validateSnapshot(doc: unknown): ValidationIssue[] {
   });
   if (snapshot.inbound?.policy) issues.push(...checkPolicySemantics(snapshot.inbound.policy, ['inbound', 'policy']));
   issues.push(...checkAccessRules(snapshot.inbound?.access?.rules, ['inbound', 'access', 'rules']));
+  snapshot.inbound?.access?.scoped?.forEach((scope, i) => issues.push(...checkAccessRules(scope.rules, ['inbound', 'access', 'scoped', i, 'rules'])));
   return issues;
 }
 
 /** Validates one ResiliencePolicy document. */
 export function validatePolicyDocument(doc: unknown): ValidationIssue[] {
   if (!policyDocumentValidator(doc)) return fromAjv(policyDocumentValidator, []);
-  const spec = (doc as unknown as { spec: PolicySpec }).spec;
-  return [...durationLimitIssues(policyDocumentSchema, doc), ...checkPolicySemantics(spec, ['spec'])];
+  const spec = (doc as unknown as { spec: ResiliencePolicySpec }).spec;
+  return [...checkResiliencePolicyTarget(spec), ...durationLimitIssues(policyDocumentSchema, doc), ...checkPolicySemantics(spec, ['spec'])];
 }
 
 /** Validates one AccessPolicy document. */
 export function validateAccessPolicyDocument(doc: unknown): ValidationIssue[] {
   if (!accessPolicyDocumentValidator(doc)) return fromAjv(accessPolicyDocumentValidator, []);
-  return checkAccessRules((doc as { spec: { rules?: AccessRuleSpec[] } }).spec.rules, ['spec', 'rules']);
+  const spec = (doc as { spec: AccessPolicySpec }).spec;
+  return [...checkAccessPolicyTarget(spec), ...checkAccessRules(spec.rules, ['spec', 'rules'])];
 }
 
 /** A snapshot's routing: every match names a rule that exists; rule retries and timeouts in order. */
@@ -228,7 +232,7 @@ export function checkRoutingSemantics(routing: RoutingSpec, at: (string | number
   routing.rules.forEach((rule, i) => {
     const rb = rule.retry?.backoff;
     checkDurationOrder(issues, [...at, 'rules', i, 'retry', 'backoff'], rb?.base, rb?.max, 'base', 'max');
-    checkDurationOrder(issues, [...at, 'rules', i, 'timeout'], rule.timeout?.perTry, rule.timeout?.total, 'perTry', 'total');
+    checkDurationOrder(issues, [...at, 'rules', i, 'timeout'], rule.timeout?.perTry, rule.timeout?.total, 'perTry', 'total', true);
   });
   return issues;
 }

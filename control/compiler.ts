@@ -1,69 +1,22 @@
 // Compiles policies and endpoints into the snapshot of one sidecar. Deterministic: the same inputs
 // give the same JSON, so a content hash tells whether a sidecar needs a push. Precedence (DESIGN.md):
-// route > service policy > namespace default > built-in defaults; the sidecar applies routes and
-// built-in defaults, the control plane merges the namespace default under the service policy.
+// rule > route > service policy > namespace default > built-in defaults; the control plane merges
+// all but the built-in defaults (control/policy-index.ts) and lays each route rule's part over the
+// service's in the rule itself; the sidecar fills in the built-in defaults.
 import { snapshotContentHashOfJson } from '../api/snapshot-hash.ts';
 import { SNAPSHOT_JSON_HEAD } from '../api/stream-messages.ts';
-import type { AccessSpec, IdentitySpec, PolicySpec, ResiliencePolicySpec, RoutingSpec, ServiceSpec } from '../api/types.ts';
+import type { AccessSpec, IdentitySpec, PolicySpec, RoutingSpec, ServiceSpec } from '../api/types.ts';
 import { AccessIndex } from './access-index.ts';
-import type { StoredPolicy } from './policy.ts';
+import { PolicyIndex, type SourcedPolicy } from './policy-index.ts';
 import type { EndpointRecord, ServiceRecord } from './registry.ts';
 import { servicesNamedByRouting } from './routing/referenced.ts';
 import { withoutShorthandRoutes } from './routing/shorthand.ts';
 
+export { PolicyIndex };
+
 export interface NodeIdentity {
   service: string;
   namespace: string;
-}
-
-const merge = <T extends object>(under: T | undefined, over: T | undefined): T | undefined =>
-  under === undefined ? over : over === undefined ? under : { ...under, ...over };
-
-/** Field by field: the service policy's fields win over the namespace default's. */
-export function mergePolicy(namespaceDefault: PolicySpec | undefined, service: PolicySpec | undefined): PolicySpec | undefined {
-  if (namespaceDefault === undefined && service === undefined) return undefined;
-  const d = namespaceDefault ?? {};
-  const s = service ?? {};
-  const retry = merge(d.retry, s.retry);
-  const out: PolicySpec = {
-    timeout: merge(d.timeout, s.timeout),
-    retry: retry && { ...retry, backoff: merge(d.retry?.backoff, s.retry?.backoff), budget: merge(d.retry?.budget, s.retry?.budget) },
-    circuitBreaker: merge(d.circuitBreaker, s.circuitBreaker),
-    rateLimit: s.rateLimit ?? d.rateLimit,
-    concurrency: merge(d.concurrency, s.concurrency),
-    loadBalancer: merge(d.loadBalancer, s.loadBalancer),
-    fault: s.fault ?? d.fault,
-    routes: s.routes ?? d.routes,
-  };
-  return JSON.parse(JSON.stringify(out)) as PolicySpec; // drops the undefined fields
-}
-
-function withoutTarget(spec: ResiliencePolicySpec): PolicySpec {
-  const { targetRef: _ignored, ...policy } = spec;
-  return policy;
-}
-
-/** Policies by namespace: the namespace default and one policy per target (the first name wins). */
-export class PolicyIndex {
-  readonly #defaults = new Map<string, PolicySpec>();
-  readonly #targets = new Map<string, PolicySpec>();
-
-  constructor(policies: readonly StoredPolicy[]) {
-    for (const p of [...policies].sort((a, b) => a.key.localeCompare(b.key))) {
-      if (p.kind !== 'ResiliencePolicy') continue;
-      const target = p.spec.targetRef?.name;
-      if (target === undefined) {
-        if (!this.#defaults.has(p.namespace)) this.#defaults.set(p.namespace, withoutTarget(p.spec));
-      } else {
-        const key = `${target}.${p.namespace}`;
-        if (!this.#targets.has(key)) this.#targets.set(key, withoutTarget(p.spec));
-      }
-    }
-  }
-
-  policyFor(service: string, namespace: string): PolicySpec | undefined {
-    return mergePolicy(this.#defaults.get(namespace), this.#targets.get(`${service}.${namespace}`));
-  }
 }
 
 /**
@@ -94,13 +47,14 @@ export class CompiledRound {
     // The registry's order (namespace, then name), whatever routing added.
     const all = [...listed.values()].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
     const specs: ServiceSpec[] = all.map((s) => {
-      const policy = this.policyFor(s.name, s.namespace, this.warnings);
+      const sourced = this.sourcedPolicyFor(s.name, s.namespace, this.warnings);
+      const policy = sourced?.policy;
       const routes = routing.get(`${s.name}.${s.namespace}`);
       return {
         name: s.name,
         namespace: s.namespace,
         endpoints: s.endpoints.map((e) => ({ address: e.address, name: e.name, ...(e.identity === undefined ? {} : { identity: e.identity }) })),
-        ...(policy ? { policy } : {}),
+        ...(policy ? { policy, policySources: sourced!.sources } : {}),
         ...(routes ? { routing: routes } : {}),
       };
     });
@@ -109,9 +63,18 @@ export class CompiledRound {
 
   /** The service's merged policy, without ResiliencePolicy `routes:` when HTTPRoutes route it (routing/shorthand.ts). */
   policyFor(service: string, namespace: string, warnings?: string[]): PolicySpec | undefined {
-    const r = withoutShorthandRoutes(service, namespace, this.policies.policyFor(service, namespace), this.routing.has(`${service}.${namespace}`));
+    return this.sourcedPolicyFor(service, namespace, warnings)?.policy;
+  }
+
+  /** policyFor with the source of each field (`policySources` in the snapshot). */
+  sourcedPolicyFor(service: string, namespace: string, warnings?: string[]): SourcedPolicy | undefined {
+    const sourced = this.policies.sourcedPolicyFor(service, namespace);
+    const r = withoutShorthandRoutes(service, namespace, sourced?.policy, this.routing.has(`${service}.${namespace}`));
     if (r.warning !== undefined) warnings?.push(r.warning);
-    return r.policy;
+    if (r.policy === undefined) return undefined;
+    if (r.policy === sourced!.policy) return sourced;
+    const { routes: _dropped, ...sources } = sourced!.sources;
+    return { policy: r.policy, sources };
   }
 }
 

@@ -78,9 +78,12 @@ export class PushScheduler {
     const policies = this.#o.policies();
     const services = this.#o.services();
     const warnings: string[] = [];
-    const routing = compileRouting(routesOf(policies), services, undefined, (w) => warnings.push(w));
-    const round = new CompiledRound(services, new PolicyIndex(policies), new AccessIndex(policies), this.#o.identity?.(), routing);
-    this.#logNew([...warnings, ...round.warnings]);
+    const index = new PolicyIndex(policies);
+    const routes = routesOf(policies);
+    const routing = compileRouting(routes, services, undefined, (w) => warnings.push(w), index);
+    const access = new AccessIndex(policies);
+    const round = new CompiledRound(services, index, access, this.#o.identity?.(), routing);
+    this.#logNew([...index.warnings, ...index.targetsNamingNothing(routes), ...access.warnings, ...warnings, ...round.warnings]);
     return round;
   }
 

@@ -52,7 +52,7 @@ describe('petrel validate: AccessPolicy', () => {
     ]);
     assert.equal(r.code, 1);
     assert.deepEqual(r.out.sort(), [
-      `${r.file}:10: document 2: spec.targetRef.kind: must be one of: "Service"`,
+      `${r.file}:10: document 2: spec.targetRef.kind: must be one of: "Service", "HTTPRoute", "GRPCRoute"`,
       `${r.file}:11: document 2: spec.mtls: must be one of: "strict", "permissive"`,
       `${r.file}:13: document 2: spec.rules[0].from.serviceAccounts[0]: must match ^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`,
       `${r.file}:14: document 2: spec.rules[0].to.methods[0]: must be one of: "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"`,

@@ -136,10 +136,10 @@ describe('filters, timeouts and retry', () => {
     assert.match(warnings[0]!, /HTTPRoute shop\/r rule 0: RequestMirror backendRef other\/shadow: cross-namespace/);
   });
 
-  it('maps timeouts: request -> total, backendRequest -> perTry, "0s" left out', () => {
+  it('maps timeouts: request -> total, backendRequest -> perTry, "0s" kept (it overrides the Service\'s timeout with none)', () => {
     assert.deepEqual(one({ backendRefs: [{ name: 'v1' }], timeouts: { request: '10s', backendRequest: '2s' } }).rule.timeout, { perTry: '2s', total: '10s' });
-    assert.deepEqual(one({ backendRefs: [{ name: 'v1' }], timeouts: { request: '0s', backendRequest: '500ms' } }).rule.timeout, { perTry: '500ms' });
-    assert.equal(one({ backendRefs: [{ name: 'v1' }], timeouts: { request: '0s' } }).rule.timeout, undefined);
+    assert.deepEqual(one({ backendRefs: [{ name: 'v1' }], timeouts: { request: '0s', backendRequest: '500ms' } }).rule.timeout, { perTry: '500ms', total: '0s' });
+    assert.deepEqual(one({ backendRefs: [{ name: 'v1' }], timeouts: { request: '0s' } }).rule.timeout, { total: '0s' });
   });
 
   it('maps retry (GEP-1731): attempts + 1, codes as strings, backoff as the jittered base', () => {

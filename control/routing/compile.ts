@@ -5,6 +5,7 @@ import type { RouteRuleSpec, RoutingSpec } from '../../api/types.ts';
 import { attachments } from './attach.ts';
 import { creationMillis, grpcRank, normalizeGrpcMatch, normalizeMatch, orderMatches, type RankedMatch } from './precedence.ts';
 import { compileRule } from './rule.ts';
+import type { RoutePolicies } from './rule-policy.ts';
 import { serviceKey, type RoutingService, type StoredRoute } from './stored-route.ts';
 
 /** Locally a Service has one port (DESIGN.md), 80 unless the sidecar's --service-port says otherwise. */
@@ -30,7 +31,7 @@ interface CompiledRoute {
  * GRPCRoutes only, and each HTTPRoute attached to it is left out for that Service with a warning
  * (it still applies to its other parents).
  */
-export function compileRouting(routes: readonly StoredRoute[], services: readonly RoutingService[], defaultPort = DEFAULT_SERVICE_PORT, warn: (message: string) => void = () => {}): Map<string, RoutingSpec> {
+export function compileRouting(routes: readonly StoredRoute[], services: readonly RoutingService[], defaultPort = DEFAULT_SERVICE_PORT, warn: (message: string) => void = () => {}, policies?: RoutePolicies): Map<string, RoutingSpec> {
   const ports = new Map<string, number>();
   for (const s of services) if (s.port !== undefined) ports.set(serviceKey(s.name, s.namespace), s.port);
   const portOf = (name: string, namespace: string) => ports.get(serviceKey(name, namespace)) ?? defaultPort;
@@ -50,7 +51,7 @@ export function compileRouting(routes: readonly StoredRoute[], services: readonl
   for (const { c, parents } of attached) {
     if (parents.length === 0) continue;
     // Compiled once per route, shared by its parents (the rules do not depend on the parent).
-    c.rules = (c.route.spec.rules ?? []).map((rule, i) => compileRule(c.route, rule, i, portOf, warn));
+    c.rules = (c.route.spec.rules ?? []).map((rule, i) => compileRule(c.route, rule, i, portOf, warn, policies));
     const ranked = rankedOf(c, warn);
     for (const parent of parents) {
       if (c.route.kind === 'HTTPRoute' && grpcParents.has(parent.key)) {

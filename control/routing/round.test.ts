@@ -65,7 +65,7 @@ describe('routing in a push round', () => {
     const list = snapshot(r).services;
     assert.deepEqual(list.map((s) => [s.name, s.endpoints.length]), [['cart', 1], ['payments', 0], ['payments-v1', 1], ['payments-v2', 0], ['shadow', 0]]);
     const payments = list.find((s) => s.name === 'payments')!;
-    assert.deepEqual(Object.keys(payments), ['name', 'namespace', 'endpoints', 'policy', 'routing']);
+    assert.deepEqual(Object.keys(payments), ['name', 'namespace', 'endpoints', 'policy', 'policySources', 'routing']);
     assertRoutingShape(payments.routing!);
     assert.deepEqual(payments.routing!.rules.map((x) => x.name), ['refunds', 'payments-canary.1']);
     assert.deepEqual(payments.routing!.matches.map((m) => m.match.path?.value), ['/refunds', '/']);

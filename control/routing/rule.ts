@@ -2,21 +2,25 @@
 // `route` metric label), where it came from, its backends, filters, timeouts and retry policy in
 // Petrel's own TimeoutSpec/RetrySpec shapes. Petrel's budgets, breakers and jitter bounds keep coming
 // from the ResiliencePolicy; the sidecar lays these fields over it.
-import { parseDuration } from '../../api/duration.ts';
 import type { GrpcRouteRule, HttpRouteRule, RetrySpec, RouteRuleSpec, TimeoutSpec } from '../../api/types.ts';
 import { resolveBackends } from './backends.ts';
 import { compileFilters } from './filters.ts';
+import { ruleOverlay, type RoutePolicies } from './rule-policy.ts';
 import type { StoredRoute } from './stored-route.ts';
 
 /** GEP-995: the rule's own name, else "<route>.<index>" so every rule has a stable label. */
 export const ruleName = (route: StoredRoute, rule: { name?: string }, index: number): string => rule.name ?? `${route.name}.${index}`;
 
-/** GEP-1742: request -> total, backendRequest -> perTry (one try); "0s" means no timeout, so it is left out. */
+/**
+ * GEP-1742: request -> total, backendRequest -> perTry (one try). "0s" means no timeout, and it stays
+ * in the snapshot as "0s": the rule's "no timeout" must override a timeout its Service's policy sets,
+ * and the sidecar reads a zero perTry or total as none.
+ */
 export function compileTimeouts(t: HttpRouteRule['timeouts']): TimeoutSpec | undefined {
   if (t === undefined) return undefined;
   const out: TimeoutSpec = {};
-  if (t.backendRequest !== undefined && parseDuration(t.backendRequest) > 0) out.perTry = t.backendRequest;
-  if (t.request !== undefined && parseDuration(t.request) > 0) out.total = t.request;
+  if (t.backendRequest !== undefined) out.perTry = t.backendRequest;
+  if (t.request !== undefined) out.total = t.request;
   return Object.keys(out).length ? out : undefined;
 }
 
@@ -42,7 +46,7 @@ export function compileRetry(r: HttpRouteRule['retry']): RetrySpec | undefined {
  * no timeouts, retry, redirect or rewrite (the spec defines none); an unresolved one answers 500 NC,
  * which the sidecar sends a gRPC caller as UNAVAILABLE, the status the GRPCRoute spec asks for.
  */
-export function compileRule(route: StoredRoute, rule: Omit<HttpRouteRule, 'matches'> | Omit<GrpcRouteRule, 'matches'>, index: number, portOf: (name: string, namespace: string) => number, warn: (why: string) => void): RouteRuleSpec {
+export function compileRule(route: StoredRoute, rule: Omit<HttpRouteRule, 'matches'> | Omit<GrpcRouteRule, 'matches'>, index: number, portOf: (name: string, namespace: string) => number, warn: (why: string) => void, policies?: RoutePolicies): RouteRuleSpec {
   const at = `${route.kind} ${route.key} rule ${index}`;
   const filters = compileFilters(rule.filters, route.namespace, portOf, (why) => warn(`${at}: ${why}`));
   let { backends, unresolved } = resolveBackends(rule.backendRefs, route.namespace, portOf);
@@ -51,15 +55,22 @@ export function compileRule(route: StoredRoute, rule: Omit<HttpRouteRule, 'match
     if (rule.backendRefs?.length) warn(`${at}: ${unresolved}; the rule redirects, so it does not call them`);
     unresolved = undefined;
   }
-  const timeout = 'timeouts' in rule ? compileTimeouts(rule.timeouts) : undefined;
-  const retry = 'retry' in rule ? compileRetry(rule.retry) : undefined;
+  const own = {
+    ...('timeouts' in rule && rule.timeouts !== undefined ? { timeout: compileTimeouts(rule.timeouts) } : {}),
+    ...('retry' in rule && rule.retry !== undefined ? { retry: compileRetry(rule.retry) } : {}),
+  };
+  const name = ruleName(route, rule, index);
+  const { timeout, retry, rateLimit, fault, sources } = ruleOverlay(route, rule.name, name, JSON.parse(JSON.stringify(own)) as typeof own, policies);
   return {
-    name: ruleName(route, rule, index),
+    name,
     source: at,
     backends,
     ...(unresolved !== undefined ? { unresolved } : {}),
     ...(filters ? { filters } : {}),
     ...(timeout ? { timeout } : {}),
     ...(retry ? { retry } : {}),
+    ...(rateLimit ? { rateLimit } : {}),
+    ...(fault ? { fault } : {}),
+    ...(sources ? { sources } : {}),
   };
 }

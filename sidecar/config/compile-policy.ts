@@ -23,9 +23,12 @@ export interface PolicyEnvironment {
 
 const ms = (text: string | undefined): number | undefined => (text === undefined ? undefined : parseDuration(text));
 
+/** A zero perTry or total is no timeout ("0s", as the Gateway API says), so a route can lift its Service's. */
+const unlessZero = (value: number | undefined): number | undefined => (value === 0 ? undefined : value);
+
 export function compileTimeouts(service: TimeoutSpec | undefined, route?: TimeoutSpec): Timeouts {
   const t = { ...service, ...route };
-  return { connectMs: ms(t.connect) ?? DEFAULT_CONNECT_TIMEOUT_MS, perTryMs: ms(t.perTry), totalMs: ms(t.total) };
+  return { connectMs: ms(t.connect) ?? DEFAULT_CONNECT_TIMEOUT_MS, perTryMs: unlessZero(ms(t.perTry)), totalMs: unlessZero(ms(t.total)) };
 }
 
 /** Supplies the retry budget for given settings (kept across snapshots by the caller). */

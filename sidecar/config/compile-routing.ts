@@ -1,5 +1,5 @@
 // Compiles a service's HTTPRoutes (the control plane's RoutingSpec) into matches and rule chains.
-// Each rule gets the service's policy with the rule's timeouts and retry on top (route layering, as
+// Each rule gets the service's policy with the rule's timeouts, retry, rate limit and fault on top (route layering, as
 // for a ResiliencePolicy route), and dispatches to its weighted backends: other services' call
 // targets, each with its own endpoints, balancer and breakers. A rule that cannot send anywhere (its
 // backends could not be resolved, or every weight is 0) answers 500 NC, as the Gateway API says.
@@ -52,7 +52,9 @@ export function compileRouting(spec: ServiceSpec, service: ServiceTarget, byId: 
       mirrors.push({ name: m.service, target: mirror.callTarget, percent: m.percent, count: ctx.metrics.mirrorCounter(ctx.self.service, m.service) });
     }
     const tail: RuleTail = { ...(target ? { target } : {}), ...(rule.filters ? { filters: rule.filters } : {}), ...(fixed ? { fixed } : {}), mirrors };
-    return compiler.route(spec, service.id, rule.name, { name: rule.name, ...(rule.timeout ? { timeout: rule.timeout } : {}), ...(rule.retry ? { retry: rule.retry } : {}) }, service, tail);
+    const { timeout, retry, rateLimit, fault } = rule;
+    const layered: RouteSpec = { name: rule.name, ...(timeout ? { timeout } : {}), ...(retry ? { retry } : {}), ...(rateLimit ? { rateLimit } : {}), ...(fault ? { fault } : {}) };
+    return compiler.route(spec, service.id, rule.name, layered, service, tail);
   });
   return { matches: compileMatches(routing), rules };
 }

@@ -4,15 +4,23 @@
 // path prefix and a method) both match; a missing from or to matches anything. Rules absent: every
 // caller is allowed; rules present, even none: only what a rule allows. A plaintext caller has no
 // identity, so only rules without `from` can allow it.
+//
+// Scopes (AccessPolicies that target a route rule, policy/access-scope.ts) come on top: a call inside
+// a scope must also pass one of the scope's rules. An opaque TCP connection has no path, so it is
+// inside every scope.
+import type { IncomingHttpHeaders } from 'node:http';
 import type { AccessRuleSpec, AccessSpec } from '../../api/types.ts';
 import type { PeerIdentity } from '../identity/spiffe.ts';
+import { compileScopes, inScope, type CompiledScope } from './access-scope.ts';
 
 export const ALLOWED = 0;
 /** `mtls: strict` and the call came in plaintext. */
 export const PLAINTEXT_REFUSED = 1;
 /** Rules are present and none allows the call. */
 export const NO_RULE_MATCHED = 2;
-export type AccessVerdict = typeof ALLOWED | typeof PLAINTEXT_REFUSED | typeof NO_RULE_MATCHED;
+/** The call is inside a route rule's scope and none of that scope's rules allows it. */
+export const SCOPE_DENIED = 3;
+export type AccessVerdict = typeof ALLOWED | typeof PLAINTEXT_REFUSED | typeof NO_RULE_MATCHED | typeof SCOPE_DENIED;
 
 interface CompiledRule {
   /** undefined: any caller, plaintext included. */
@@ -75,65 +83,88 @@ export class AccessControl {
   readonly strict: boolean;
   /** undefined: rules absent, every caller allowed (mtls permitting). */
   readonly #rules: readonly CompiledRule[] | undefined;
+  readonly #scopes: readonly CompiledScope<CompiledRule>[];
+  /** The scope that denied the last call (read right after a check, for the denial message). */
+  deniedBy: string | undefined;
 
   constructor(spec: AccessSpec, selfNamespace: string) {
     this.strict = spec.mtls === 'strict';
     this.#rules = spec.rules?.map((r) => compileRule(r, selfNamespace));
+    this.#scopes = compileScopes(spec.scoped ?? [], (r) => compileRule(r, selfNamespace));
   }
 
-  /** Nothing to enforce: permissive and no rules. */
+  /** Nothing to enforce: permissive, no rules, no scopes. */
   get allowsAll(): boolean {
-    return !this.strict && this.#rules === undefined;
+    return !this.strict && this.#rules === undefined && this.#scopes.length === 0;
   }
 
   /**
    * Whether an opaque TCP connection passes (mesh mTLS carrying a non-HTTP protocol). It has no
-   * method or path, so only rules without `to` can allow it, by the caller's identity.
+   * method or path, so only rules without `to` can allow it, by the caller's identity, and it is
+   * inside every scope.
    */
   checkConnection(tls: boolean, peer: PeerIdentity | undefined): AccessVerdict {
     if (this.strict && !tls) return PLAINTEXT_REFUSED;
-    const rules = this.#rules;
-    if (rules === undefined) return ALLOWED;
-    for (let i = 0; i < rules.length; i++) {
-      const rule = rules[i] as CompiledRule;
-      if (rule.methods !== undefined || rule.paths !== undefined) continue;
-      const from = rule.from;
-      if (from !== undefined) {
-        if (peer === undefined || !tls) continue;
-        if (!from.namespaces.has(peer.namespace) && from.accounts.get(peer.namespace)?.has(peer.serviceAccount) !== true) continue;
-      }
-      return ALLOWED;
+    if (this.#rules !== undefined && !connectionAllowed(this.#rules, tls, peer)) return NO_RULE_MATCHED;
+    for (const scope of this.#scopes) {
+      if (connectionAllowed(scope.rules, tls, peer)) continue;
+      this.deniedBy = scope.source;
+      return SCOPE_DENIED;
     }
-    return NO_RULE_MATCHED;
+    return ALLOWED;
   }
 
-  /** Whether a call passes. `path` is origin-form; its query is ignored. */
-  check(tls: boolean, peer: PeerIdentity | undefined, method: string, path: string): AccessVerdict {
+  /** Whether a call passes. `path` is origin-form: `rules` ignore its query, scopes may read it. */
+  check(tls: boolean, peer: PeerIdentity | undefined, method: string, path: string, headers?: IncomingHttpHeaders): AccessVerdict {
     if (this.strict && !tls) return PLAINTEXT_REFUSED;
-    const rules = this.#rules;
-    if (rules === undefined) return ALLOWED;
     const q = path.indexOf('?');
     const end = q < 0 ? path.length : q;
-    // Computed at most once, and only when a rule has paths: -1 unknown, 0 plain, 1 ambiguous.
-    let ambiguous = -1;
-    for (let i = 0; i < rules.length; i++) {
-      const rule = rules[i] as CompiledRule;
-      const from = rule.from;
-      if (from !== undefined) {
-        // An identity counts only over mTLS (the listener sets it from a verified certificate).
-        if (peer === undefined || !tls) continue;
-        if (!from.namespaces.has(peer.namespace) && from.accounts.get(peer.namespace)?.has(peer.serviceAccount) !== true) continue;
-      }
-      if (rule.methods !== undefined && !rule.methods.has(method)) continue;
-      const paths = rule.paths;
-      if (paths !== undefined) {
-        if (ambiguous < 0) ambiguous = isAmbiguousPath(path, end) ? 1 : 0;
-        if (ambiguous === 1 || !matchesPrefix(paths, path, end)) continue;
-      }
-      return ALLOWED;
+    if (this.#rules !== undefined && !callAllowed(this.#rules, tls, peer, method, path, end)) return NO_RULE_MATCHED;
+    if (this.#scopes.length === 0) return ALLOWED;
+    const ambiguous = isAmbiguousPath(path, end);
+    for (const scope of this.#scopes) {
+      if (!inScope(scope, method, path, end, ambiguous, headers ?? {})) continue;
+      if (callAllowed(scope.rules, tls, peer, method, path, end)) continue;
+      this.deniedBy = scope.source;
+      return SCOPE_DENIED;
     }
-    return NO_RULE_MATCHED;
+    return ALLOWED;
   }
+}
+
+/** An identity counts only over mTLS (the listener sets it from a verified certificate). */
+function fromMatches(rule: CompiledRule, tls: boolean, peer: PeerIdentity | undefined): boolean {
+  const from = rule.from;
+  if (from === undefined) return true;
+  if (peer === undefined || !tls) return false;
+  return from.namespaces.has(peer.namespace) || from.accounts.get(peer.namespace)?.has(peer.serviceAccount) === true;
+}
+
+/** Whether one of `rules` allows an opaque connection: only rules without `to` can. */
+function connectionAllowed(rules: readonly CompiledRule[], tls: boolean, peer: PeerIdentity | undefined): boolean {
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i] as CompiledRule;
+    if (rule.methods === undefined && rule.paths === undefined && fromMatches(rule, tls, peer)) return true;
+  }
+  return false;
+}
+
+/** Whether one of `rules` allows a call. */
+function callAllowed(rules: readonly CompiledRule[], tls: boolean, peer: PeerIdentity | undefined, method: string, path: string, end: number): boolean {
+  // Computed at most once, and only when a rule has paths: -1 unknown, 0 plain, 1 ambiguous.
+  let ambiguous = -1;
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i] as CompiledRule;
+    if (!fromMatches(rule, tls, peer)) continue;
+    if (rule.methods !== undefined && !rule.methods.has(method)) continue;
+    const paths = rule.paths;
+    if (paths !== undefined) {
+      if (ambiguous < 0) ambiguous = isAmbiguousPath(path, end) ? 1 : 0;
+      if (ambiguous === 1 || !matchesPrefix(paths, path, end)) continue;
+    }
+    return true;
+  }
+  return false;
 }
 
 function matchesPrefix(prefixes: readonly string[], path: string, end: number): boolean {
