@@ -60,6 +60,11 @@ export const routeRuleSchema = {
     source: { type: 'string', minLength: 1, maxLength: 1024, description: '"HTTPRoute ns/name rule N".' },
     backends: { type: 'array', maxItems: 16, items: backendSchema },
     unresolved: { type: 'string', minLength: 1, maxLength: 1024, description: 'Why the backends cannot be resolved: the rule answers 500.' },
+    invalid: {
+      type: 'object', additionalProperties: false, required: ['weight', 'why'],
+      description: 'The weight of the backendRefs that are invalid while others are valid: that share of calls is answered 500.',
+      properties: { weight: { type: 'integer', minimum: 1, maximum: 16_000_000 }, why: { type: 'string', minLength: 1, maxLength: 1024 } },
+    },
     filters: {
       type: 'object',
       additionalProperties: false,

@@ -166,6 +166,11 @@ export interface RouteRuleSpec {
   backends: RouteBackendSpec[];
   /** Why the backends cannot be resolved (a missing service, another kind): the rule answers 500. */
   unresolved?: string;
+  /**
+   * Some backendRefs are invalid and others are not: their share of the weight (out of the valid
+   * backends' weights plus this) is answered 500, as the Gateway API says, and `why` names them.
+   */
+  invalid?: { weight: number; why: string };
   filters?: RouteFiltersSpec;
   /** timeouts.request -> total, timeouts.backendRequest -> perTry; "0s" is dropped (no timeout). */
   timeout?: TimeoutSpec;

@@ -199,7 +199,7 @@ describe('HTTPRoute between sidecars (GAMMA)', () => {
     await waitFor(async () => (await web.metric('petrel_mirror_requests_total', { mirror: 'shadow', result: 'failed' })) >= 5, 'the failed copies counted');
   });
 
-  it('a rule whose backendRef is not a Service answers 500 NC; an invalid route edit keeps the last good one', async () => {
+  it('a rule whose backendRef is not a Service answers 500 NC, an invalid backendRef beside a valid one gets its share of 500s, an invalid route edit keeps the last good one', async () => {
     await apply(route('payments', 'payments', [
       '    - matches: [{ path: { type: PathPrefix, value: /bad } }]',
       '      backendRefs: [{ group: example.com, kind: Bucket, name: b1 }]',
@@ -212,5 +212,19 @@ describe('HTTPRoute between sidecars (GAMMA)', () => {
     await waitFor(async () => (await control.status()).policies.rejected.length === 1, 'the rejection');
     assert.match((await control.status()).policies.rejected[0]!.errors.join('\n'), /spec\.rules\[0\]\.backendRefs\[0\]\.weight/);
     assert.equal(who(await send('/good')), 'payments-v1', 'the last good route stays in force');
+    // One valid and one invalid backendRef of equal weight: about half the calls get 500 NC, the
+    // others reach the valid backend (the spec's per-backend 500s). 200 calls: the share of 500s
+    // lies within 0.5 ± 0.15 (more than four standard deviations), and both kinds occur.
+    await apply(route('payments', 'payments', '    - backendRefs: [{ name: payments-v1, port: 80, weight: 1 }, { group: example.com, kind: Bucket, name: b1, weight: 1 }]'),
+      async () => (await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map(() => send('/half')))).some((r) => r.status === 500));
+    let failed = 0;
+    for (let i = 0; i < 200; i++) {
+      const reply = await send(`/half/${i}`);
+      if (reply.status === 500) {
+        failed++;
+        assert.equal(reply.headers['petrel-error'], 'NC');
+      } else assert.equal(who(reply), 'payments-v1');
+    }
+    assert.ok(failed > 70 && failed < 130, `${failed} of 200 answered 500`);
   });
 });

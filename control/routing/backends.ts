@@ -1,8 +1,10 @@
 // A rule's backendRefs resolved to mesh services. The Gateway API defaults a backendRef to group ""
-// and kind Service (unlike a parentRef). Petrel's contract for this slice is coarser than the spec's
-// per-backend 500s: one backendRef that cannot be resolved makes the whole rule `unresolved` with no
-// backends, so the sidecar answers 500 for it. A Service the control plane does not know (no
-// endpoints yet) still resolves: its name is valid, and the sidecar answers 503 UH until it has endpoints.
+// and kind Service (unlike a parentRef). An invalid backendRef gets the calls its weight would have
+// had answered 500 (HTTPRouteRule.backendRefs: "the proportion of requests that would otherwise have
+// been routed to an invalid backend MUST receive a 500"): the rule keeps its valid backends and
+// carries the invalid ones' weight apart. When no valid backend would get anything, the whole rule is
+// `unresolved`. A Service the control plane does not know (no endpoints yet) still resolves: its name
+// is valid, and the sidecar answers 503 UH until it has endpoints.
 import type { HttpRouteBackendRef, RouteBackendSpec } from '../../api/types.ts';
 
 export const CROSS_NAMESPACE_REFUSAL = 'cross-namespace backendRefs need a ReferenceGrant, which Petrel does not implement yet';
@@ -26,13 +28,20 @@ export function resolveBackendRef(ref: HttpRouteBackendRef, namespace: string, p
  * sends nothing there, and answers 500 when every weight is 0. No backendRefs at all gives no backends
  * and no `unresolved`: the rule compiler decides (a redirect needs none).
  */
-export function resolveBackends(refs: readonly HttpRouteBackendRef[] | undefined, namespace: string, portOf: (name: string, namespace: string) => number): { backends: RouteBackendSpec[]; unresolved?: string } {
+export function resolveBackends(refs: readonly HttpRouteBackendRef[] | undefined, namespace: string, portOf: (name: string, namespace: string) => number): { backends: RouteBackendSpec[]; unresolved?: string; invalid?: { weight: number; why: string } } {
   const backends: RouteBackendSpec[] = [];
   const problems: string[] = [];
+  let invalidWeight = 0;
   for (const ref of refs ?? []) {
     const r = resolveBackendRef(ref, namespace, portOf);
     if (r.ok) backends.push(r.backend);
-    else problems.push(r.why);
+    else {
+      problems.push(r.why);
+      invalidWeight += ref.weight ?? 1;
+    }
   }
-  return problems.length ? { backends: [], unresolved: problems.join('; ') } : { backends };
+  if (problems.length === 0) return { backends };
+  const why = problems.join('; ');
+  if (!backends.some((b) => b.weight > 0)) return { backends: [], unresolved: why };
+  return invalidWeight > 0 ? { backends, invalid: { weight: invalidWeight, why } } : { backends };
 }

@@ -74,9 +74,18 @@ describe('rules', () => {
     assert.equal(rule.unresolved, undefined);
   });
 
+  it('keep their valid backends and carry the invalid ones\' weight apart (their share answers 500)', () => {
+    const { rule } = one({ backendRefs: [{ name: 'v1', weight: 3 }, { name: 'bucket', group: 'storage.example.com', kind: 'Bucket', weight: 1 }, { name: 'v2', namespace: 'billing' }] });
+    assert.deepEqual(rule.backends, [{ service: 'v1', namespace: 'shop', weight: 3 }]);
+    assert.equal(rule.unresolved, undefined);
+    assert.equal(rule.invalid?.weight, 2);
+    assert.match(rule.invalid?.why ?? '', /backendRef bucket: storage\.example\.com\/Bucket is not supported \(only Services\); backendRef billing\/v2: /);
+    assert.equal(one({ backendRefs: [{ name: 'v1' }, { name: 'bucket', group: 'x.io', kind: 'Bucket', weight: 0 }] }).rule.invalid, undefined, 'an invalid backend of weight 0 takes nothing');
+  });
+
   it('are unresolved, with no backends, for another kind, another namespace, another port, or no backendRefs', () => {
     const cases: [HttpRouteRule['backendRefs'], RegExp][] = [
-      [[{ name: 'v1' }, { name: 'bucket', group: 'storage.example.com', kind: 'Bucket' }], /backendRef bucket: storage\.example\.com\/Bucket is not supported \(only Services\)/],
+      [[{ name: 'v1', weight: 0 }, { name: 'bucket', group: 'storage.example.com', kind: 'Bucket' }], /backendRef bucket: storage\.example\.com\/Bucket is not supported \(only Services\)/],
       [[{ name: 'v1', namespace: 'billing' }], new RegExp(`backendRef billing/v1: ${CROSS_NAMESPACE_REFUSAL}`)],
       [[{ name: 'v1', port: 8080 }], /backendRef v1: port 8080 is not a port of the Service \(80\)/],
       [[], /no backendRefs/],

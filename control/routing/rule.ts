@@ -49,12 +49,13 @@ export function compileRetry(r: HttpRouteRule['retry']): RetrySpec | undefined {
 export function compileRule(route: StoredRoute, rule: Omit<HttpRouteRule, 'matches'> | Omit<GrpcRouteRule, 'matches'>, index: number, portOf: (name: string, namespace: string) => number, warn: (why: string) => void, policies?: RoutePolicies): RouteRuleSpec {
   const at = `${route.kind} ${route.key} rule ${index}`;
   const filters = compileFilters(rule.filters, route.namespace, portOf, (why) => warn(`${at}: ${why}`));
-  let { backends, unresolved } = resolveBackends(rule.backendRefs, route.namespace, portOf);
+  let { backends, unresolved, invalid } = resolveBackends(rule.backendRefs, route.namespace, portOf);
   if (unresolved === undefined && !rule.backendRefs?.length) unresolved = 'the rule has no backendRefs';
   if (filters?.redirect && unresolved !== undefined) {
     if (rule.backendRefs?.length) warn(`${at}: ${unresolved}; the rule redirects, so it does not call them`);
     unresolved = undefined;
   }
+  if (filters?.redirect) invalid = undefined;
   const own = {
     ...('timeouts' in rule && rule.timeouts !== undefined ? { timeout: compileTimeouts(rule.timeouts) } : {}),
     ...('retry' in rule && rule.retry !== undefined ? { retry: compileRetry(rule.retry) } : {}),
@@ -66,6 +67,7 @@ export function compileRule(route: StoredRoute, rule: Omit<HttpRouteRule, 'match
     source: at,
     backends,
     ...(unresolved !== undefined ? { unresolved } : {}),
+    ...(invalid !== undefined ? { invalid } : {}),
     ...(filters ? { filters } : {}),
     ...(timeout ? { timeout } : {}),
     ...(retry ? { retry } : {}),

@@ -64,6 +64,19 @@ export class ServiceCallTarget implements CallTarget {
   }
 }
 
+/** No destination: the share of a rule's calls that its invalid backendRefs would have had (500 NC). */
+export class FailingCallTarget implements CallTarget {
+  readonly #error: ProxyError;
+
+  constructor(error: ProxyError) {
+    this.#error = error;
+  }
+
+  next(): ProxyError {
+    return this.#error;
+  }
+}
+
 /** One fixed destination: the local app, or a passthrough origin. */
 export class SingleCallTarget implements CallTarget {
   readonly #destination: Destination;

@@ -106,7 +106,7 @@ export class ProxyCall implements AttemptOwner {
     const destination = this.#plan.target.next(this.#lastEndpoint);
     if (destination instanceof ProxyError) {
       this.#finish();
-      reject(this.#env, exchange, destination, destination.flag === 'UO' ? 'circuit_open' : 'no_endpoint');
+      reject(this.#env, exchange, destination, destination.flag === 'UO' ? 'circuit_open' : destination.flag === 'NC' ? 'no_route' : 'no_endpoint');
       return;
     }
     const { clock } = this.#env;

@@ -4,7 +4,7 @@
 // targets, each with its own endpoints, balancer and breakers. A rule that cannot send anywhere (its
 // backends could not be resolved, or every weight is 0) answers 500 NC, as the Gateway API says.
 import type { RouteFiltersSpec, RouteSpec, ServiceSpec } from '../../api/types.ts';
-import type { CallTarget } from '../balancer/call-target.ts';
+import { FailingCallTarget, type CallTarget } from '../balancer/call-target.ts';
 import { WeightedCallTarget } from '../balancer/weighted-call-target.ts';
 import type { Mirror } from '../chain/mirror-step.ts';
 import { ProxyError } from '../proxy/flags.ts';
@@ -43,6 +43,8 @@ export function compileRouting(spec: ServiceSpec, service: ServiceTarget, byId: 
         backends.push({ target: backend.callTarget, weight: b.weight });
       }
       if (fixed === undefined && !backends.some((b) => b.weight > 0)) fixed = new ProxyError('NC', `${rule.source}: every backendRef has weight 0 (or there is none)`);
+      // The invalid backendRefs' share of the calls is answered 500 (Gateway API), not spread over the others.
+      if (fixed === undefined && rule.invalid !== undefined) backends.push({ target: new FailingCallTarget(new ProxyError('NC', `${rule.source}: ${rule.invalid.why}`)), weight: rule.invalid.weight });
       if (fixed === undefined) target = backends.length === 1 ? (backends[0] as { target: CallTarget }).target : new WeightedCallTarget(backends, ctx.env.random);
     }
     const mirrors: Mirror[] = [];
