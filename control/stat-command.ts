@@ -58,7 +58,7 @@ export function formatStat(body: StatBody): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   const lines = rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ').trimEnd());
   if (body.services.length === 0) lines.push('no traffic in the window');
-  lines.push(`last ${body.windowSeconds}s from ${body.sidecars} sidecar${body.sidecars === 1 ? '' : 's'}; a service row is what its own sidecars saw when they report (else its callers'), route rows are the callers' view`);
+  lines.push(`last ${body.windowSeconds} s, from ${body.sidecars} sidecar${body.sidecars === 1 ? '' : 's'}; service rows: its own sidecars (inbound) when they report, route rows: its callers`);
   return lines;
 }
 
