@@ -46,8 +46,19 @@ export interface StatReport extends StatSummary {
   secret: string;
 }
 
+/** The stream server reads at most 64 KiB of a message; a summary stays under this. */
+export const MAX_STAT_REPORT_BYTES = 60_000;
+
+/** JSON of a report; if long names make it too big, the least busy series are left out. */
 export function encodeStatReport(r: StatReport): string {
-  return JSON.stringify(r);
+  let text = JSON.stringify(r);
+  if (text.length <= MAX_STAT_REPORT_BYTES) return text;
+  const series = [...r.series].sort((a, b) => b.requests - a.requests);
+  while (series.length > 0 && text.length > MAX_STAT_REPORT_BYTES) {
+    series.length = Math.floor(series.length * 0.8);
+    text = JSON.stringify({ ...r, series });
+  }
+  return text;
 }
 
 export function decodeStatReport(body: string): StatReport {

@@ -38,3 +38,17 @@ describe('merging sidecar stat summaries', () => {
     assert.equal(histogramQuantileMs(bucketsAt(STAT_BUCKETS - 1, 10), 0.99), LATENCY_BUCKETS.at(-1)! * 1000);
   });
 });
+
+describe('the stat report on the wire', () => {
+  it('stays under the stream server\'s body limit, keeping the busiest series', async () => {
+    const { decodeStatReport, encodeStatReport, MAX_STAT_REPORT_BYTES, MAX_STAT_SERIES } = await import('../api/stat-summary.ts');
+    const long = 'x'.repeat(253);
+    const many = Array.from({ length: MAX_STAT_SERIES }, (_, i) => series({ service: `${long.slice(3)}${String(i).padStart(3, '0')}`, route: long, requests: i }));
+    const text = encodeStatReport({ id: 'a', secret: 's', windowSeconds: 30, series: many });
+    assert.ok(text.length <= MAX_STAT_REPORT_BYTES);
+    const decoded = decodeStatReport(text);
+    assert.ok(decoded.series.length > 0 && decoded.series.length < MAX_STAT_SERIES);
+    assert.equal(decoded.series[0]?.requests, MAX_STAT_SERIES - 1, 'the busiest first');
+    assert.throws(() => decodeStatReport(JSON.stringify({ id: 'a', secret: 's', windowSeconds: 30, series: [{ ...many[0], buckets: [1] }] })), /buckets: must be 15 non-negative numbers/);
+  });
+});
