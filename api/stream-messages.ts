@@ -5,6 +5,7 @@
 //   frames      the subscription's NDJSON response: hello (first), snapshot, ping
 //   ack         POST /v1/ack         {id, secret, version, status: ACK|NACK, error?, identity?, certNotAfter?}
 //   deregister  POST /v1/deregister  {id, secret}  ->  {deregistered: address | null}
+//   stats       POST /v1/stats       {id, secret, windowSeconds, series}  (api/stat-summary.ts)
 // `secret` is the per-stream secret the hello carries: only the holder of the stream may answer
 // for it, so the shared token alone cannot forge another sidecar's ACK/NACK or deregister it.
 import { isIdentityName, parseSpiffe } from '../sidecar/identity/spiffe.ts';
@@ -13,7 +14,7 @@ export const SNAPSHOT_API_VERSION = 'petrel.dev/v1alpha1';
 /** How every compiled snapshot's JSON starts; the version is spliced in right after it. */
 export const SNAPSHOT_JSON_HEAD = `{"apiVersion":"${SNAPSHOT_API_VERSION}","kind":"SidecarSnapshot",`;
 
-export const STREAM_PATHS = { subscribe: '/v1/subscribe', ack: '/v1/ack', deregister: '/v1/deregister' } as const;
+export const STREAM_PATHS = { subscribe: '/v1/subscribe', ack: '/v1/ack', deregister: '/v1/deregister', stats: '/v1/stats' } as const;
 
 /** A stream message that does not decode. `code` is stable; the message says what is wrong. */
 export class StreamMessageError extends Error {

@@ -143,6 +143,27 @@ program.command('status')
     process.exitCode = await runStatus(o.control, o.output, undefined, o.tokenFile);
   });
 
+program.command('check')
+  .description('ordered health checks of the mesh, each with a hint when it fails; exit 1 naming the first failure')
+  .option('--control <url>', 'the control plane API', baseUrl, 'http://127.0.0.1:15014')
+  .addOption(new Option('-o, --output <format>', 'text or json').choices(['text', 'json']).default('text'))
+  .option('--token-file <file>', 'the control plane\'s shared secret (needed when it runs with --token-file)')
+  .action(async (o) => {
+    const { runCheck } = await import('../control/check-command.ts');
+    process.exitCode = await runCheck({ control: o.control, output: o.output, tokenFile: o.tokenFile });
+  });
+
+program.command('stat')
+  .description('golden signals per service and route over the last 30 s (rps, success rate, p50/p95/p99, retries/s), from the sidecars')
+  .option('--control <url>', 'the control plane API', baseUrl, 'http://127.0.0.1:15014')
+  .addOption(new Option('-o, --output <format>', 'table or json').choices(['table', 'json']).default('table'))
+  .option('-w, --watch', 'refresh every 2 s until interrupted')
+  .option('--token-file <file>', 'the control plane\'s shared secret (needed when it runs with --token-file)')
+  .action(async (o) => {
+    const { runStat } = await import('../control/stat-command.ts');
+    process.exitCode = await runStat({ control: o.control, output: o.output, tokenFile: o.tokenFile, watch: o.watch === true });
+  });
+
 program.command('validate')
   .description('validate ResiliencePolicy and SidecarSnapshot files; exit 1 with one line per error')
   .requiredOption('-f, --file <file>', 'a YAML or JSON file (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])

@@ -1,7 +1,10 @@
 // The control plane's HTTP API (port 15014). /v1/status names every sidecar and its subscription,
 // so with a credential configured it needs one too (`authorization: Bearer`, as on the stream;
 // `petrel status --token-file F`). /metrics, /ready and /live stay open for scrapers and probes.
+// /v1/stat (merged sidecar summaries, `petrel stat`) and /v1/checks/kubernetes (`petrel check` in a
+// cluster) need the same credential as /v1/status.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { StatBody } from '../api/stat-summary.ts';
 import { serveMetrics } from '../sidecar/telemetry/exposition.ts';
 import type { Authenticator } from './auth.ts';
 import { json } from './http-util.ts';
@@ -12,6 +15,26 @@ import type { SidecarStatus } from './subscription.ts';
 export interface StatusBody {
   sidecars: SidecarStatus[];
   policies: { count: number; rejected: SourceState['errors'] };
+  /** Absent from control planes older than `petrel check`. */
+  control?: ControlInfo;
+}
+
+/** What the control plane says of itself, for `petrel check`. */
+export interface ControlInfo {
+  /** The Petrel release (package.json). */
+  version: string;
+  /** Runs with --kubernetes: the cluster checks apply. */
+  kubernetes: boolean;
+  /** --cert-ttl, the lifetime of workload certificates; null with --no-identity. */
+  certTtlMs: number | null;
+}
+
+/** One check the control plane runs for `petrel check` (Kubernetes: CRDs, webhook certificate, caBundles, injector). */
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  detail: string;
+  hint?: string | undefined;
 }
 
 export interface ApiServerOptions {
@@ -20,25 +43,40 @@ export interface ApiServerOptions {
   sidecars: () => SidecarStatus[];
   policies: () => SourceState;
   metrics: ControlMetrics;
+  info?: () => ControlInfo;
+  stats?: () => StatBody;
+  kubernetesChecks?: () => Promise<CheckResult[]>;
 }
 
 export function apiHandler(o: ApiServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const status = (res: ServerResponse) => {
     const policies = o.policies();
-    const body: StatusBody = { sidecars: o.sidecars(), policies: { count: policies.policies.length, rejected: policies.errors } };
+    const body: StatusBody = { sidecars: o.sidecars(), policies: { count: policies.policies.length, rejected: policies.errors }, ...(o.info === undefined ? {} : { control: o.info() }) };
     json(res, 200, body);
+  };
+  const stat = (res: ServerResponse) => (o.stats === undefined ? json(res, 404, { error: 'this control plane keeps no stat summaries' }) : json(res, 200, o.stats()));
+  const checks = (res: ServerResponse) => {
+    if (o.kubernetesChecks === undefined) return json(res, 404, { error: 'this control plane does not run with --kubernetes' });
+    o.kubernetesChecks().then((results) => json(res, 200, { checks: results }), (err: Error) => json(res, 500, { error: `kubernetes checks failed: ${err.message}` }));
+  };
+  /** Answers with `serve` once the caller presents the token (when one is configured). */
+  const guarded = (req: IncomingMessage, res: ServerResponse, path: string, serve: (res: ServerResponse) => void) => {
+    if (o.statusAuth === undefined) return serve(res);
+    o.statusAuth.authenticate(req).then(
+      (principal) => (principal !== undefined ? serve(res) : json(res, 401, { error: `${path} needs the control plane's token: authorization: Bearer <token> (--token-file F)` })),
+      () => json(res, 500, { error: `${path}: authentication failed` }),
+    );
   };
   return (req, res) => {
     const path = new URL(req.url ?? '/', 'http://control').pathname;
     if (req.method !== 'GET') return json(res, 405, { error: `${req.method} ${path}: the API answers GET only` });
     switch (path) {
       case '/v1/status':
-        if (o.statusAuth === undefined) return status(res);
-        o.statusAuth.authenticate(req).then(
-          (principal) => (principal !== undefined ? status(res) : json(res, 401, { error: '/v1/status needs the control plane\'s token: authorization: Bearer <token> (petrel status --token-file F)' })),
-          () => json(res, 500, { error: '/v1/status: authentication failed' }),
-        );
-        return;
+        return guarded(req, res, path, status);
+      case '/v1/stat':
+        return guarded(req, res, path, stat);
+      case '/v1/checks/kubernetes':
+        return guarded(req, res, path, checks);
       case '/metrics':
         serveMetrics(o.metrics.registry, req, res);
         return;

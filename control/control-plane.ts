@@ -13,7 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { apiHandler } from './api-server.ts';
+import { apiHandler, type CheckResult } from './api-server.ts';
+import { PETREL_VERSION } from '../api/version.ts';
 import type { IdentitySpec } from '../api/types.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../sidecar/identity/spiffe.ts';
 import { allowAll, sharedSecret, tokenReview, type Authenticator } from './auth.ts';
@@ -28,6 +29,7 @@ import { ControlMetrics } from './metrics.ts';
 import type { PolicySource, SourceState } from './policy.ts';
 import { PushScheduler } from './push-scheduler.ts';
 import { Registry } from './registry.ts';
+import { StatStore } from './stat-store.ts';
 import { PolicyDirectory } from './sources/policy-directory.ts';
 import { StreamServer } from './stream-server.ts';
 import type { SidecarStatus } from './subscription.ts';
@@ -96,7 +98,11 @@ export class ControlPlane {
   #servingRenewer: ServingCertificateRenewer | undefined;
   #api: Server | undefined;
   #webhooks: HttpsServer | undefined;
+  /** The certificate the webhooks serve, for `petrel check`. */
+  #webhookCert: ServingCertificate | undefined;
   #lastErrors = '';
+  /** Sidecars' `petrel stat` summaries. */
+  readonly stats = new StatStore();
 
   constructor(options: ControlPlaneOptions) {
     this.options = options;
@@ -136,7 +142,7 @@ export class ControlPlane {
     const identity = this.options.identity === false ? undefined : await this.#startIdentity();
     this.#scheduler.start();
     const streams = new StreamServer({
-      auth, registry: this.registry, scheduler: this.#scheduler, metrics: this.metrics, log: this.log,
+      auth, registry: this.registry, scheduler: this.#scheduler, metrics: this.metrics, log: this.log, stats: this.stats,
       identity: identity === undefined ? undefined : {
         trustDomain: identity.trustDomain,
         certificates: new CertificateEndpoint({ ca: identity, rateLimit: new IssuanceRateLimit(this.options.now), metrics: this.metrics, log: this.log }),
@@ -161,6 +167,9 @@ export class ControlPlane {
       // The status names every subscription: with a shared token it needs that token too.
       statusAuth: this.options.token === undefined ? undefined : sharedSecret(this.options.token),
       sidecars: () => this.status(), policies: () => this.#policyState(), metrics: this.metrics,
+      info: () => ({ version: PETREL_VERSION, kubernetes: this.options.kubernetes !== undefined, certTtlMs: identity === undefined ? null : this.options.certTtlMs ?? DEFAULT_CERT_TTL_MS }),
+      stats: () => this.stats.merged(),
+      kubernetesChecks: this.options.kubernetes === undefined ? undefined : () => this.#kubernetesChecks(),
     }));
     await Promise.all([listen(this.#stream as Server, this.options.host, this.options.streamPort), listen(this.#api, this.options.host, this.options.apiPort)]);
     const webhook = this.options.webhook;
@@ -169,7 +178,8 @@ export class ControlPlane {
       const { createWebhookServer } = await import('./webhooks/webhook-server.ts');
       // Injected sidecars pin the mesh roots for the config stream when it speaks HTTPS.
       const injector = () => (streamTls && identity !== undefined ? { ...webhook.injector, trustRootsPem: identity.roots().join('') } : webhook.injector);
-      this.#webhooks = createWebhookServer({ certificate: await this.#webhookCertificate(webhook), injector, log: this.log });
+      this.#webhookCert = await this.#webhookCertificate(webhook);
+      this.#webhooks = createWebhookServer({ certificate: this.#webhookCert, injector, log: this.log });
       await listen(this.#webhooks, this.options.host, webhook.port);
       this.log.info({ webhooks: this.address('webhook') }, 'admission webhooks listening (HTTPS): POST /inject, POST /validate');
     }
@@ -213,6 +223,22 @@ export class ControlPlane {
     }
     const { generateServingCertificate, serviceDnsNames } = await import('./webhooks/webhook-certificate.ts');
     return generateServingCertificate(serviceDnsNames(CONTROL_SERVICE, webhook.namespace).concat('localhost'), new Date());
+  }
+
+  /** `petrel check`'s cluster checks: what this control plane can see with its kube client. */
+  async #kubernetesChecks(): Promise<CheckResult[]> {
+    const { loadKubeConfig } = await import('./kube-config.ts');
+    const { kubernetesChecks } = await import('./kubernetes-checks.ts');
+    const { DEFAULT_WEBHOOK_NAMES } = await import('./webhooks/webhook-bootstrap.ts');
+    const webhook = this.options.webhook;
+    const address = this.#webhooks?.address() as AddressInfo | null | undefined;
+    return kubernetesChecks({
+      kc: loadKubeConfig(this.options.kubernetes?.kubeconfig), now: this.options.now,
+      webhook: webhook === undefined || this.#webhookCert === undefined || !address ? undefined : {
+        certificate: this.#webhookCert, host: this.options.host, port: address.port, serverName: `${CONTROL_SERVICE}.${webhook.namespace}.svc`,
+        mutating: DEFAULT_WEBHOOK_NAMES.mutatingWebhook, validating: DEFAULT_WEBHOOK_NAMES.validatingWebhook,
+      },
+    });
   }
 
   address(which: 'stream' | 'api' | 'webhook'): string {

@@ -5,6 +5,7 @@
 //   POST /v1/deregister  the sidecar is going away: its endpoint leaves the registry now and the
 //                        others get new snapshots before the answer
 //   POST /v1/certificate a workload certificate for a CSR (identity/certificate-endpoint.ts)
+//   POST /v1/stats       the sidecar's last 30 s for `petrel stat` (stat-store.ts), with the stream secret
 // The credential's principal is remembered with the subscription: an ACK/NACK or deregister counts
 // only from the same principal (and with the stream secret), so one workload's token cannot answer
 // for another's stream.
@@ -16,6 +17,7 @@ import {
   decodeAck, decodeDeregister, decodeSubscribe, STREAM_PATHS, StreamMessageError,
   type DeregisterReply, type SubscribeRequest,
 } from '../api/stream-messages.ts';
+import { decodeStatReport } from '../api/stat-summary.ts';
 import { formatSpiffe } from '../sidecar/identity/spiffe.ts';
 import { describePrincipal, samePrincipal, type Authenticator, type Principal } from './auth.ts';
 import { CERTIFICATE_PATH, type CertificateEndpoint } from './identity/certificate-endpoint.ts';
@@ -23,6 +25,7 @@ import { json, readBody } from './http-util.ts';
 import type { ControlMetrics } from './metrics.ts';
 import type { PushScheduler } from './push-scheduler.ts';
 import type { Registry } from './registry.ts';
+import type { StatStore } from './stat-store.ts';
 import { Subscription, type SidecarStatus } from './subscription.ts';
 
 /** Disconnected sidecars stay in the status table this long. */
@@ -38,6 +41,8 @@ export interface StreamServerOptions {
   log: Logger;
   /** Identity on: the CA's endpoint, and the trust domain registered endpoints' identities are in. */
   identity?: { certificates: CertificateEndpoint; trustDomain: string } | undefined;
+  /** Where sidecars' `petrel stat` summaries go; undefined: POST /v1/stats answers 404. */
+  stats?: StatStore | undefined;
 }
 
 export class StreamServer {
@@ -78,6 +83,7 @@ export class StreamServer {
       if (route === `GET ${STREAM_PATHS.subscribe}`) return this.#subscribe(url, res, principal);
       if (route === `POST ${STREAM_PATHS.ack}`) return void this.#ack(req, res, principal);
       if (route === `POST ${STREAM_PATHS.deregister}`) return void this.#deregister(req, res, principal);
+      if (route === `POST ${STREAM_PATHS.stats}` && this.#o.stats !== undefined) return void this.#stats(req, res, principal, this.#o.stats);
       if (route === `POST ${CERTIFICATE_PATH}`) {
         if (this.#o.identity === undefined) {
           this.#o.metrics.certificateRejections.inc({ reason: 'identity_off' });
@@ -119,6 +125,7 @@ export class StreamServer {
     else if (!request.register) sub.deregistered = true;
     res.once('close', () => {
       release?.();
+      this.#o.stats?.forget(sub.id);
       this.#o.log.info({ sidecar: sub.id, service, address }, 'sidecar stream closed');
       setTimeout(() => { if (!sub.connected) this.#subscriptions.delete(sub.id); }, FORGET_AFTER_MS).unref();
     });
@@ -165,6 +172,16 @@ export class StreamServer {
       this.#o.metrics.nacks.inc();
       this.#o.log.warn({ sidecar: sub.id, service: sub.node.service, version: msg.version, error: msg.error }, 'sidecar rejected a snapshot');
     }
+    res.writeHead(204);
+    res.end();
+  }
+
+  async #stats(req: IncomingMessage, res: ServerResponse, principal: Principal, store: StatStore): Promise<void> {
+    const msg = await readMessage(req, res, decodeStatReport);
+    if (msg === undefined) return;
+    const sub = this.#owned(res, msg.id, msg.secret, 'stats', principal);
+    if (sub === undefined) return;
+    if (sub.connected) store.report(sub.id, sub.node.namespace, { windowSeconds: msg.windowSeconds, series: msg.series });
     res.writeHead(204);
     res.end();
   }

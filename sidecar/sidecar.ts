@@ -205,6 +205,7 @@ export class Sidecar {
         advertise, name: options.control.name ?? advertise, cacheFile: options.control.cacheFile, ca: options.control.ca,
         serviceAccount: options.control.serviceAccount,
         certificate: () => this.identity.certificate(),
+        stats: () => this.metrics.stat.summary(),
         store: this.store, log: this.log, random: this.ctx.random,
       });
       await this.#controlClient.start();

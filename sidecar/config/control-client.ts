@@ -12,6 +12,7 @@ import { snapshotContentHash } from '../../api/snapshot-hash.ts';
 import {
   decodeDeregisterReply, decodeFrame, encodeAck, encodeDeregister, encodeSubscribe, STREAM_PATHS, StreamMessageError,
 } from '../../api/stream-messages.ts';
+import { encodeStatReport, type StatSummary } from '../../api/stat-summary.ts';
 import { Backoff } from '../policy/backoff.ts';
 import type { Random } from '../policy/clock.ts';
 import { ConfigRejectedError, type ConfigSource } from './config-store.ts';
@@ -45,6 +46,8 @@ export interface ControlClientOptions {
   certificate?: () => { identity: string; notAfter: number } | undefined;
   name: string;
   cacheFile: string | undefined;
+  /** This sidecar's last 30 s for `petrel stat`, sent on the stream every STAT_REPORT_MS. */
+  stats?: () => StatSummary;
   store: SnapshotStore;
   log: Logger;
   random: Random;
@@ -54,6 +57,8 @@ export interface ControlClientOptions {
 const RECONNECT = { baseMs: 250, maxMs: 5_000 };
 /** A stream silent for this many heartbeats is considered dead. */
 const MISSED_HEARTBEATS = 3;
+/** How often the `petrel stat` summary goes to the control plane: fresh enough for a 30 s window, a few KiB each time. */
+export const STAT_REPORT_MS = 5_000;
 
 export class ControlClient {
   readonly #o: ControlClientOptions;
@@ -68,6 +73,9 @@ export class ControlClient {
   #deregistered = false;
   #watchdog: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
+  #statTimer: NodeJS.Timeout | undefined;
+  /** The last summary sent was empty: an idle sidecar sends one empty summary, then nothing. */
+  #sentEmpty = false;
 
   constructor(options: ControlClientOptions) {
     this.#o = options;
@@ -79,10 +87,15 @@ export class ControlClient {
   async start(): Promise<void> {
     if (this.#o.cacheFile !== undefined) await loadSnapshotCache(this.#o.cacheFile, this.#o.store, this.#o.log);
     this.#connect();
+    if (this.#o.stats !== undefined) {
+      this.#statTimer = setInterval(() => this.#sendStats(), STAT_REPORT_MS);
+      this.#statTimer.unref();
+    }
   }
 
   stop(): void {
     this.#stopped = true;
+    clearInterval(this.#statTimer);
     clearTimeout(this.#watchdog);
     clearTimeout(this.#retryTimer);
     this.#response?.destroy();
@@ -193,6 +206,22 @@ export class ControlClient {
       method: 'POST', headers: { ...this.#headers(), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
     }, (res) => res.resume());
     req.on('error', (err) => this.#o.log.warn({ err: err.message }, 'could not send ACK/NACK'));
+    req.end(body);
+  }
+
+  /** Best effort: a lost summary is replaced by the next one; the control plane ages out a silent sidecar's. */
+  #sendStats(): void {
+    const stream = this.#stream;
+    const summary = this.#o.stats?.();
+    if (stream === undefined || stream.secret === undefined || summary === undefined) return;
+    const empty = summary.series.length === 0;
+    if (empty && this.#sentEmpty) return;
+    this.#sentEmpty = empty;
+    const body = encodeStatReport({ id: stream.id, secret: stream.secret, ...summary });
+    const req = controlRequest(this.#endpoint, new URL(STREAM_PATHS.stats, this.#o.url), {
+      method: 'POST', headers: { ...this.#headers(), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    }, (res) => res.resume());
+    req.on('error', (err) => this.#o.log.debug({ err: err.message }, 'could not send the stat summary'));
     req.end(body);
   }
 

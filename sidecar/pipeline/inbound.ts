@@ -168,7 +168,7 @@ export class InboundPipeline extends PipelineEntryPoints {
     let entry = this.#byLabel.get(key);
     if (entry === undefined) {
       const ctx = this.ctx;
-      entry = { metrics: ctx.metrics.stream('inbound', ctx.self.service, peer, 'default', tls), counters: ctx.metrics.routeCounters(ctx.self.service, peer, 'default') };
+      entry = { metrics: ctx.metrics.stream('inbound', ctx.self.service, peer, 'default', tls), counters: ctx.metrics.routeCounters(ctx.self.service, peer, 'default', 'inbound') };
       this.#byLabel.set(key, entry);
     }
     return entry;

@@ -5,6 +5,7 @@ import { collectProcessMetrics } from './process-metrics.ts';
 import { RequestMetrics, type Direction, type StreamMetrics } from './request-series.ts';
 import { TcpMetricsFamily } from './tcp-metrics.ts';
 import { IdentityMetrics } from './identity-metrics.ts';
+import { StatWindows, type StatClock } from './stat-window.ts';
 
 /** Distinct peer_service values before the rest count as "other". */
 const MAX_PEERS = 64;
@@ -39,16 +40,20 @@ export class SidecarMetrics {
   readonly #peersSeen = new Set<string>();
   readonly identity: IdentityMetrics;
   readonly mirrors: Counter<'service' | 'mirror' | 'result'>;
+  /** The last 30 s per (direction, service called, route), for `petrel stat`. Passthrough traffic calls no mesh service. */
+  readonly stat: StatWindows;
 
-  constructor(upstreamConnections: () => number) {
+  constructor(upstreamConnections: () => number, statClock?: StatClock) {
     const registers = [this.registry];
+    this.stat = new StatWindows(statClock);
     this.identity = new IdentityMetrics(this.registry);
     this.mirrors = new Counter({
       name: 'petrel_mirror_requests_total', registers, labelNames: ['service', 'mirror', 'result'],
       help: 'HTTPRoute RequestMirror copies: sent, failed (an error or 5xx), dropped (too many in flight), skipped (a streamed body).',
     });
     collectProcessMetrics(this.registry);
-    this.requests = new RequestMetrics(this.registry);
+    this.requests = new RequestMetrics(this.registry, (l) => (l.peer_service === 'passthrough' && l.direction === 'outbound'
+      ? undefined : this.stat.window(l.direction as Direction, l.direction === 'inbound' ? l.service : l.peer_service, l.route)));
     this.tcp = new TcpMetricsFamily(this.registry);
     this.configVersion = new Gauge({ name: 'petrel_config_version', help: 'Version of the snapshot in force.', registers });
     this.configRejected = new Counter({
@@ -91,8 +96,10 @@ export class SidecarMetrics {
     });
   }
 
-  routeCounters(service: string, peer: string, route: string): RouteCounters {
+  /** `direction` picks the `petrel stat` window retries count in: the destination's for outbound, the sidecar's own for inbound. */
+  routeCounters(service: string, peer: string, route: string, direction: Direction = 'outbound'): RouteCounters {
     const labels = { service, peer_service: peer, route };
+    const stat = this.stat.window(direction, direction === 'inbound' ? service : peer, route);
     const byReason = new Map<string, Counter.Internal>();
     const exhausted = this.retryBudgetExhausted.labels(labels);
     const limited = this.rateLimited.labels(labels);
@@ -102,6 +109,7 @@ export class SidecarMetrics {
         let child = byReason.get(reason);
         if (child === undefined) byReason.set(reason, (child = this.retries.labels({ ...labels, reason })));
         child.inc();
+        stat.retry();
       },
       budgetExhausted: () => exhausted.inc(),
       rateLimited: () => limited.inc(),

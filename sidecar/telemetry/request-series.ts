@@ -4,6 +4,7 @@
 // connection in GC pauses (measured). The Registry accepts any object with get() (its collector
 // interface), so exposition, content negotiation and formatting stay prom-client's.
 import type { Registry } from 'prom-client';
+import type { StatWindow } from './stat-window.ts';
 
 /** What prom-client's Registry reads from a collector: the same shape its own metrics return from get(). */
 interface Collected {
@@ -28,6 +29,8 @@ export type Direction = 'inbound' | 'outbound';
 type RequestLabel = StreamLabel | 'method' | 'code' | 'flags' | 'grpc_status';
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT']);
+/** grpc_status labels that count as failures in `petrel stat` (grpc.ts grpcStatusIsFailure: UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE, DATA_LOSS). */
+const GRPC_FAILURES = new Set(['2', '4', '13', '14', '15']);
 
 interface Outcome {
   labels: Record<RequestLabel, string>;
@@ -46,6 +49,8 @@ export class RequestSeries {
   readonly buckets = new Float64Array(LATENCY_BUCKETS.length + 1);
   sum = 0;
   count = 0;
+  /** The `petrel stat` window this series also counts into (stat-window.ts); set once at creation. */
+  stat: StatWindow | undefined;
 
   constructor(labels: Record<StreamLabel, string>) {
     this.labels = labels;
@@ -75,6 +80,7 @@ export class RequestSeries {
     this.buckets[i] = (this.buckets[i] as number) + 1;
     this.sum += seconds;
     this.count++;
+    this.stat?.record(code >= 500 || (grpcStatus !== '' && GRPC_FAILURES.has(grpcStatus)), i);
   }
 
   /** Unknown methods share one label value, and one map, so they cannot grow the series. */
@@ -88,8 +94,11 @@ export class RequestSeries {
 /** Registers petrel_requests_total and petrel_request_duration_seconds on a Registry. */
 export class RequestMetrics {
   readonly #series = new Map<string, RequestSeries>();
+  /** Resolves the `petrel stat` window of a new series; undefined: none. */
+  readonly #stat: ((labels: Record<StreamLabel, string>) => StatWindow | undefined) | undefined;
 
-  constructor(registry: Registry) {
+  constructor(registry: Registry, stat?: (labels: Record<StreamLabel, string>) => StatWindow | undefined) {
+    this.#stat = stat;
     const series = this.#series;
     const requests = { name: 'petrel_requests_total', help: 'Requests handled by the sidecar, by outcome.', type: 'counter', aggregator: 'sum' } as const;
     register(registry, {
@@ -134,7 +143,10 @@ export class RequestMetrics {
   series(labels: Record<StreamLabel, string>): RequestSeries {
     const key = `${labels.direction}\0${labels.service}\0${labels.peer_service}\0${labels.route}\0${labels.tls}`;
     let s = this.#series.get(key);
-    if (s === undefined) this.#series.set(key, (s = new RequestSeries(labels)));
+    if (s === undefined) {
+      this.#series.set(key, (s = new RequestSeries(labels)));
+      s.stat = this.#stat?.(labels);
+    }
     return s;
   }
 }
