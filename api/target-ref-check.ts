@@ -5,7 +5,7 @@
 // by name rather than ignoring them.
 import type { AccessPolicySpec, PolicyTargetRef, ResiliencePolicySpec } from './types.ts';
 import { GATEWAY_API_GROUP, isRouteTarget } from './target-ref-schema.ts';
-import { joinPath, type ValidationIssue } from './validate.ts';
+import { joinPath, type ValidationIssue } from './validation-issue.ts';
 
 const issue = (segments: (string | number)[], message: string): ValidationIssue => ({ path: joinPath(segments), segments, message });
 
