@@ -87,6 +87,8 @@ describe('k8s/ rendered by kubectl kustomize', () => {
     assert.deepEqual(verbsFor('endpointslices'), ['list', 'watch']);
     assert.deepEqual(verbsFor('httproutes'), ['get', 'list', 'watch']);
     assert.deepEqual(verbsFor('httproutes/status'), ['patch']);
+    assert.deepEqual(verbsFor('grpcroutes'), ['get', 'list', 'watch']);
+    assert.deepEqual(verbsFor('grpcroutes/status'), ['patch']);
     assert.deepEqual(verbsFor('services'), ['list', 'watch']);
     assert.deepEqual(verbsFor('tokenreviews'), ['create']);
     for (const [resource, name] of [['mutatingwebhookconfigurations', 'petrel-injector'], ['validatingwebhookconfigurations', 'petrel-policy-validator']] as const) {
@@ -136,7 +138,7 @@ describe('k8s/ rendered by kubectl kustomize', () => {
     ]);
     assert.equal(validating.webhooks[0].clientConfig.service.path, '/validate');
     assert.deepEqual(validating.webhooks[0].rules[0].resources, ['resiliencepolicies', 'accesspolicies']);
-    assert.deepEqual(validating.webhooks[0].rules[1], { apiGroups: ['gateway.networking.k8s.io'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['httproutes'], scope: 'Namespaced' });
+    assert.deepEqual(validating.webhooks[0].rules[1], { apiGroups: ['gateway.networking.k8s.io'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['httproutes', 'grpcroutes'], scope: 'Namespaced' });
   });
 
   it('ships the Prometheus scrape config and the four Grafana dashboards as ConfigMaps', () => {
