@@ -10,7 +10,7 @@ import { CompiledRound, compileFor, PolicyIndex } from './compiler.ts';
 import type { ControlMetrics } from './metrics.ts';
 import type { StoredPolicy } from './policy.ts';
 import type { ServiceRecord } from './registry.ts';
-import { compileRouting } from './routing/compile.ts';
+import { compileServiceRouting } from './routing/compile.ts';
 import { routesOf } from './routing/stored-route.ts';
 import type { Subscription } from './subscription.ts';
 
@@ -78,8 +78,8 @@ export class PushScheduler {
     const policies = this.#o.policies();
     const services = this.#o.services();
     const warnings: string[] = [];
-    const routing = compileRouting(routesOf(policies), services, undefined, (w) => warnings.push(w));
-    const round = new CompiledRound(services, new PolicyIndex(policies), new AccessIndex(policies), this.#o.identity?.(), routing);
+    const { routing, ports } = compileServiceRouting(routesOf(policies), services, undefined, (w) => warnings.push(w));
+    const round = new CompiledRound(services, new PolicyIndex(policies), new AccessIndex(policies), this.#o.identity?.(), routing, ports);
     this.#logNew([...warnings, ...round.warnings]);
     return round;
   }

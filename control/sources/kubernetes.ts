@@ -10,7 +10,8 @@ import type { Logger } from 'pino';
 import type { AccessPolicySpec, GrpcRouteSpec, HttpRouteSpec, ResiliencePolicySpec } from '../../api/types.ts';
 import { validateAccessPolicyDocument, validateGrpcRouteDocument, validateHttpRouteDocument, validatePolicyDocument, type ValidationIssue } from '../../api/validate.ts';
 import type { PolicySource, SourceState, StoredPolicy } from '../policy.ts';
-import type { Registry, ServiceRecord } from '../registry.ts';
+import type { Registry } from '../registry.ts';
+import { servicesFromSlices } from './endpoint-slices.ts';
 import { loadKubeConfig } from '../kube-config.ts';
 import { DEFAULT_POLICY_LIMITS, type PolicyLimits } from './policy-limits.ts';
 import { DEFAULT_TRUST_DOMAIN, formatSpiffe } from '../../sidecar/identity/spiffe.ts';
@@ -41,7 +42,6 @@ const HTTPROUTE: PolicyKind = { kind: 'HTTPRoute', group: 'gateway.networking.k8
 const GRPCROUTE: PolicyKind = { kind: 'GRPCRoute', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'grpcroutes', validate: validateGrpcRouteDocument, prefix: 'GRPCRoute ' };
 const ROUTE_KINDS: readonly PolicyKind[] = [HTTPROUTE, GRPCROUTE];
 const isRouteKind = (kind: PolicyKind): boolean => kind === HTTPROUTE || kind === GRPCROUTE;
-const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 /** Restart backoff for a failed informer: 500 ms doubling to 30 s. */
 const RESTART = { baseMs: 500, maxMs: 30_000 };
 
@@ -130,8 +130,12 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     this.#superviseInformer('Pod', pods.informer);
     await pods.informer.start();
 
-    // Services before routes: a route's ResolvedRefs names the Services that do not exist.
-    const services = new ServiceIndex(kc, this.#o.log, () => this.#refreshRouteStatus());
+    // Services before routes: a route's ResolvedRefs names the Services that do not exist. Their ports
+    // decide which slice port backs which Service port, so endpoints are published again too.
+    const services = new ServiceIndex(kc, this.#o.log, () => {
+      this.#refreshRouteStatus();
+      publishSlices();
+    });
     this.#services = services;
     this.#informers.push(services.informer);
     this.#superviseInformer('Service', services.informer);
@@ -186,7 +190,8 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
   };
 
   #publishEndpoints(slices: readonly k8s.V1EndpointSlice[]): void {
-    const services = servicesFromSlices(slices, this.#endpointIdentity);
+    const index = this.#services;
+    const services = servicesFromSlices(slices, this.#endpointIdentity, (namespace, name) => index?.get(namespace, name), index?.informer.list() ?? []);
     // Which endpoints go plaintext for want of an identity, at debug, when that changes.
     const plaintext = services.flatMap((s) => s.endpoints.filter((e) => e.identity === undefined).map((e) => `${s.namespace}/${e.name}`));
     const summary = plaintext.join(',');
@@ -361,30 +366,4 @@ function creationTimestamp(object: k8s.KubernetesObject): string | undefined {
   const value = object.metadata?.creationTimestamp as unknown;
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.toISOString();
   return typeof value === 'string' ? value : undefined;
-}
-
-/**
- * EndpointSlices -> services: ready endpoints, address:port (the slice's first port), each with the
- * identity its sidecar presents when `identity` knows it.
- */
-export function servicesFromSlices(slices: readonly k8s.V1EndpointSlice[], identity: (endpoint: k8s.V1Endpoint, sliceNamespace: string) => string | undefined = () => undefined): ServiceRecord[] {
-  const byService = new Map<string, ServiceRecord>();
-  for (const slice of slices) {
-    const name = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
-    const namespace = slice.metadata?.namespace ?? 'default';
-    if (name === undefined) continue;
-    const id = `${name}.${namespace}`;
-    let service = byService.get(id);
-    if (service === undefined) byService.set(id, (service = { name, namespace, endpoints: [] }));
-    const port = slice.ports?.[0]?.port ?? 80;
-    for (const endpoint of slice.endpoints ?? []) {
-      if (endpoint.conditions?.ready === false) continue;
-      const endpointIdentity = identity(endpoint, namespace);
-      for (const address of endpoint.addresses) {
-        const host = address.includes(':') ? `[${address}]` : address;
-        service.endpoints.push({ address: `${host}:${port}`, name: endpoint.targetRef?.name ?? address, ...(endpointIdentity === undefined ? {} : { identity: endpointIdentity }) });
-      }
-    }
-  }
-  return [...byService.values()];
 }
