@@ -4,7 +4,7 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { REPO, tempDir } from './harness/processes.ts';
@@ -172,5 +172,31 @@ describe('k8s/ rendered by kubectl kustomize', () => {
     assert.equal(volume.secret.secretName, certificate?.spec.secretName);
     assert.deepEqual(volume.secret.items.map((i: Obj) => i.path), ['ca.crt', 'ca.key']);
     assert.equal(container.volumeMounts[0].mountPath, '/etc/petrel/ca');
+  });
+});
+
+describe('k8s/conformance/run.sh (the upstream MESH-HTTP suite on kind; it needs a cluster and the internet, so it is only read here)', () => {
+  const script = join(REPO, 'k8s', 'conformance', 'run.sh');
+
+  it('is executable, parses (bash -n) and, where shellcheck is installed, passes it', () => {
+    assert.ok((statSync(script).mode & 0o111) !== 0, 'run.sh is executable');
+    execFileSync('bash', ['-n', script]);
+    let shellcheck = true;
+    try {
+      execFileSync('shellcheck', ['--version'], { stdio: 'ignore' });
+    } catch {
+      shellcheck = false;
+    }
+    if (shellcheck) execFileSync('shellcheck', [script], { encoding: 'utf8' });
+  });
+
+  it('runs the MESH-HTTP profile with injection on the suite\'s namespaces, claims only what Petrel implements, and writes a report', () => {
+    const text = readFileSync(script, 'utf8');
+    for (const flag of ['--conformance-profiles=MESH-HTTP', '--namespace-labels=petrel.dev/inject=enabled', '--report-output=', '--supported-features=']) assert.ok(text.includes(flag), flag);
+    assert.match(text, /releases\/download\/\$GATEWAY_API_VERSION\/standard-install\.yaml/, 'the CRDs come from upstream, not vendored');
+    assert.match(text, /kubectl apply -k "\$REPO\/k8s"/);
+    const features = /SUPPORTED_FEATURES=\(\n([\s\S]*?)\n\)/.exec(text)?.[1]?.trim().split(/\s+/) ?? [];
+    for (const claimed of ['Mesh', 'HTTPRoute', 'HTTPRouteParentRefPort']) assert.ok(features.includes(claimed), claimed);
+    for (const refused of ['MeshConsumerRoute', 'MeshClusterIPMatching', 'MeshHTTPRouteBackendRequestHeaderModification']) assert.ok(!features.includes(refused), refused);
   });
 });
