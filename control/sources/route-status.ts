@@ -26,7 +26,7 @@ export interface RouteParentStatus {
 export interface ServiceLookup {
   /** false: the Service does not exist; undefined: not known (the index is over its bound). */
   exists(namespace: string, name: string): boolean | undefined;
-  get(namespace: string, name: string): { ports: readonly { port: number }[] } | undefined;
+  get(namespace: string, name: string): { ports: readonly { port: number; name?: string }[] } | undefined;
 }
 
 /** A route as the API server stores it (already defaulted: parentRef group/kind are explicit). */
@@ -101,6 +101,9 @@ function accepted(route: RouteObject, parent: HttpRouteParentRef, invalid: strin
   const ports = services.get(namespace, parent.name)?.ports;
   if (parent.port !== undefined && ports !== undefined && !ports.some((p) => p.port === parent.port)) {
     return { status: 'False', reason: 'NoMatchingParent', message: `Service ${namespace}/${parent.name} has no port ${parent.port}` };
+  }
+  if (parent.sectionName !== undefined && ports !== undefined && !ports.some((p) => p.name === parent.sectionName)) {
+    return { status: 'False', reason: 'NoMatchingParent', message: `Service ${namespace}/${parent.name} has no port named ${parent.sectionName}` };
   }
   const conflict = conflicted?.(parent);
   if (conflict !== undefined) return { status: 'False', reason: 'Conflicted', message: conflict };
