@@ -17,8 +17,9 @@ export type ServiceLookup = (namespace: string, name: string) => SlimService | u
  * `identity` knows it. With the Service known (`service`), one entry per Service port in its order,
  * `endpoints` being the first port's, and its ClusterIPs; without (the Service informer has not seen
  * it yet, or it is over its bound), every endpoint on its slice's first port, as one port. The
- * Services of `withoutSlices` that have no slice are listed too, with their ports and no endpoints:
- * routes attach to a Service's ports whether or not its pods are up yet.
+ * Services of `withoutSlices` that have a ClusterIP and no slice are listed too, with their ports and
+ * no endpoints: routes attach to a Service's ports whether or not its pods are up yet. One without a
+ * ClusterIP (ExternalName, or headless with no slice) is left out: calls to it pass through as before.
  */
 export function servicesFromSlices(slices: readonly k8s.V1EndpointSlice[], identity: EndpointIdentity = () => undefined, service: ServiceLookup = () => undefined, withoutSlices: Iterable<SlimService> = []): ServiceRecord[] {
   const byService = new Map<string, { name: string; namespace: string; slices: k8s.V1EndpointSlice[] }>();
@@ -49,7 +50,7 @@ export function servicesFromSlices(slices: readonly k8s.V1EndpointSlice[], ident
     out.push({ name, namespace, endpoints: ports[0]?.endpoints ?? [], ports, ...(known.clusterIps.length ? { clusterIps: [...known.clusterIps] } : {}) });
   }
   for (const s of withoutSlices) {
-    if (s.ports.length === 0 || byService.has(`${s.metadata.name}.${s.metadata.namespace}`)) continue;
+    if (s.ports.length === 0 || s.clusterIps.length === 0 || byService.has(`${s.metadata.name}.${s.metadata.namespace}`)) continue;
     const ports = s.ports.map((p) => portRecord(p, []));
     out.push({ name: s.metadata.name, namespace: s.metadata.namespace, endpoints: [], ports, ...(s.clusterIps.length ? { clusterIps: [...s.clusterIps] } : {}) });
   }
