@@ -41,7 +41,7 @@ const pathModifierSchema = {
 
 const backendSchema = {
   type: 'object', additionalProperties: false, required: ['service', 'namespace', 'weight'],
-  properties: { service: serviceName, namespace: serviceName, weight: { type: 'integer', minimum: 0, maximum: 1_000_000 } },
+  properties: { service: serviceName, namespace: serviceName, port: { type: 'integer', minimum: 1, maximum: 65535 }, weight: { type: 'integer', minimum: 0, maximum: 1_000_000 } },
 };
 
 /** Field path -> where its value came from ("ResiliencePolicy shop/payments in policies.yaml"), for /config_dump. */
@@ -86,7 +86,7 @@ export const routeRuleSchema = {
           type: 'array', maxItems: 16,
           items: {
             type: 'object', additionalProperties: false, required: ['service', 'namespace', 'percent'],
-            properties: { service: serviceName, namespace: serviceName, percent: { type: 'number', minimum: 0, maximum: 100 } },
+            properties: { service: serviceName, namespace: serviceName, port: { type: 'integer', minimum: 1, maximum: 65535 }, percent: { type: 'number', minimum: 0, maximum: 100 } },
           },
         },
       },

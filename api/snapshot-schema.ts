@@ -11,6 +11,34 @@ const address = {
   description: 'host:port',
 };
 
+const endpoints = {
+  type: 'array',
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['address'],
+    properties: {
+      address,
+      name: { type: 'string' },
+      identity: { type: 'string', pattern: '^spiffe://[^/]+/ns/[^/]+/sa/[^/]+$', maxLength: 1024, description: 'The SPIFFE identity its sidecar must present; present means mTLS.' },
+    },
+  },
+};
+
+/** A Service port (ServicePortSpec): Kubernetes allows 1-65535 and names of at most 15 characters. */
+const servicePort = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['port', 'endpoints'],
+  properties: {
+    port: { type: 'integer', minimum: 1, maximum: 65535 },
+    name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 },
+    appProtocol: { type: 'string', minLength: 1, maxLength: 256 },
+    endpoints,
+    routing: routingSchema,
+  },
+};
+
 export const snapshotSchema = {
   type: 'object',
   additionalProperties: false,
@@ -51,22 +79,11 @@ export const snapshotSchema = {
           name,
           namespace: name,
           hosts: { type: 'array', items: { type: 'string', minLength: 1 } },
-          endpoints: {
-            type: 'array',
-            items: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['address'],
-              properties: {
-                address,
-                name: { type: 'string' },
-                identity: { type: 'string', pattern: '^spiffe://[^/]+/ns/[^/]+/sa/[^/]+$', maxLength: 1024, description: 'The SPIFFE identity its sidecar must present; present means mTLS.' },
-              },
-            },
-          },
+          endpoints,
           policy: policyBodySchema,
           policySources: valueSourcesSchema,
           routing: routingSchema,
+          ports: { type: 'array', maxItems: 256, items: servicePort, description: 'Present when the Service has several ports; the first also takes calls on unlisted ports.' },
         },
       },
     },

@@ -39,6 +39,8 @@ export interface SubscribeRequest {
   held?: { version: number; hash: string } | undefined;
   /** false after the sidecar deregistered: subscribe for config, but advertise no endpoint. */
   register: boolean;
+  /** The Service port its endpoint serves (`--service-port`); absent: 80. */
+  servicePort?: number | undefined;
 }
 
 export function encodeSubscribe(r: SubscribeRequest): URLSearchParams {
@@ -49,6 +51,8 @@ export function encodeSubscribe(r: SubscribeRequest): URLSearchParams {
     q.set('hash', r.held.hash);
   }
   if (!r.register) q.set('register', '0');
+  // Only when not the default, so that a sidecar on port 80 sends what it always sent.
+  if (r.servicePort !== undefined && r.servicePort !== 80) q.set('servicePort', String(r.servicePort));
   return q;
 }
 
@@ -66,7 +70,12 @@ export function decodeSubscribe(q: URLSearchParams): SubscribeRequest {
   const version = Number(q.get('version'));
   const hash = q.get('hash');
   const held = Number.isSafeInteger(version) && version > 0 && hash !== null && /^[0-9a-f]{1,64}$/.test(hash) ? { version, hash } : undefined;
-  return { service, namespace, address, name, serviceAccount, held, register: q.get('register') !== '0' };
+  const portText = q.get('servicePort');
+  if (portText !== null && (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535)) {
+    throw new StreamMessageError(`subscribe: servicePort must be a port number (1-65535), got ${JSON.stringify(portText.slice(0, 16))}`);
+  }
+  const servicePort = portText === null ? undefined : Number(portText);
+  return { service, namespace, address, name, serviceAccount, held, register: q.get('register') !== '0', ...(servicePort === undefined ? {} : { servicePort }) };
 }
 
 export interface HelloFrame { type: 'hello'; id: string; heartbeatMs: number; secret?: string | undefined }

@@ -130,6 +130,8 @@ export interface RouteMatchSpec {
 export interface RouteBackendSpec {
   service: string;
   namespace: string;
+  /** The Service port whose endpoints take the call, when the service lists `ports`; absent: its first port. */
+  port?: number;
   weight: number;
 }
 
@@ -153,7 +155,7 @@ export interface RouteFiltersSpec {
   redirect?: { scheme?: 'http' | 'https'; hostname?: string; path?: PathModifierSpec; port?: number; statusCode: 301 | 302 | 303 | 307 | 308 };
   rewrite?: { hostname?: string; path?: PathModifierSpec };
   /** Fire-and-forget copies to another service. */
-  mirror?: { service: string; namespace: string; percent: number }[];
+  mirror?: { service: string; namespace: string; port?: number; percent: number }[];
 }
 
 /** One rule of the routes attached to a service, as the sidecar applies it. */
@@ -193,17 +195,34 @@ export interface RoutingSpec {
   rules: RouteRuleSpec[];
 }
 
+/**
+ * One port of a Service that has several: a call on `port` goes to these endpoints (in Kubernetes
+ * each pod's address and the target port behind this Service port) under this routing.
+ */
+export interface ServicePortSpec {
+  port: number;
+  name?: string;
+  /** The Service port's appProtocol (e.g. kubernetes.io/h2c), as Kubernetes gives it. */
+  appProtocol?: string;
+  endpoints: EndpointSpec[];
+  /** The routes attached to this port (parentRefs without port, or with this one); absent: none. */
+  routing?: RoutingSpec;
+}
+
 export interface ServiceSpec {
   name: string;
   namespace: string;
-  /** Authorities that reach this service, besides name, name.ns, name.ns.svc and name.ns.svc.cluster.local. */
+  /** Authorities that reach this service, besides name, name.ns, name.ns.svc and name.ns.svc.cluster.local: its ClusterIPs. */
   hosts?: string[];
+  /** The endpoints of its first port, which also takes calls on a port the service does not list. */
   endpoints: EndpointSpec[];
   policy?: PolicySpec;
   /** Where each field of `policy` came from, by field path ("retry.attempts"): a ResiliencePolicy, a namespace default. */
   policySources?: Record<string, string>;
-  /** HTTPRoutes attached to this service; absent: no route, the service's policy routes apply. */
+  /** HTTPRoutes attached to its first port; absent: no route, the service's policy routes apply. */
   routing?: RoutingSpec;
+  /** Present when the Service has several ports: each port's endpoints and routing, in the Service's order. */
+  ports?: ServicePortSpec[];
 }
 
 /** What the control plane pushes to one sidecar, and what `petrel sidecar --config FILE` loads. */

@@ -95,6 +95,14 @@ export function validateSnapshot(doc: unknown): ValidationIssue[] {
   });
   snapshot.services.forEach((service, i) => {
     if (service.routing) issues.push(...checkRoutingSemantics(service.routing, ['services', i, 'routing']));
+    // A port listed twice would make "which endpoints take a call on it" depend on list order.
+    const ports = new Map<number, number>();
+    service.ports?.forEach((p, j) => {
+      const first = ports.get(p.port);
+      if (first !== undefined) issues.push({ path: joinPath(['services', i, 'ports', j, 'port']), segments: ['services', i, 'ports', j, 'port'], message: `duplicates ports[${first}].port ${p.port}` });
+      else ports.set(p.port, j);
+      if (p.routing) issues.push(...checkRoutingSemantics(p.routing, ['services', i, 'ports', j, 'routing']));
+    });
   });
   if (snapshot.inbound?.policy) issues.push(...checkPolicySemantics(snapshot.inbound.policy, ['inbound', 'policy']));
   issues.push(...checkAccessRules(snapshot.inbound?.access?.rules, ['inbound', 'access', 'rules']));

@@ -51,6 +51,7 @@ program.command('sidecar')
   .option('--advertise <host:port>', 'the inbound address registered for this service (default 127.0.0.1:<inbound port>)', hostPort)
   .option('--cache <file>', 'keep the last good snapshot here, to serve from it after a restart before the control plane answers')
   .option('--name <name>', 'this sidecar\'s name in `petrel status` (default: the advertised address)')
+  .option('--service-port <port>', 'with --control, locally: the port of the service this sidecar\'s app serves; callers reach it as <service>:<port> (in Kubernetes the Service and its EndpointSlices decide)', port, 80)
   .option('--service-account <name>', 'with --control, locally: the service account its certificate names (default: the service); in Kubernetes the projected token decides')
   .option('--control-ca <file>', 'with an https --control: PEM roots to pin for the control plane (default: $PETREL_CONTROL_CA, the PEM the injector sets)')
   .option('--inbound-port <port>', 'inbound listener: calls from other sidecars', port, 15006)
@@ -84,7 +85,7 @@ program.command('sidecar')
       service: o.service, namespace: o.namespace, app: o.app, configFile: o.config,
       control: o.control === undefined ? undefined : {
         url: o.control, token, tokenFile: o.tokenFile,
-        advertise: o.advertise, cacheFile: o.cache, name: o.name, ca: controlCa, serviceAccount: o.serviceAccount,
+        advertise: o.advertise, cacheFile: o.cache, name: o.name, ca: controlCa, serviceAccount: o.serviceAccount, servicePort: o.servicePort,
       },
       inboundHost: o.inboundHost, inboundPort: o.inboundPort, outboundHost: o.outboundHost, outboundPort: o.outboundPort,
       adminHost: o.adminHost, adminPort: o.adminPort, drainGraceMs: o.drainGrace, drainDelayMs: o.drainDelay, detectTimeoutMs: o.protocolDetectTimeout, logLevel: o.logLevel, accessLog: o.accessLog,

@@ -8,8 +8,9 @@ import { SNAPSHOT_JSON_HEAD } from '../api/stream-messages.ts';
 import type { AccessSpec, IdentitySpec, PolicySpec, RoutingSpec, ServiceSpec } from '../api/types.ts';
 import { AccessIndex } from './access-index.ts';
 import { PolicyIndex, type SourcedPolicy } from './policy-index.ts';
-import type { EndpointRecord, ServiceRecord } from './registry.ts';
+import type { ServiceRecord } from './registry.ts';
 import { servicesNamedByRouting } from './routing/referenced.ts';
+import { endpointSpec, servicePortsSpec } from './routing/service-ports.ts';
 import { withoutShorthandRoutes } from './routing/shorthand.ts';
 
 export { PolicyIndex };
@@ -36,26 +37,31 @@ export class CompiledRound {
   /** What this round had to leave out (ResiliencePolicy routes on a Service with HTTPRoutes), to log. */
   readonly warnings: string[] = [];
 
-  constructor(services: readonly ServiceRecord[], policies: PolicyIndex, access: AccessIndex = new AccessIndex([]), identity?: IdentitySpec, routing: ReadonlyMap<string, RoutingSpec> = new Map()) {
+  constructor(services: readonly ServiceRecord[], policies: PolicyIndex, access: AccessIndex = new AccessIndex([]), identity?: IdentitySpec, routing: ReadonlyMap<string, RoutingSpec> = new Map(), portRouting: ReadonlyMap<string, ReadonlyMap<number, RoutingSpec>> = new Map()) {
     this.policies = policies;
     this.access = access;
     this.routing = routing;
     this.identityJson = identity === undefined ? '' : `,"identity":${JSON.stringify({ trustDomain: identity.trustDomain, roots: identity.roots })}`;
-    const listed = new Map<string, { name: string; namespace: string; endpoints: readonly EndpointRecord[] }>();
+    const listed = new Map<string, ServiceRecord>();
     for (const s of services) listed.set(`${s.name}.${s.namespace}`, s);
-    for (const [key, s] of servicesNamedByRouting(routing)) if (!listed.has(key)) listed.set(key, { ...s, endpoints: [] });
+    for (const named of [routing, ...[...portRouting].flatMap(([key, byPort]) => [...byPort.values()].map((spec) => new Map([[key, spec]])))]) {
+      for (const [key, s] of servicesNamedByRouting(named)) if (!listed.has(key)) listed.set(key, { ...s, endpoints: [] });
+    }
     // The registry's order (namespace, then name), whatever routing added.
     const all = [...listed.values()].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
     const specs: ServiceSpec[] = all.map((s) => {
       const sourced = this.sourcedPolicyFor(s.name, s.namespace, this.warnings);
       const policy = sourced?.policy;
       const routes = routing.get(`${s.name}.${s.namespace}`);
+      const ports = servicePortsSpec(s, portRouting.get(`${s.name}.${s.namespace}`));
       return {
         name: s.name,
         namespace: s.namespace,
-        endpoints: s.endpoints.map((e) => ({ address: e.address, name: e.name, ...(e.identity === undefined ? {} : { identity: e.identity }) })),
+        ...(s.clusterIps?.length ? { hosts: s.clusterIps } : {}),
+        endpoints: s.endpoints.map(endpointSpec),
         ...(policy ? { policy, policySources: sourced!.sources } : {}),
         ...(routes ? { routing: routes } : {}),
+        ...(ports ? { ports } : {}),
       };
     });
     this.servicesJson = JSON.stringify(specs);

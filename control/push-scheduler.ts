@@ -10,7 +10,7 @@ import { CompiledRound, compileFor, PolicyIndex } from './compiler.ts';
 import type { ControlMetrics } from './metrics.ts';
 import type { StoredPolicy } from './policy.ts';
 import type { ServiceRecord } from './registry.ts';
-import { compileRouting } from './routing/compile.ts';
+import { compileServiceRouting } from './routing/compile.ts';
 import { routesOf } from './routing/stored-route.ts';
 import type { Subscription } from './subscription.ts';
 
@@ -80,9 +80,9 @@ export class PushScheduler {
     const warnings: string[] = [];
     const index = new PolicyIndex(policies);
     const routes = routesOf(policies);
-    const routing = compileRouting(routes, services, undefined, (w) => warnings.push(w), index);
+    const { routing, ports } = compileServiceRouting(routes, services, undefined, (w) => warnings.push(w), index);
     const access = new AccessIndex(policies);
-    const round = new CompiledRound(services, index, access, this.#o.identity?.(), routing);
+    const round = new CompiledRound(services, index, access, this.#o.identity?.(), routing, ports);
     this.#logNew([...index.warnings, ...index.targetsNamingNothing(routes), ...access.warnings, ...warnings, ...round.warnings]);
     return round;
   }

@@ -120,7 +120,7 @@ export class StreamServer {
     // and, presenting its own (listed) identity, pass the callers' mTLS check. Locally the shared
     // secret is the trust root, and registration is how endpoints are known.
     const registers = request.register && address !== '' && principal.kind !== 'service-account';
-    const release = registers ? this.#o.registry.register(service, namespace, address, sub.name, identity) : undefined;
+    const release = registers ? this.#o.registry.register(service, namespace, address, sub.name, identity, request.servicePort) : undefined;
     if (release !== undefined) sub.registered(() => release(true));
     else if (!request.register) sub.deregistered = true;
     res.once('close', () => {

@@ -51,6 +51,8 @@ export interface SidecarOptions {
     ca?: string | undefined;
     /** The service account named in this sidecar's certificate (locally; in Kubernetes the token decides). Default: the service. */
     serviceAccount?: string | undefined;
+    /** The Service port its inbound address is registered for (locally; in Kubernetes EndpointSlices decide). Default 80. */
+    servicePort?: number | undefined;
   };
   /** In-flight requests get this long to finish on shutdown. Default 30000 ms. */
   drainGraceMs: number;
@@ -203,7 +205,7 @@ export class Sidecar {
       this.#controlClient = new ControlClient({
         url: options.control.url, token: options.control.token, tokenFile: options.control.tokenFile, service: options.service, namespace: options.namespace,
         advertise, name: options.control.name ?? advertise, cacheFile: options.control.cacheFile, ca: options.control.ca,
-        serviceAccount: options.control.serviceAccount,
+        serviceAccount: options.control.serviceAccount, servicePort: options.control.servicePort,
         certificate: () => this.identity.certificate(),
         stats: () => this.metrics.stat.summary(),
         store: this.store, log: this.log, random: this.ctx.random,

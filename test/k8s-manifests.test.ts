@@ -4,7 +4,7 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { REPO, tempDir } from './harness/processes.ts';
@@ -87,6 +87,8 @@ describe('k8s/ rendered by kubectl kustomize', () => {
     assert.deepEqual(verbsFor('endpointslices'), ['list', 'watch']);
     assert.deepEqual(verbsFor('httproutes'), ['get', 'list', 'watch']);
     assert.deepEqual(verbsFor('httproutes/status'), ['patch']);
+    assert.deepEqual(verbsFor('grpcroutes'), ['get', 'list', 'watch']);
+    assert.deepEqual(verbsFor('grpcroutes/status'), ['patch']);
     assert.deepEqual(verbsFor('services'), ['list', 'watch']);
     assert.deepEqual(verbsFor('tokenreviews'), ['create']);
     for (const [resource, name] of [['mutatingwebhookconfigurations', 'petrel-injector'], ['validatingwebhookconfigurations', 'petrel-policy-validator']] as const) {
@@ -136,7 +138,7 @@ describe('k8s/ rendered by kubectl kustomize', () => {
     ]);
     assert.equal(validating.webhooks[0].clientConfig.service.path, '/validate');
     assert.deepEqual(validating.webhooks[0].rules[0].resources, ['resiliencepolicies', 'accesspolicies']);
-    assert.deepEqual(validating.webhooks[0].rules[1], { apiGroups: ['gateway.networking.k8s.io'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['httproutes'], scope: 'Namespaced' });
+    assert.deepEqual(validating.webhooks[0].rules[1], { apiGroups: ['gateway.networking.k8s.io'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['httproutes', 'grpcroutes'], scope: 'Namespaced' });
   });
 
   it('ships the Prometheus scrape config and the four Grafana dashboards as ConfigMaps', () => {
@@ -170,5 +172,31 @@ describe('k8s/ rendered by kubectl kustomize', () => {
     assert.equal(volume.secret.secretName, certificate?.spec.secretName);
     assert.deepEqual(volume.secret.items.map((i: Obj) => i.path), ['ca.crt', 'ca.key']);
     assert.equal(container.volumeMounts[0].mountPath, '/etc/petrel/ca');
+  });
+});
+
+describe('k8s/conformance/run.sh (the upstream MESH-HTTP suite on kind; it needs a cluster and the internet, so it is only read here)', () => {
+  const script = join(REPO, 'k8s', 'conformance', 'run.sh');
+
+  it('is executable, parses (bash -n) and, where shellcheck is installed, passes it', () => {
+    assert.ok((statSync(script).mode & 0o111) !== 0, 'run.sh is executable');
+    execFileSync('bash', ['-n', script]);
+    let shellcheck = true;
+    try {
+      execFileSync('shellcheck', ['--version'], { stdio: 'ignore' });
+    } catch {
+      shellcheck = false;
+    }
+    if (shellcheck) execFileSync('shellcheck', [script], { encoding: 'utf8' });
+  });
+
+  it('runs the MESH-HTTP profile with injection on the suite\'s namespaces, claims only what Petrel implements, and writes a report', () => {
+    const text = readFileSync(script, 'utf8');
+    for (const flag of ['--conformance-profiles=MESH-HTTP', '--namespace-labels=petrel.dev/inject=enabled', '--report-output=', '--supported-features=']) assert.ok(text.includes(flag), flag);
+    assert.match(text, /releases\/download\/\$GATEWAY_API_VERSION\/standard-install\.yaml/, 'the CRDs come from upstream, not vendored');
+    assert.match(text, /kubectl apply -k "\$REPO\/k8s"/);
+    const features = /SUPPORTED_FEATURES=\(\n([\s\S]*?)\n\)/.exec(text)?.[1]?.trim().split(/\s+/) ?? [];
+    for (const claimed of ['Mesh', 'HTTPRoute', 'HTTPRouteParentRefPort']) assert.ok(features.includes(claimed), claimed);
+    for (const refused of ['MeshConsumerRoute', 'MeshClusterIPMatching', 'MeshHTTPRouteBackendRequestHeaderModification']) assert.ok(!features.includes(refused), refused);
   });
 });

@@ -6,21 +6,27 @@
 // `unresolved`. A Service the control plane does not know (no endpoints yet) still resolves: its name
 // is valid, and the sidecar answers 503 UH until it has endpoints.
 import type { HttpRouteBackendRef, RouteBackendSpec } from '../../api/types.ts';
+import type { PortsOf } from './stored-route.ts';
 
 export const CROSS_NAMESPACE_REFUSAL = 'cross-namespace backendRefs need a ReferenceGrant, which Petrel does not implement yet';
 
 export type BackendResolution = { ok: true; backend: RouteBackendSpec } | { ok: false; why: string };
 
-/** One backendRef (a rule's, or a RequestMirror's) of a route in `namespace`. */
-export function resolveBackendRef(ref: HttpRouteBackendRef, namespace: string, portOf: (name: string, namespace: string) => number): BackendResolution {
+/**
+ * One backendRef (a rule's, or a RequestMirror's) of a route in `namespace`. Its `port` must be one
+ * of the Service's; on a Service with several it is kept, so that the sidecar calls that port's
+ * endpoints (without it, the first port's).
+ */
+export function resolveBackendRef(ref: HttpRouteBackendRef, namespace: string, portsOf: PortsOf): BackendResolution {
   const group = ref.group ?? '';
   const kind = ref.kind ?? 'Service';
   if (group !== '' || kind !== 'Service') return { ok: false, why: `backendRef ${ref.name}: ${group === '' ? '' : `${group}/`}${kind} is not supported (only Services)` };
   const ns = ref.namespace ?? namespace;
   if (ns !== namespace) return { ok: false, why: `backendRef ${ns}/${ref.name}: ${CROSS_NAMESPACE_REFUSAL}` };
-  const port = portOf(ref.name, ns);
-  if (ref.port !== undefined && ref.port !== port) return { ok: false, why: `backendRef ${ref.name}: port ${ref.port} is not a port of the Service (${port})` };
-  return { ok: true, backend: { service: ref.name, namespace: ns, weight: ref.weight ?? 1 } };
+  const ports = portsOf(ref.name, ns);
+  if (ref.port !== undefined && !ports.some((p) => p.port === ref.port)) return { ok: false, why: `backendRef ${ref.name}: port ${ref.port} is not a port of the Service (${ports.map((p) => p.port).join(', ')})` };
+  const port = ports.length > 1 && ref.port !== undefined ? { port: ref.port } : {};
+  return { ok: true, backend: { service: ref.name, namespace: ns, ...port, weight: ref.weight ?? 1 } };
 }
 
 /**
@@ -28,12 +34,12 @@ export function resolveBackendRef(ref: HttpRouteBackendRef, namespace: string, p
  * sends nothing there, and answers 500 when every weight is 0. No backendRefs at all gives no backends
  * and no `unresolved`: the rule compiler decides (a redirect needs none).
  */
-export function resolveBackends(refs: readonly HttpRouteBackendRef[] | undefined, namespace: string, portOf: (name: string, namespace: string) => number): { backends: RouteBackendSpec[]; unresolved?: string; invalid?: { weight: number; why: string } } {
+export function resolveBackends(refs: readonly HttpRouteBackendRef[] | undefined, namespace: string, portsOf: PortsOf): { backends: RouteBackendSpec[]; unresolved?: string; invalid?: { weight: number; why: string } } {
   const backends: RouteBackendSpec[] = [];
   const problems: string[] = [];
   let invalidWeight = 0;
   for (const ref of refs ?? []) {
-    const r = resolveBackendRef(ref, namespace, portOf);
+    const r = resolveBackendRef(ref, namespace, portsOf);
     if (r.ok) backends.push(r.backend);
     else {
       problems.push(r.why);

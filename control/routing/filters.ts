@@ -4,6 +4,7 @@
 // refused unknown filter types, ExtensionRef, and a URLRewrite combined with a RequestRedirect.
 import type { HeaderModifierSpec, HttpHeaderFilter, HttpPathModifier, HttpRouteFilter, PathModifierSpec, RouteFiltersSpec } from '../../api/types.ts';
 import { resolveBackendRef } from './backends.ts';
+import type { PortsOf } from './stored-route.ts';
 
 /** The spec's default RequestRedirect status code. */
 export const DEFAULT_REDIRECT_STATUS = 302;
@@ -34,7 +35,7 @@ export function mirrorPercent(m: NonNullable<HttpRouteFilter['requestMirror']>):
  * resolved is dropped with a warning: the spec says an invalid mirror is not configured, and a mirror
  * must never fail the real call.
  */
-export function compileFilters(filters: readonly HttpRouteFilter[] | undefined, namespace: string, portOf: (name: string, namespace: string) => number, warn: (why: string) => void): RouteFiltersSpec | undefined {
+export function compileFilters(filters: readonly HttpRouteFilter[] | undefined, namespace: string, portsOf: PortsOf, warn: (why: string) => void): RouteFiltersSpec | undefined {
   if (!filters?.length) return undefined;
   const out: RouteFiltersSpec = {};
   for (const f of filters) {
@@ -53,12 +54,13 @@ export function compileFilters(filters: readonly HttpRouteFilter[] | undefined, 
       const w = f.urlRewrite;
       out.rewrite = { ...(w.hostname !== undefined ? { hostname: w.hostname } : {}), ...(w.path !== undefined ? { path: pathModifier(w.path) } : {}) };
     } else if (f.type === 'RequestMirror' && f.requestMirror) {
-      const r = resolveBackendRef(f.requestMirror.backendRef, namespace, portOf);
+      const r = resolveBackendRef(f.requestMirror.backendRef, namespace, portsOf);
       if (!r.ok) {
         warn(`RequestMirror ${r.why}; not mirrored`);
         continue;
       }
-      (out.mirror ??= []).push({ service: r.backend.service, namespace: r.backend.namespace, percent: mirrorPercent(f.requestMirror) });
+      const { service, namespace: ns, port } = r.backend;
+      (out.mirror ??= []).push({ service, namespace: ns, ...(port === undefined ? {} : { port }), percent: mirrorPercent(f.requestMirror) });
     }
   }
   // Key order fixed by the wire type, not by the order the user wrote the filters in.

@@ -90,7 +90,7 @@ describe('HTTPRoute and GRPCRoute on one Service (GEP-1294)', () => {
     const out = compileRouting([http('web', ['echo', 'other']), grpc('g', [{ backendRefs: to('a') }])], [], 80, (w) => warnings.push(w));
     assert.deepEqual(out.get('echo.shop')!.rules.map((r) => r.source), ['GRPCRoute shop/g rule 0']);
     assert.deepEqual(out.get('other.shop')!.rules.map((r) => r.source), ['HTTPRoute shop/web rule 0']);
-    assert.deepEqual(warnings, ['HTTPRoute shop/web: not applied to Service shop/echo, which has GRPCRoutes: a Service is routed by one route type, GRPCRoute first (GEP-1294, Conflicted)']);
+    assert.deepEqual(warnings, ['HTTPRoute shop/web: not applied to Service shop/echo, which has GRPCRoutes: a Service and port is routed by one route type, GRPCRoute first (GEP-1294, Conflicted)']);
   });
 
   it('the same inputs in any order give the same routing', () => {

@@ -6,7 +6,7 @@ import type { GrpcRouteRule, HttpRouteRule, RetrySpec, RouteRuleSpec, TimeoutSpe
 import { resolveBackends } from './backends.ts';
 import { compileFilters } from './filters.ts';
 import { ruleOverlay, type RoutePolicies } from './rule-policy.ts';
-import type { StoredRoute } from './stored-route.ts';
+import type { PortsOf, StoredRoute } from './stored-route.ts';
 
 /** GEP-995: the rule's own name, else "<route>.<index>" so every rule has a stable label. */
 export const ruleName = (route: StoredRoute, rule: { name?: string }, index: number): string => rule.name ?? `${route.name}.${index}`;
@@ -46,10 +46,10 @@ export function compileRetry(r: HttpRouteRule['retry']): RetrySpec | undefined {
  * no timeouts, retry, redirect or rewrite (the spec defines none); an unresolved one answers 500 NC,
  * which the sidecar sends a gRPC caller as UNAVAILABLE, the status the GRPCRoute spec asks for.
  */
-export function compileRule(route: StoredRoute, rule: Omit<HttpRouteRule, 'matches'> | Omit<GrpcRouteRule, 'matches'>, index: number, portOf: (name: string, namespace: string) => number, warn: (why: string) => void, policies?: RoutePolicies): RouteRuleSpec {
+export function compileRule(route: StoredRoute, rule: Omit<HttpRouteRule, 'matches'> | Omit<GrpcRouteRule, 'matches'>, index: number, portsOf: PortsOf, warn: (why: string) => void, policies?: RoutePolicies): RouteRuleSpec {
   const at = `${route.kind} ${route.key} rule ${index}`;
-  const filters = compileFilters(rule.filters, route.namespace, portOf, (why) => warn(`${at}: ${why}`));
-  let { backends, unresolved, invalid } = resolveBackends(rule.backendRefs, route.namespace, portOf);
+  const filters = compileFilters(rule.filters, route.namespace, portsOf, (why) => warn(`${at}: ${why}`));
+  let { backends, unresolved, invalid } = resolveBackends(rule.backendRefs, route.namespace, portsOf);
   if (unresolved === undefined && !rule.backendRefs?.length) unresolved = 'the rule has no backendRefs';
   if (filters?.redirect && unresolved !== undefined) {
     if (rule.backendRefs?.length) warn(`${at}: ${unresolved}; the rule redirects, so it does not call them`);

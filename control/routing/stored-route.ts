@@ -31,12 +31,26 @@ export interface StoredGrpcRoute {
 /** Either route kind the routing compiler takes. */
 export type StoredRoute = StoredHttpRoute | StoredGrpcRoute;
 
-/** What the compiler needs to know of a Service: its port (locally every Service has one, 80). */
+/** A Service port as routing sees it: its number, and its name for a parentRef's sectionName. */
+export interface RoutingServicePort {
+  readonly port: number;
+  readonly name?: string;
+}
+
+/**
+ * What the compiler needs to know of a Service: its ports, in the Service's order (the first also
+ * takes calls on ports the Service does not list). `port` alone is a Service with that one port;
+ * neither: one port, the compiler's default (80 locally, DESIGN.md).
+ */
 export interface RoutingService {
   readonly name: string;
   readonly namespace: string;
   readonly port?: number;
+  readonly ports?: readonly RoutingServicePort[];
 }
+
+/** A Service's ports by name and namespace (never empty: an unknown Service has the default port). */
+export type PortsOf = (name: string, namespace: string) => readonly RoutingServicePort[];
 
 /** "name.namespace": how the control plane keys services (registry, policy index). */
 export const serviceKey = (name: string, namespace: string): string => `${name}.${namespace}`;

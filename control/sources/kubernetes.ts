@@ -1,21 +1,23 @@
-// `--kubernetes`: ResiliencePolicy and AccessPolicy resources, Gateway API HTTPRoutes, Services and
-// EndpointSlices through @kubernetes/client-node informers. The library relists on 410 Gone but
+// `--kubernetes`: ResiliencePolicy and AccessPolicy resources, Gateway API HTTPRoutes and GRPCRoutes,
+// Services and EndpointSlices through @kubernetes/client-node informers. The library relists on 410 Gone but
 // stops for good after any other error, so each informer is restarted here with backoff. Every
 // policy gets an Accepted condition written back to its status subresource: True, or False with the
-// field paths that failed validation; an HTTPRoute gets the Gateway API's status.parents entries
-// instead (route-status.ts). An invalid edit leaves the last good version in force.
+// field paths that failed validation; an HTTPRoute or GRPCRoute gets the Gateway API's status.parents
+// entries instead (route-status.ts). An invalid edit leaves the last good version in force.
 import { EventEmitter } from 'node:events';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { AccessPolicySpec, HttpRouteSpec, ResiliencePolicySpec } from '../../api/types.ts';
-import { validateAccessPolicyDocument, validateHttpRouteDocument, validatePolicyDocument, type ValidationIssue } from '../../api/validate.ts';
+import type { AccessPolicySpec, GrpcRouteSpec, HttpRouteSpec, ResiliencePolicySpec } from '../../api/types.ts';
+import { validateAccessPolicyDocument, validateGrpcRouteDocument, validateHttpRouteDocument, validatePolicyDocument, type ValidationIssue } from '../../api/validate.ts';
 import type { PolicySource, SourceState, StoredPolicy } from '../policy.ts';
-import type { Registry, ServiceRecord } from '../registry.ts';
+import type { Registry } from '../registry.ts';
+import { servicesFromSlices } from './endpoint-slices.ts';
 import { loadKubeConfig } from '../kube-config.ts';
 import { DEFAULT_POLICY_LIMITS, type PolicyLimits } from './policy-limits.ts';
 import { DEFAULT_TRUST_DOMAIN, formatSpiffe } from '../../sidecar/identity/spiffe.ts';
 import { PodIdentities } from './pod-identities.ts';
 import { desiredParents, mergeParents, serviceParents, type RouteObject, type RouteParentStatus } from './route-status.ts';
+import { RouteConflicts } from './route-conflicts.ts';
 import { ServiceIndex } from './services.ts';
 
 const GROUP = 'petrel.dev';
@@ -35,14 +37,16 @@ interface PolicyKind {
 }
 const RESILIENCE: PolicyKind = { kind: 'ResiliencePolicy', group: GROUP, version: VERSION, plural: PLURAL, validate: validatePolicyDocument, prefix: '' };
 const ACCESS: PolicyKind = { kind: 'AccessPolicy', group: GROUP, version: VERSION, plural: ACCESS_PLURAL, validate: validateAccessPolicyDocument, prefix: 'AccessPolicy ' };
-/** Gateway API HTTPRoutes (GAMMA): the upstream CRDs, which may not be installed. */
+/** Gateway API HTTPRoutes and GRPCRoutes (GAMMA): the upstream CRDs, which may not be installed. */
 const HTTPROUTE: PolicyKind = { kind: 'HTTPRoute', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', validate: validateHttpRouteDocument, prefix: 'HTTPRoute ' };
-const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+const GRPCROUTE: PolicyKind = { kind: 'GRPCRoute', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'grpcroutes', validate: validateGrpcRouteDocument, prefix: 'GRPCRoute ' };
+const ROUTE_KINDS: readonly PolicyKind[] = [HTTPROUTE, GRPCROUTE];
+const isRouteKind = (kind: PolicyKind): boolean => kind === HTTPROUTE || kind === GRPCROUTE;
 /** Restart backoff for a failed informer: 500 ms doubling to 30 s. */
 const RESTART = { baseMs: 500, maxMs: 30_000 };
 
 interface PolicyObject extends k8s.KubernetesObject {
-  spec?: ResiliencePolicySpec | AccessPolicySpec | HttpRouteSpec;
+  spec?: ResiliencePolicySpec | AccessPolicySpec | HttpRouteSpec | GrpcRouteSpec;
   status?: { conditions?: Condition[]; observedGeneration?: number; parents?: RouteParentStatus[] };
 }
 
@@ -65,12 +69,14 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
   /** Policies in force per namespace, for the per-namespace bound. */
   readonly #perNamespace = new Map<string, number>();
   readonly #informers: { stop(): Promise<void> }[] = [];
-  /** Per HTTPRoute key: the generation last judged and, when it failed, the Accepted=False message. */
+  /** Per route key ("HTTPRoute ns/name"): the generation last judged and, when it failed, the Accepted=False message. */
   readonly #routeVerdicts = new Map<string, { generation: number | undefined; invalid: string | undefined }>();
-  #routes: (k8s.Informer<PolicyObject> & k8s.ObjectCache<PolicyObject>) | undefined;
+  /** The route informers by kind, for writing every route's status again. */
+  readonly #routes = new Map<PolicyKind, k8s.Informer<PolicyObject> & k8s.ObjectCache<PolicyObject>>();
   #custom: k8s.CustomObjectsApi | undefined;
   #services: ServiceIndex | undefined;
-  #crdsMissingLogged = false;
+  /** The route kinds whose missing CRD was logged already (once each). */
+  readonly #crdsMissingLogged = new Set<PolicyKind>();
   #pods: PodIdentities | undefined;
   #unidentified = '';
   #stopped = false;
@@ -98,14 +104,17 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     access.on('update', (o) => this.#onPolicy(o, custom, ACCESS));
     access.on('delete', (o) => this.#onPolicyDeleted(o, ACCESS));
 
-    // HTTPRoutes (gateway.networking.k8s.io/v1, all namespaces) attached to Services. The CRDs are
-    // upstream's and may be missing: the list then answers 404, logged once, retried with backoff.
-    const routes = k8s.makeInformer<PolicyObject>(kc, `/apis/${HTTPROUTE.group}/${HTTPROUTE.version}/${HTTPROUTE.plural}`,
-      () => custom.listClusterCustomObject({ group: HTTPROUTE.group, version: HTTPROUTE.version, plural: HTTPROUTE.plural }) as Promise<k8s.KubernetesListObject<PolicyObject>>);
-    routes.on('add', (o) => this.#onPolicy(o, custom, HTTPROUTE));
-    routes.on('update', (o) => this.#onPolicy(o, custom, HTTPROUTE));
-    routes.on('delete', (o) => this.#onPolicyDeleted(o, HTTPROUTE));
-    this.#routes = routes;
+    // HTTPRoutes and GRPCRoutes (gateway.networking.k8s.io/v1, all namespaces) attached to Services.
+    // The CRDs are upstream's and may be missing (GRPCRoute joined the standard channel in v1.1): the
+    // list then answers 404, logged once per kind, retried with backoff.
+    for (const kind of ROUTE_KINDS) {
+      const routes = k8s.makeInformer<PolicyObject>(kc, `/apis/${kind.group}/${kind.version}/${kind.plural}`,
+        () => custom.listClusterCustomObject({ group: kind.group, version: kind.version, plural: kind.plural }) as Promise<k8s.KubernetesListObject<PolicyObject>>);
+      routes.on('add', (o) => this.#onPolicy(o, custom, kind));
+      routes.on('update', (o) => this.#onPolicy(o, custom, kind));
+      routes.on('delete', (o) => this.#onPolicyDeleted(o, kind));
+      this.#routes.set(kind, routes);
+    }
     this.#custom = custom;
 
     const slices = k8s.makeInformer<k8s.V1EndpointSlice>(kc, '/apis/discovery.k8s.io/v1/endpointslices',
@@ -121,16 +130,21 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     this.#superviseInformer('Pod', pods.informer);
     await pods.informer.start();
 
-    // Services before routes: a route's ResolvedRefs names the Services that do not exist.
-    const services = new ServiceIndex(kc, this.#o.log, () => this.#refreshRouteStatus());
+    // Services before routes: a route's ResolvedRefs names the Services that do not exist. Their ports
+    // decide which slice port backs which Service port, so endpoints are published again too.
+    const services = new ServiceIndex(kc, this.#o.log, () => {
+      this.#refreshRouteStatus();
+      publishSlices();
+    });
     this.#services = services;
     this.#informers.push(services.informer);
     this.#superviseInformer('Service', services.informer);
     await services.informer.start();
 
-    for (const [name, informer] of [['ResiliencePolicy', policies], ['AccessPolicy', access], ['HTTPRoute', routes], ['EndpointSlice', slices]] as const) {
+    const routeInformers = ROUTE_KINDS.map((kind) => [kind, this.#routes.get(kind)!] as const);
+    for (const [name, informer, kind] of [['ResiliencePolicy', policies], ['AccessPolicy', access], ...routeInformers.map(([k, i]) => [k.kind, i, k] as const), ['EndpointSlice', slices]] as const) {
       this.#informers.push(informer);
-      this.#superviseInformer(name, informer, name === 'HTTPRoute' ? (err) => this.#routesUnavailable(err) : undefined);
+      this.#superviseInformer(name, informer, kind === undefined ? undefined : (err) => this.#routesUnavailable(err, kind));
       await informer.start();
     }
   }
@@ -140,13 +154,13 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     return this.#services?.clusterIps() ?? new Map();
   }
 
-  /** A 404 on HTTPRoutes: the Gateway API CRDs are not installed. Logged once; the restart backoff retries. */
-  #routesUnavailable(err: unknown): boolean {
+  /** A 404 on a route kind: its Gateway API CRD is not installed. Logged once per kind; the restart backoff retries. */
+  #routesUnavailable(err: unknown, kind: PolicyKind): boolean {
     const e = err as { code?: number; statusCode?: number } | undefined;
     if (e?.code !== 404 && e?.statusCode !== 404) return false;
-    if (!this.#crdsMissingLogged) {
-      this.#crdsMissingLogged = true;
-      this.#o.log.warn({ resource: `${HTTPROUTE.plural}.${HTTPROUTE.group}` }, 'Gateway API CRDs are not installed: HTTPRoutes are not watched until they are (retrying with backoff); install the standard channel to route with HTTPRoute');
+    if (!this.#crdsMissingLogged.has(kind)) {
+      this.#crdsMissingLogged.add(kind);
+      this.#o.log.warn({ resource: `${kind.plural}.${kind.group}` }, `Gateway API CRDs are not installed: ${kind.kind}s are not watched until they are (retrying with backoff); install the standard channel to route with ${kind.kind}`);
     }
     return true;
   }
@@ -176,7 +190,8 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
   };
 
   #publishEndpoints(slices: readonly k8s.V1EndpointSlice[]): void {
-    const services = servicesFromSlices(slices, this.#endpointIdentity);
+    const index = this.#services;
+    const services = servicesFromSlices(slices, this.#endpointIdentity, (namespace, name) => index?.get(namespace, name), index?.informer.list() ?? []);
     // Which endpoints go plaintext for want of an identity, at debug, when that changes.
     const plaintext = services.flatMap((s) => s.endpoints.filter((e) => e.identity === undefined).map((e) => `${s.namespace}/${e.name}`));
     const summary = plaintext.join(',');
@@ -214,13 +229,13 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     const policyKey = `${namespace}/${name}`;
     const key = `${kind.prefix}${policyKey}`;
     const origin = `kubernetes ${key}`;
-    const route = kind === HTTPROUTE;
+    const route = isRouteKind(kind);
     if (route && serviceParents(object as RouteObject).length === 0) {
       // Attached only to Gateways (or to nothing): another controller's route, not the mesh's.
       this.#forget(key, namespace);
       this.#routeVerdicts.delete(key);
       this.emit('change');
-      void this.#writeRouteStatus(object);
+      this.#routeChanged(object, kind);
       return;
     }
     const created = route ? creationTimestamp(object) : undefined;
@@ -242,6 +257,7 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
       const base = { key: policyKey, namespace, name, origin };
       this.#good.set(key, kind.kind === 'AccessPolicy' ? { ...base, kind: 'AccessPolicy', spec: object.spec as AccessPolicySpec }
         : kind.kind === 'HTTPRoute' ? { ...base, kind: 'HTTPRoute', spec: object.spec as HttpRouteSpec, ...(created === undefined ? {} : { creationTimestamp: created }) }
+        : kind.kind === 'GRPCRoute' ? { ...base, kind: 'GRPCRoute', spec: object.spec as GrpcRouteSpec, ...(created === undefined ? {} : { creationTimestamp: created }) }
         : { ...base, kind: 'ResiliencePolicy', spec: object.spec as ResiliencePolicySpec });
       this.#errors.delete(origin);
       condition = { type: 'Accepted', status: 'True', reason: 'Valid', message: 'the policy is in force' };
@@ -254,7 +270,7 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     this.emit('change');
     if (route) {
       this.#routeVerdicts.set(key, { generation: object.metadata?.generation, invalid: condition.status === 'True' ? undefined : condition.message });
-      void this.#writeRouteStatus(object);
+      this.#routeChanged(object, kind);
     } else {
       void this.#writeStatus(object, condition, api, kind);
     }
@@ -266,6 +282,8 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     this.#forget(key, namespace);
     this.#routeVerdicts.delete(key);
     this.emit('change');
+    // A GRPCRoute gone may end an HTTPRoute's conflict on the same Service.
+    if (kind === GRPCROUTE) this.#refreshRouteStatus();
   }
 
   #forget(key: string, namespace: string): void {
@@ -273,9 +291,24 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
     this.#errors.delete(`kubernetes ${key}`);
   }
 
-  /** Services changed: every route's status again (written only where it changes). */
+  /**
+   * A route was judged: its status, and when it is a GRPCRoute every HTTPRoute's too, whose
+   * Accepted depends on the GRPCRoutes on the same Service and port (GEP-1294, Conflicted).
+   */
+  #routeChanged(object: PolicyObject, kind: PolicyKind): void {
+    if (kind === GRPCROUTE) this.#refreshRouteStatus();
+    else void this.#writeRouteStatus(object, kind);
+  }
+
+  /** Services (or GRPCRoutes) changed: every route's status again (written only where it changes). */
   #refreshRouteStatus(): void {
-    for (const object of this.#routes?.list() ?? []) void this.#writeRouteStatus(object);
+    const conflicts = this.#conflicts();
+    for (const [kind, informer] of this.#routes) for (const object of informer.list()) void this.#writeRouteStatus(object, kind, conflicts);
+  }
+
+  /** The GRPCRoutes in force, by the Service parents they attach to. */
+  #conflicts(): RouteConflicts {
+    return new RouteConflicts([...this.#good.values()].filter((p) => p.kind === 'GRPCRoute'));
   }
 
   /**
@@ -284,27 +317,29 @@ export class KubernetesSource extends EventEmitter implements PolicySource {
    * conditional on the resourceVersion read: another controller's entries are never overwritten
    * with a stale copy (a 409 is followed by the update event, which writes again).
    */
-  async #writeRouteStatus(object: PolicyObject): Promise<void> {
+  async #writeRouteStatus(object: PolicyObject, kind: PolicyKind, conflicts?: RouteConflicts): Promise<void> {
     const api = this.#custom;
     const services = this.#services;
     if (api === undefined || services === undefined) return;
     const namespace = object.metadata?.namespace ?? 'default';
     const name = object.metadata?.name ?? '';
-    const verdict = this.#routeVerdicts.get(`${HTTPROUTE.prefix}${namespace}/${name}`);
+    const verdict = this.#routeVerdicts.get(`${kind.prefix}${namespace}/${name}`);
     // Not judged at this generation yet: the add/update event that judges it writes the status.
     if (serviceParents(object as RouteObject).length > 0 && verdict?.generation !== object.metadata?.generation) return;
-    const desired = desiredParents(object as RouteObject, verdict?.invalid, services);
+    // Only an HTTPRoute can be Conflicted: GRPCRoute wins a Service and port (GEP-1294).
+    const conflicted = kind === HTTPROUTE ? (conflicts ?? this.#conflicts()).conflictWith(namespace) : undefined;
+    const desired = desiredParents(object as RouteObject, verdict?.invalid, services, conflicted);
     const parents = mergeParents(object.status?.parents, desired, new Date().toISOString().replace(/\.\d+Z$/, 'Z'));
     if (parents === undefined) return;
     try {
       await api.patchNamespacedCustomObjectStatus({
-        group: HTTPROUTE.group, version: HTTPROUTE.version, plural: HTTPROUTE.plural, namespace, name,
+        group: kind.group, version: kind.version, plural: kind.plural, namespace, name,
         body: { metadata: { resourceVersion: object.metadata?.resourceVersion }, status: { parents } },
       }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
     } catch (err) {
       const code = (err as { code?: number }).code;
       if (code === 409) this.#o.log.debug({ route: `${namespace}/${name}` }, 'route status: the route changed meanwhile; written again on its update');
-      else this.#o.log.warn({ route: `${namespace}/${name}`, err: (err as Error).message }, 'could not write the HTTPRoute status');
+      else this.#o.log.warn({ route: `${namespace}/${name}`, kind: kind.kind, err: (err as Error).message }, 'could not write the route status');
     }
   }
 
@@ -331,30 +366,4 @@ function creationTimestamp(object: k8s.KubernetesObject): string | undefined {
   const value = object.metadata?.creationTimestamp as unknown;
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.toISOString();
   return typeof value === 'string' ? value : undefined;
-}
-
-/**
- * EndpointSlices -> services: ready endpoints, address:port (the slice's first port), each with the
- * identity its sidecar presents when `identity` knows it.
- */
-export function servicesFromSlices(slices: readonly k8s.V1EndpointSlice[], identity: (endpoint: k8s.V1Endpoint, sliceNamespace: string) => string | undefined = () => undefined): ServiceRecord[] {
-  const byService = new Map<string, ServiceRecord>();
-  for (const slice of slices) {
-    const name = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
-    const namespace = slice.metadata?.namespace ?? 'default';
-    if (name === undefined) continue;
-    const id = `${name}.${namespace}`;
-    let service = byService.get(id);
-    if (service === undefined) byService.set(id, (service = { name, namespace, endpoints: [] }));
-    const port = slice.ports?.[0]?.port ?? 80;
-    for (const endpoint of slice.endpoints ?? []) {
-      if (endpoint.conditions?.ready === false) continue;
-      const endpointIdentity = identity(endpoint, namespace);
-      for (const address of endpoint.addresses) {
-        const host = address.includes(':') ? `[${address}]` : address;
-        service.endpoints.push({ address: `${host}:${port}`, name: endpoint.targetRef?.name ?? address, ...(endpointIdentity === undefined ? {} : { identity: endpointIdentity }) });
-      }
-    }
-  }
-  return [...byService.values()];
 }

@@ -1,4 +1,4 @@
-// HTTPRoute status as the Gateway API defines it for mesh routes (GEP-1324): one `status.parents[]`
+// HTTPRoute and GRPCRoute status as the Gateway API defines it for mesh routes (GEP-1324): one `status.parents[]`
 // entry per parentRef that names a Service, written by this controller (controllerName), each with
 // the conditions Accepted and ResolvedRefs. Entries of other controllers (a Gateway implementation
 // sharing the route) are kept as they are. Pure functions: kubernetes.ts reads and writes.
@@ -26,7 +26,7 @@ export interface RouteParentStatus {
 export interface ServiceLookup {
   /** false: the Service does not exist; undefined: not known (the index is over its bound). */
   exists(namespace: string, name: string): boolean | undefined;
-  get(namespace: string, name: string): { ports: readonly { port: number }[] } | undefined;
+  get(namespace: string, name: string): { ports: readonly { port: number; name?: string }[] } | undefined;
 }
 
 /** A route as the API server stores it (already defaulted: parentRef group/kind are explicit). */
@@ -85,12 +85,16 @@ export function resolvedRefs(route: RouteObject, services: ServiceLookup): Verdi
   return { status: 'True', reason: 'ResolvedRefs', message: 'every backendRef names a Service that exists' };
 }
 
+/** An HTTPRoute parent's Conflicted message (a GRPCRoute holds that Service and port), or undefined. */
+export type ConflictLookup = (parent: HttpRouteParentRef) => string | undefined;
+
 /**
  * Accepted for one Service parent: False/UnsupportedValue when the route fails Petrel's validation
  * (`invalid` is the message), False/NoMatchingParent when the Service (or its port) does not exist,
- * else True/Accepted.
+ * False/Conflicted when a route of the winning type holds that Service and port (GEP-1294), else
+ * True/Accepted.
  */
-function accepted(route: RouteObject, parent: HttpRouteParentRef, invalid: string | undefined, services: ServiceLookup): Verdict {
+function accepted(route: RouteObject, parent: HttpRouteParentRef, invalid: string | undefined, services: ServiceLookup, conflicted: ConflictLookup | undefined): Verdict {
   if (invalid !== undefined) return { status: 'False', reason: 'UnsupportedValue', message: invalid };
   const namespace = parent.namespace ?? route.metadata?.namespace ?? 'default';
   if (services.exists(namespace, parent.name) === false) return { status: 'False', reason: 'NoMatchingParent', message: `Service ${namespace}/${parent.name} not found` };
@@ -98,18 +102,23 @@ function accepted(route: RouteObject, parent: HttpRouteParentRef, invalid: strin
   if (parent.port !== undefined && ports !== undefined && !ports.some((p) => p.port === parent.port)) {
     return { status: 'False', reason: 'NoMatchingParent', message: `Service ${namespace}/${parent.name} has no port ${parent.port}` };
   }
+  if (parent.sectionName !== undefined && ports !== undefined && !ports.some((p) => p.name === parent.sectionName)) {
+    return { status: 'False', reason: 'NoMatchingParent', message: `Service ${namespace}/${parent.name} has no port named ${parent.sectionName}` };
+  }
+  const conflict = conflicted?.(parent);
+  if (conflict !== undefined) return { status: 'False', reason: 'Conflicted', message: conflict };
   return { status: 'True', reason: 'Accepted', message: 'the route is in force in the Petrel mesh' };
 }
 
 /** The entries this controller owes the route (without lastTransitionTime), one per Service parent. */
-export function desiredParents(route: RouteObject, invalid: string | undefined, services: ServiceLookup): RouteParentStatus[] {
+export function desiredParents(route: RouteObject, invalid: string | undefined, services: ServiceLookup, conflicted?: ConflictLookup): RouteParentStatus[] {
   const generation = route.metadata?.generation;
   const refs = resolvedRefs(route, services);
   const at = (type: RouteCondition['type'], v: Verdict): RouteCondition => ({ type, ...v, ...(generation === undefined ? {} : { observedGeneration: generation }) });
   return serviceParents(route).map((parentRef) => ({
     parentRef,
     controllerName: MESH_CONTROLLER_NAME,
-    conditions: [at('Accepted', accepted(route, parentRef, invalid, services)), at('ResolvedRefs', refs)],
+    conditions: [at('Accepted', accepted(route, parentRef, invalid, services, conflicted)), at('ResolvedRefs', refs)],
   }));
 }
 

@@ -10,7 +10,7 @@ import type { Mirror } from '../chain/mirror-step.ts';
 import { ProxyError } from '../proxy/flags.ts';
 import { compileMatches } from '../routing/route-match.ts';
 import type { CompileContext } from './compile.ts';
-import type { CompiledRouting, RoutePolicy, ServiceTarget } from './compiled.ts';
+import { onPort, type CompiledRouting, type RoutePolicy, type ServiceTarget } from './compiled.ts';
 
 /** What an HTTPRoute rule adds to a route's chain. */
 export interface RuleTail {
@@ -35,7 +35,8 @@ export function compileRouting(spec: ServiceSpec, service: ServiceTarget, byId: 
     else {
       const backends: { target: CallTarget; weight: number }[] = [];
       for (const b of rule.backends) {
-        const backend = byId.get(`${b.service}.${b.namespace}`);
+        const service = byId.get(`${b.service}.${b.namespace}`);
+        const backend = service === undefined || b.port === undefined ? service : onPort(service, b.port);
         if (backend === undefined) {
           fixed = new ProxyError('NC', `${rule.source}: backend service ${b.service}.${b.namespace} is not in this sidecar's snapshot`);
           break;
@@ -49,7 +50,8 @@ export function compileRouting(spec: ServiceSpec, service: ServiceTarget, byId: 
     }
     const mirrors: Mirror[] = [];
     for (const m of rule.filters?.mirror ?? []) {
-      const mirror = byId.get(`${m.service}.${m.namespace}`);
+      const service = byId.get(`${m.service}.${m.namespace}`);
+      const mirror = service === undefined || m.port === undefined ? service : onPort(service, m.port);
       if (mirror === undefined) continue; // nothing to copy to; the control plane lists every mirror service
       mirrors.push({ name: m.service, target: mirror.callTarget, percent: m.percent, count: ctx.metrics.mirrorCounter(ctx.self.service, m.service) });
     }

@@ -115,7 +115,7 @@ class SnapshotCompiler {
    * A route's policy and chain. `rule` makes it an HTTPRoute rule's: its own target (the weighted
    * backends), filters, mirrors, or a fixed answer when its backends cannot be resolved.
    */
-  route(spec: ServiceSpec, id: string, routeName: string, route: RouteSpec | undefined, service: Omit<ServiceTarget, 'routes' | 'defaultRoute' | 'routing'>, rule?: RuleTail): RoutePolicy {
+  route(spec: ServiceSpec, id: string, routeName: string, route: RouteSpec | undefined, service: Omit<ServiceTarget, 'routes' | 'defaultRoute' | 'routing' | 'ports'>, rule?: RuleTail): RoutePolicy {
     const layers = routeLayers(spec.policy, route);
     const { metrics, self, env, policyStates } = this.#ctx;
     const place = `service:${id}:route:${routeName}`;
@@ -154,11 +154,20 @@ class SnapshotCompiler {
     };
   }
 
+  /** The service, and each of its ports (ServiceSpec.ports) as a target of its own; routing comes later. */
   service(spec: ServiceSpec): ServiceTarget {
+    const target = this.#serviceOn(spec, spec.endpoints);
+    if (spec.ports === undefined) return target;
+    const ports = new Map<number, ServiceTarget>();
+    for (const p of spec.ports) if (!ports.has(p.port)) ports.set(p.port, this.#serviceOn(spec, p.endpoints));
+    return { ...target, ports };
+  }
+
+  #serviceOn(spec: ServiceSpec, specEndpoints: ServiceSpec['endpoints']): ServiceTarget {
     const id = `${spec.name}.${spec.namespace}`;
     const policy = spec.policy;
     const connectMs = compileTimeouts(policy?.timeout).connectMs;
-    const endpoints = spec.endpoints.map((e) => this.endpoint(id, e.address, e.name, connectMs, policy?.circuitBreaker, e.identity));
+    const endpoints = specEndpoints.map((e) => this.endpoint(id, e.address, e.name, connectMs, policy?.circuitBreaker, e.identity));
     const concurrency = { ...DEFAULT_CONCURRENCY, ...policy?.concurrency };
     const balancer = balancerFor(policy, endpoints, this.#ctx);
     const base = {
@@ -174,7 +183,7 @@ class SnapshotCompiler {
         () => new ConcurrencyLimiter(concurrency.maxRequests, concurrency.maxPending)),
     };
     const routes: CompiledRoute[] = (policy?.routes ?? []).map((r) => ({ match: routeMatch(r), policy: this.route(spec, id, r.name, r, base) }));
-    return { ...base, routes, defaultRoute: this.route(spec, id, 'default', undefined, base), routing: undefined };
+    return { ...base, routes, defaultRoute: this.route(spec, id, 'default', undefined, base), routing: undefined, ports: undefined };
   }
 
   inbound(snapshot: Snapshot): InboundTarget {
@@ -232,10 +241,22 @@ export function compileSnapshot(snapshot: Snapshot, ctx: CompileContext): Compil
       target = { ...target, routing: compileRouting(spec, target, byId, compiler, ctx) };
       byId.set(target.id, target);
     }
+    if (spec.ports?.some((p) => p.routing !== undefined) && target.ports !== undefined) {
+      const ports = new Map<number, ServiceTarget>();
+      for (const [port, portTarget] of target.ports) {
+        const routing = spec.ports.find((p) => p.port === port)?.routing;
+        ports.set(port, routing === undefined ? portTarget : { ...portTarget, routing: compileRouting({ ...spec, routing }, portTarget, byId, compiler, ctx) });
+      }
+      target = { ...target, ports };
+      byId.set(target.id, target);
+    }
     services.push(target);
-    for (const endpoint of spec.endpoints) {
-      const address = endpoint.address.toLowerCase();
-      if (!addresses.has(address)) addresses.set(address, target);
+    // A pod's address reaches the port target it backs (the first port's for the service's own endpoints).
+    for (const [endpoints, owner] of [[spec.endpoints, target] as const, ...(spec.ports ?? []).map((p) => [p.endpoints, target.ports?.get(p.port) ?? target] as const)]) {
+      for (const endpoint of endpoints) {
+        const address = endpoint.address.toLowerCase();
+        if (!addresses.has(address)) addresses.set(address, owner);
+      }
     }
     for (const host of serviceHosts(spec.name, spec.namespace, spec.hosts ?? [], ctx.self.namespace)) {
       if (!hosts.has(host)) hosts.set(host, target);

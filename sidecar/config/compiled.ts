@@ -68,6 +68,16 @@ export interface ServiceTarget {
   readonly callTarget: CallTarget;
   /** The HTTPRoutes attached to the service; when present they decide, and `routes` do not apply. */
   readonly routing: CompiledRouting | undefined;
+  /**
+   * A Service with several ports: each port's own endpoints and routing (same policy, limiters and
+   * buckets). This target is the first port's, and takes calls on ports the Service does not list.
+   */
+  readonly ports: ReadonlyMap<number, ServiceTarget> | undefined;
+}
+
+/** The target of a call to `service` on `port`: that port's, else the service's first port's. */
+export function onPort(service: ServiceTarget, port: number): ServiceTarget {
+  return service.ports?.get(port) ?? service;
 }
 
 /** A service's HTTPRoutes: matches in precedence order, each selecting one rule's policy and chain. */

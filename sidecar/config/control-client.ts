@@ -38,6 +38,8 @@ export interface ControlClientOptions {
   namespace: string;
   /** The inbound address registered for this service. */
   advertise: string;
+  /** The Service port that address serves (`--service-port`); default 80. */
+  servicePort?: number | undefined;
   /** PEM roots pinned for an https control URL. */
   ca?: string | undefined;
   /** The service account the sidecar's certificate should name (local credentials); default the service. */
@@ -111,7 +113,7 @@ export class ControlClient {
     const current = o.store.current;
     const url = new URL(STREAM_PATHS.subscribe, o.url);
     url.search = encodeSubscribe({
-      service: o.service, namespace: o.namespace, address: o.advertise, name: o.name, register: !this.#deregistered, serviceAccount: o.serviceAccount,
+      service: o.service, namespace: o.namespace, address: o.advertise, name: o.name, register: !this.#deregistered, serviceAccount: o.serviceAccount, servicePort: o.servicePort,
       held: current === undefined ? undefined : { version: current.version, hash: snapshotContentHash(current.source) },
     }).toString();
     this.#stream = undefined;

@@ -3,7 +3,7 @@
 // function serves plain requests, Upgrades, CONNECT and opaque TCP alike, so every entry point
 // refuses the same things: passthrough when it is off, and any destination that is this
 // sidecar's own listener, however its address is spelled.
-import type { CompiledSnapshot, ServiceTarget } from '../config/compiled.ts';
+import { onPort, type CompiledSnapshot, type ServiceTarget } from '../config/compiled.ts';
 import type { OriginalDestination } from '../interception/original-destination.ts';
 import { ProxyError } from '../proxy/flags.ts';
 import { canonicalIp, type SelfAddresses } from './self-address.ts';
@@ -29,12 +29,17 @@ export interface OutboundQuery {
 export function resolveOutbound(
   snapshot: CompiledSnapshot, query: OutboundQuery, self: SelfAddresses,
 ): ServiceTarget | PassthroughDestination | ProxyError {
-  const byHost = snapshot.hosts.get(query.host);
-  if (byHost !== undefined) return byHost;
   const redirected = query.redirectedFrom;
+  // A service with several ports: the port the call names picks its endpoints and routing (a Host
+  // without a port means 80, as in HTTP).
+  const byHost = snapshot.hosts.get(query.host);
+  if (byHost !== undefined) return onPort(byHost, query.port ?? redirected?.port ?? 80);
   if (redirected !== undefined) {
     const byAddress = snapshot.addresses.get(redirected.address);
     if (byAddress !== undefined) return byAddress;
+    // A connection to a ClusterIP (one of the service's hosts) whose Host names no service.
+    const byIp = snapshot.hosts.get(redirected.host);
+    if (byIp !== undefined) return onPort(byIp, redirected.port);
   }
   const host = redirected?.host ?? query.host;
   const port = redirected?.port ?? query.port ?? 80;

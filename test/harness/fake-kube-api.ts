@@ -56,6 +56,7 @@ export class FakeKubeApi {
     this.#collections.set('/api/v1/pods', new Collection('PodList', 'v1'));
     this.#collections.set('/api/v1/services', new Collection('ServiceList', 'v1'));
     this.#collections.set('/apis/gateway.networking.k8s.io/v1/httproutes', new Collection('HTTPRouteList', 'gateway.networking.k8s.io/v1'));
+    this.#collections.set('/apis/gateway.networking.k8s.io/v1/grpcroutes', new Collection('GRPCRouteList', 'gateway.networking.k8s.io/v1'));
   }
 
   /** The collection answers 404 (list, watch, status) until install(): a CRD that is not installed. */
