@@ -2,6 +2,8 @@
 //   sidecar -> control   POST /v1/stats {id, secret, windowSeconds, series: [...]} every few seconds:
 //                        its last 30 s per (direction, service, route) (sidecar/telemetry/stat-window.ts)
 //   control -> CLI       GET /v1/stat: every sidecar's latest summary merged (control/stat-store.ts)
+// A summary also carries the endpoints of the services the sidecar calls, as it sees them (breaker
+// state, latency EWMA, in flight), for `petrel describe` (control/describe.ts merges them per endpoint).
 // Counters add up across sidecars and so do histogram buckets (every sidecar uses the same fixed
 // LATENCY_BUCKETS), so quantiles come from the merged buckets, never from averaging percentiles.
 // Everything is bounded: MAX_STAT_SERIES per summary, names as long as a DNS name, and the body
@@ -39,7 +41,30 @@ export interface StatSummary {
   /** How much time the counts cover: 30 s, less while the sidecar is younger than that. */
   windowSeconds: number;
   series: StatSeries[];
+  /** The endpoints of the services this sidecar calls, as it sees them now; absent from older sidecars. */
+  endpoints?: EndpointView[];
 }
+
+/** A breaker's state as a caller sees it; 'none' when the service has no circuit breaker configured. */
+export type CircuitView = 'closed' | 'open' | 'half-open' | 'none';
+export const CIRCUIT_VIEWS: readonly CircuitView[] = ['closed', 'open', 'half-open', 'none'];
+
+/** One endpoint of a called service, as one caller's sidecar sees it. */
+export interface EndpointView {
+  /** The service called, "name.namespace". */
+  service: string;
+  address: string;
+  name: string;
+  circuit: CircuitView;
+  /** The peak-EWMA latency score the balancer uses, ms. */
+  ewmaMs: number;
+  inflight: number;
+}
+
+/** Endpoints per called service in a summary; a service with more reports its first ones by address. */
+export const MAX_ENDPOINTS_PER_SERVICE = 64;
+/** Endpoints in one summary, all services together. */
+export const MAX_ENDPOINT_VIEWS = 256;
 
 export interface StatReport extends StatSummary {
   id: string;
@@ -49,10 +74,23 @@ export interface StatReport extends StatSummary {
 /** The stream server reads at most 64 KiB of a message; a summary stays under this. */
 export const MAX_STAT_REPORT_BYTES = 60_000;
 
-/** JSON of a report; if long names make it too big, the least busy series are left out. */
+/**
+ * JSON of a report; if long names make it too big, endpoints with a closed breaker and nothing in
+ * flight are left out first (then any endpoint), then the least busy series.
+ */
 export function encodeStatReport(r: StatReport): string {
   let text = JSON.stringify(r);
   if (text.length <= MAX_STAT_REPORT_BYTES) return text;
+  if (r.endpoints !== undefined && r.endpoints.length > 0) {
+    const quiet = (e: EndpointView) => (e.circuit === 'closed' || e.circuit === 'none') && e.inflight === 0;
+    const endpoints = [...r.endpoints].sort((a, b) => Number(quiet(a)) - Number(quiet(b)));
+    while (endpoints.length > 0 && text.length > MAX_STAT_REPORT_BYTES) {
+      endpoints.length = Math.floor(endpoints.length * 0.8);
+      text = JSON.stringify({ ...r, endpoints });
+    }
+    if (text.length <= MAX_STAT_REPORT_BYTES) return text;
+    r = { ...r, endpoints: [] };
+  }
   const series = [...r.series].sort((a, b) => b.requests - a.requests);
   while (series.length > 0 && text.length > MAX_STAT_REPORT_BYTES) {
     series.length = Math.floor(series.length * 0.8);
@@ -74,7 +112,24 @@ export function decodeStatReport(body: string): StatReport {
   if (typeof o.secret !== 'string' || o.secret === '') throw new StreamMessageError('stats: secret must be the stream secret from the hello');
   if (!isCount(o.windowSeconds) || o.windowSeconds <= 0 || o.windowSeconds > STAT_WINDOW_SECONDS) throw new StreamMessageError(`stats: windowSeconds must be in (0, ${STAT_WINDOW_SECONDS}]`);
   if (!Array.isArray(o.series) || o.series.length > MAX_STAT_SERIES) throw new StreamMessageError(`stats: series must be an array of at most ${MAX_STAT_SERIES}`);
-  return { id: o.id, secret: o.secret, windowSeconds: o.windowSeconds, series: o.series.map((s: unknown, i: number) => decodeSeries(s, `stats: series[${i}]`)) };
+  const report: StatReport = { id: o.id, secret: o.secret, windowSeconds: o.windowSeconds, series: o.series.map((s: unknown, i: number) => decodeSeries(s, `stats: series[${i}]`)) };
+  if (o.endpoints !== undefined) {
+    if (!Array.isArray(o.endpoints) || o.endpoints.length > MAX_ENDPOINT_VIEWS) throw new StreamMessageError(`stats: endpoints must be an array of at most ${MAX_ENDPOINT_VIEWS}`);
+    report.endpoints = o.endpoints.map((e: unknown, i: number) => decodeEndpoint(e, `stats: endpoints[${i}]`));
+  }
+  return report;
+}
+
+function decodeEndpoint(v: unknown, at: string): EndpointView {
+  if (typeof v !== 'object' || v === null) throw new StreamMessageError(`${at}: must be an object`);
+  const e = v as Record<string, unknown>;
+  for (const k of ['service', 'address', 'name'] as const) {
+    const text = e[k];
+    if (typeof text !== 'string' || text === '' || text.length > MAX_NAME) throw new StreamMessageError(`${at}.${k}: must be a non-empty string of at most ${MAX_NAME} characters`);
+  }
+  if (!CIRCUIT_VIEWS.includes(e.circuit as CircuitView)) throw new StreamMessageError(`${at}.circuit: must be one of ${CIRCUIT_VIEWS.join(', ')}`);
+  for (const k of ['ewmaMs', 'inflight'] as const) if (!isCount(e[k])) throw new StreamMessageError(`${at}.${k}: must be a non-negative number`);
+  return { service: e.service as string, address: e.address as string, name: e.name as string, circuit: e.circuit as CircuitView, ewmaMs: e.ewmaMs as number, inflight: e.inflight as number };
 }
 
 function decodeSeries(v: unknown, at: string): StatSeries {

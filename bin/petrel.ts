@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The one Petrel CLI. Subcommands live in their layers; this file only parses flags.
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 import { MAX_FLAG_DURATION_MS } from '../api/duration.ts';
 import { DEFAULT_LIMITS } from '../sidecar/listener/http-listener.ts';
 import { DEFAULT_DETECT_TIMEOUT_MS } from '../sidecar/interception/connection-interceptor.ts';
@@ -163,6 +163,19 @@ program.command('stat')
   .action(async (o) => {
     const { runStat } = await import('../control/stat-command.ts');
     process.exitCode = await runStat({ control: o.control, output: o.output, tokenFile: o.tokenFile, watch: o.watch === true });
+  });
+
+program.command('describe')
+  .description('which policy values (each with its source), routes, AccessPolicies and endpoints (breaker, latency) apply to a service or a pod\'s services, and which sidecars hold which version')
+  .addArgument(new Argument('<kind>', 'what to describe').choices(['service', 'pod']))
+  .argument('<name>', 'the service (or pod) name')
+  .option('-n, --namespace <namespace>', 'its namespace', 'default')
+  .option('--control <url>', 'the control plane API', baseUrl, 'http://127.0.0.1:15014')
+  .addOption(new Option('-o, --output <format>', 'text or json').choices(['text', 'json']).default('text'))
+  .option('--token-file <file>', 'the control plane\'s shared secret (needed when it runs with --token-file)')
+  .action(async (kind: 'service' | 'pod', name: string, o) => {
+    const { runDescribe } = await import('../control/describe-command.ts');
+    process.exitCode = await runDescribe({ kind, name, namespace: o.namespace, control: o.control, output: o.output, tokenFile: o.tokenFile });
   });
 
 program.command('validate')

@@ -12,6 +12,7 @@
 import { isRouteTarget } from '../api/target-ref-schema.ts';
 import type { AccessSpec, ScopedAccessSpec } from '../api/types.ts';
 import type { StoredAccessPolicy, StoredPolicy } from './policy.ts';
+import { policySource } from './policy-index.ts';
 import { qualify, routeAccessScopes } from './routing/access-scope.ts';
 import { routesOf } from './routing/stored-route.ts';
 
@@ -63,5 +64,15 @@ export class AccessIndex {
     }
     this.#merged.set(key, merged);
     return merged;
+  }
+
+  /** Where accessFor's answer came from (`petrel describe`): each policy that applies, and each route scope. */
+  sourcesFor(service: string, namespace: string): string[] {
+    const key = `${service}.${namespace}`;
+    return [
+      ...(this.#defaults.get(namespace) ?? []).map((p) => `${policySource(p)} (namespace default)`),
+      ...(this.#targets.get(key) ?? []).map((p) => policySource(p)),
+      ...(this.#scoped.get(key) ?? []).map((s) => s.source),
+    ];
   }
 }

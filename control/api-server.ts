@@ -2,7 +2,8 @@
 // so with a credential configured it needs one too (`authorization: Bearer`, as on the stream;
 // `petrel status --token-file F`). /metrics, /ready and /live stay open for scrapers and probes.
 // /v1/stat (merged sidecar summaries, `petrel stat`) and /v1/checks/kubernetes (`petrel check` in a
-// cluster) need the same credential as /v1/status.
+// cluster) need the same credential as /v1/status, and so does /v1/describe/{service,pod}/<ns>/<name>
+// (`petrel describe`, control/describe.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { StatBody } from '../api/stat-summary.ts';
 import { serveMetrics } from '../sidecar/telemetry/exposition.ts';
@@ -46,6 +47,8 @@ export interface ApiServerOptions {
   info?: () => ControlInfo;
   stats?: () => StatBody;
   kubernetesChecks?: () => Promise<CheckResult[]>;
+  /** `petrel describe`: the body, or undefined with `notFound` naming what exists nearby. */
+  describe?: (kind: 'service' | 'pod', namespace: string, name: string) => { body: unknown } | { notFound: string };
 }
 
 export function apiHandler(o: ApiServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -70,6 +73,19 @@ export function apiHandler(o: ApiServerOptions): (req: IncomingMessage, res: Ser
   return (req, res) => {
     const path = new URL(req.url ?? '/', 'http://control').pathname;
     if (req.method !== 'GET') return json(res, 405, { error: `${req.method} ${path}: the API answers GET only` });
+    const described = /^\/v1\/describe\/(service|pod)\/([^/]+)\/([^/]+)$/.exec(path);
+    if (described !== null && o.describe !== undefined) {
+      const [, kind, namespace, name] = described as unknown as [string, 'service' | 'pod', string, string];
+      return guarded(req, res, path, (r) => {
+        let answer: ReturnType<NonNullable<ApiServerOptions['describe']>>;
+        try {
+          answer = o.describe!(kind, decodeURIComponent(namespace), decodeURIComponent(name));
+        } catch (err) {
+          return json(r, 500, { error: `${path}: ${(err as Error).message}` });
+        }
+        return 'body' in answer ? json(r, 200, answer.body) : json(r, 404, { error: answer.notFound });
+      });
+    }
     switch (path) {
       case '/v1/status':
         return guarded(req, res, path, status);

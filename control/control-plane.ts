@@ -30,6 +30,7 @@ import type { PolicySource, SourceState } from './policy.ts';
 import { PushScheduler } from './push-scheduler.ts';
 import { Registry } from './registry.ts';
 import { StatStore } from './stat-store.ts';
+import { describePod, describeService, NotFound } from './describe.ts';
 import { PolicyDirectory } from './sources/policy-directory.ts';
 import { StreamServer } from './stream-server.ts';
 import type { SidecarStatus } from './subscription.ts';
@@ -170,6 +171,7 @@ export class ControlPlane {
       info: () => ({ version: PETREL_VERSION, kubernetes: this.options.kubernetes !== undefined, certTtlMs: identity === undefined ? null : this.options.certTtlMs ?? DEFAULT_CERT_TTL_MS }),
       stats: () => this.stats.merged(),
       kubernetesChecks: this.options.kubernetes === undefined ? undefined : () => this.#kubernetesChecks(),
+      describe: (kind, namespace, name) => this.describe(kind, namespace, name),
     }));
     await Promise.all([listen(this.#stream as Server, this.options.host, this.options.streamPort), listen(this.#api, this.options.host, this.options.apiPort)]);
     const webhook = this.options.webhook;
@@ -256,6 +258,17 @@ export class ControlPlane {
       if (!server) continue;
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+
+  /** `petrel describe`: one service, or a pod's services, from this moment's round, registry, subscriptions and stat summaries. */
+  describe(kind: 'service' | 'pod', namespace: string, name: string): { body: unknown } | { notFound: string } {
+    const input = { round: this.#scheduler.round(), services: this.registry.services(), sidecars: this.status(), endpoints: (s: string) => this.stats.endpoints(s) };
+    try {
+      return { body: kind === 'service' ? describeService(input, namespace, name) : describePod(input, namespace, name) };
+    } catch (err) {
+      if (err instanceof NotFound) return { notFound: err.message };
+      throw err;
     }
   }
 

@@ -181,7 +181,8 @@ export class StreamServer {
     if (msg === undefined) return;
     const sub = this.#owned(res, msg.id, msg.secret, 'stats', principal);
     if (sub === undefined) return;
-    if (sub.connected) store.report(sub.id, sub.node.namespace, { windowSeconds: msg.windowSeconds, series: msg.series });
+    const summary = { windowSeconds: msg.windowSeconds, series: msg.series, ...(msg.endpoints === undefined ? {} : { endpoints: msg.endpoints }) };
+    if (sub.connected) store.report(sub.id, sub.node.namespace, summary, `${sub.name} (${sub.node.service}.${sub.node.namespace})`);
     res.writeHead(204);
     res.end();
   }

@@ -18,6 +18,7 @@ import { createH2Listener, type H2Listener } from './listener/http2-listener.ts'
 import { InboundPipeline } from './pipeline/inbound.ts';
 import { OutboundPipeline } from './pipeline/outbound.ts';
 import { SidecarMetrics } from './telemetry/metrics.ts';
+import { endpointViews } from './telemetry/endpoint-views.ts';
 import { PoolRegistry } from './upstream/pool-registry.ts';
 import { EndpointStateRegistry } from './upstream/endpoint-state.ts';
 import { systemClock, systemRandom, type Clock, type Random } from './policy/clock.ts';
@@ -207,7 +208,7 @@ export class Sidecar {
         advertise, name: options.control.name ?? advertise, cacheFile: options.control.cacheFile, ca: options.control.ca,
         serviceAccount: options.control.serviceAccount, servicePort: options.control.servicePort,
         certificate: () => this.identity.certificate(),
-        stats: () => this.metrics.stat.summary(),
+        stats: () => ({ ...this.metrics.stat.summary(), endpoints: endpointViews(this.store.current) }),
         store: this.store, log: this.log, random: this.ctx.random,
       });
       await this.#controlClient.start();

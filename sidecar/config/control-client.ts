@@ -216,7 +216,8 @@ export class ControlClient {
     const stream = this.#stream;
     const summary = this.#o.stats?.();
     if (stream === undefined || stream.secret === undefined || summary === undefined) return;
-    const empty = summary.series.length === 0;
+    // Endpoints it has called keep it reporting: their breaker states must not age out of `petrel describe`.
+    const empty = summary.series.length === 0 && (summary.endpoints?.length ?? 0) === 0;
     if (empty && this.#sentEmpty) return;
     this.#sentEmpty = empty;
     const body = encodeStatReport({ id: stream.id, secret: stream.secret, ...summary });

@@ -10,6 +10,8 @@ export const EWMA_PRIOR_MS = 1;
 
 export class EndpointStats {
   inflight = 0;
+  /** Attempts that settled here (latencies observed): a sidecar reports only endpoints it called (`petrel describe`). */
+  observed = 0;
   #ewmaMs = EWMA_PRIOR_MS;
   #stamp: number;
   readonly #clock: Clock;
@@ -24,6 +26,7 @@ export class EndpointStats {
   }
 
   observe(latencyMs: number): void {
+    this.observed++;
     const now = this.#clock.now();
     const elapsed = Math.max(0, now - this.#stamp);
     this.#stamp = now;
