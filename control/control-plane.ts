@@ -32,6 +32,7 @@ import { Registry } from './registry.ts';
 import { StatStore } from './stat-store.ts';
 import { PolicyDirectory } from './sources/policy-directory.ts';
 import { StreamServer } from './stream-server.ts';
+import { TapHub } from './tap-hub.ts';
 import type { SidecarStatus } from './subscription.ts';
 import type { ServingCertificate } from './webhooks/webhook-certificate.ts';
 
@@ -103,12 +104,15 @@ export class ControlPlane {
   #lastErrors = '';
   /** Sidecars' `petrel stat` summaries. */
   readonly stats = new StatStore();
+  /** `petrel tap` sessions, relayed between the API port and the sidecars' streams. */
+  readonly taps: TapHub;
 
   constructor(options: ControlPlaneOptions) {
     this.options = options;
     this.log = options.log ?? pino({ base: { component: 'control' } });
     this.registry = new Registry(options.registrationGraceMs);
     if (options.policiesDir !== undefined) this.#sources.push(new PolicyDirectory(options.policiesDir, { debounceMs: options.debounceMs }));
+    this.taps = new TapHub({ subscriptions: () => this.#streams?.subscriptions() ?? [], log: this.log });
     this.metrics = new ControlMetrics(() => this.#streams?.connectedCount() ?? 0, () => this.#policyState().errors.length);
     this.#scheduler = new PushScheduler({
       debounceMs: options.debounceMs, startupGraceMs: options.startupGraceMs,
@@ -142,7 +146,7 @@ export class ControlPlane {
     const identity = this.options.identity === false ? undefined : await this.#startIdentity();
     this.#scheduler.start();
     const streams = new StreamServer({
-      auth, registry: this.registry, scheduler: this.#scheduler, metrics: this.metrics, log: this.log, stats: this.stats,
+      auth, registry: this.registry, scheduler: this.#scheduler, metrics: this.metrics, log: this.log, stats: this.stats, taps: this.taps,
       identity: identity === undefined ? undefined : {
         trustDomain: identity.trustDomain,
         certificates: new CertificateEndpoint({ ca: identity, rateLimit: new IssuanceRateLimit(this.options.now), metrics: this.metrics, log: this.log }),
@@ -170,6 +174,7 @@ export class ControlPlane {
       info: () => ({ version: PETREL_VERSION, kubernetes: this.options.kubernetes !== undefined, certTtlMs: identity === undefined ? null : this.options.certTtlMs ?? DEFAULT_CERT_TTL_MS }),
       stats: () => this.stats.merged(),
       kubernetesChecks: this.options.kubernetes === undefined ? undefined : () => this.#kubernetesChecks(),
+      taps: this.taps,
     }));
     await Promise.all([listen(this.#stream as Server, this.options.host, this.options.streamPort), listen(this.#api, this.options.host, this.options.apiPort)]);
     const webhook = this.options.webhook;
@@ -251,6 +256,7 @@ export class ControlPlane {
     this.#scheduler.stop();
     this.#servingRenewer?.stop();
     this.identity?.close();
+    this.taps.close();
     this.#streams?.close();
     for (const server of [this.#stream, this.#api, this.#webhooks]) {
       if (!server) continue;
