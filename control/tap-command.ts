@@ -96,6 +96,11 @@ export function formatTapEvent(e: TapEvent): string[] {
   const arrow = e.direction === 'inbound' ? `${e.peer || '?'} -> ${e.service}` : `${e.service} -> ${e.peer || '?'}`;
   const grpc = e.grpc_status === '' ? '' : ` grpc=${e.grpc_status}`;
   const line = `${e.time} ${e.direction === 'inbound' ? 'in ' : 'out'} ${arrow} ${e.method} ${e.authority}${e.path} route=${e.route || '-'} `
-    + `${e.status}${grpc} flags=${e.flags} attempts=${e.attempts} upstream=${e.upstream || '-'} ${e.duration_ms}ms`;
+    + `${e.status}${grpc} flags=${e.flags} attempts=${e.attempts} upstream=${shortUpstream(e.upstream)} ${e.duration_ms}ms`;
   return e.explanation === undefined ? [line] : [line, `    ${e.explanation}`];
+}
+
+/** "payments.default endpoint payments-0" -> "payments-0": the endpoint, one word for the line. */
+function shortUpstream(label: string): string {
+  return label === '' ? '-' : label.replace(/^.* endpoint /, '').replace(/ /g, ':');
 }
