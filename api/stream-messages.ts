@@ -6,15 +6,17 @@
 //   ack         POST /v1/ack         {id, secret, version, status: ACK|NACK, error?, identity?, certNotAfter?}
 //   deregister  POST /v1/deregister  {id, secret}  ->  {deregistered: address | null}
 //   stats       POST /v1/stats       {id, secret, windowSeconds, series}  (api/stat-summary.ts)
+//   tap         a `tap` frame starts, renews or stops a tap; POST /v1/tap {id, secret, events, dropped} (api/tap-messages.ts)
 // `secret` is the per-stream secret the hello carries: only the holder of the stream may answer
 // for it, so the shared token alone cannot forge another sidecar's ACK/NACK or deregister it.
 import { isIdentityName, parseSpiffe } from '../sidecar/identity/spiffe.ts';
+import { decodeTapSpec, type TapFrame } from './tap-messages.ts';
 
 export const SNAPSHOT_API_VERSION = 'petrel.dev/v1alpha1';
 /** How every compiled snapshot's JSON starts; the version is spliced in right after it. */
 export const SNAPSHOT_JSON_HEAD = `{"apiVersion":"${SNAPSHOT_API_VERSION}","kind":"SidecarSnapshot",`;
 
-export const STREAM_PATHS = { subscribe: '/v1/subscribe', ack: '/v1/ack', deregister: '/v1/deregister', stats: '/v1/stats' } as const;
+export const STREAM_PATHS = { subscribe: '/v1/subscribe', ack: '/v1/ack', deregister: '/v1/deregister', stats: '/v1/stats', tap: '/v1/tap' } as const;
 
 /** A stream message that does not decode. `code` is stable; the message says what is wrong. */
 export class StreamMessageError extends Error {
@@ -81,7 +83,7 @@ export function decodeSubscribe(q: URLSearchParams): SubscribeRequest {
 export interface HelloFrame { type: 'hello'; id: string; heartbeatMs: number; secret?: string | undefined }
 export interface SnapshotFrame { type: 'snapshot'; snapshot: unknown }
 export interface PingFrame { type: 'ping' }
-export type StreamFrame = HelloFrame | SnapshotFrame | PingFrame;
+export type StreamFrame = HelloFrame | SnapshotFrame | PingFrame | TapFrame;
 
 /** One NDJSON line (newline included). A snapshot frame from a compiled JSON: see encodeSnapshotFrame. */
 export function encodeFrame(frame: HelloFrame | PingFrame): string {
@@ -117,8 +119,10 @@ export function decodeFrame(line: string): StreamFrame {
     }
     case 'ping':
       return { type: 'ping' };
+    case 'tap':
+      return { type: 'tap', tap: decodeTapSpec(value.tap) };
     default:
-      throw new StreamMessageError(`stream frame: unknown type ${JSON.stringify(value.type)}; expected hello, snapshot or ping`);
+      throw new StreamMessageError(`stream frame: unknown type ${JSON.stringify(value.type)}; expected hello, snapshot, ping or tap`);
   }
 }
 

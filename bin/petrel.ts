@@ -178,6 +178,23 @@ program.command('describe')
     process.exitCode = await runDescribe({ kind, name, namespace: o.namespace, control: o.control, output: o.output, tokenFile: o.tokenFile });
   });
 
+program.command('tap')
+  .description('live requests to and from a service through the sidecars (path without query, no bodies); --explain adds each policy decision')
+  .argument('<service>', 'the mesh service to tap')
+  .option('-n, --namespace <ns>', 'the service\'s namespace', 'default')
+  .option('--duration <duration>', 'stop after this long', duration, 30_000)
+  .option('--max <n>', 'stop after this many requests', positiveInt, 100)
+  .option('--explain', 'each request\'s route, decisions and attempts in words (retry condition, budget left, backoff)')
+  .option('--control <url>', 'the control plane API', baseUrl, 'http://127.0.0.1:15014')
+  .addOption(new Option('-o, --output <format>', 'text or json (one JSON object per request)').choices(['text', 'json']).default('text'))
+  .option('--token-file <file>', 'the control plane\'s shared secret (tap is privileged: needed when it runs with --token-file)')
+  .action(async (service: string, o) => {
+    const { runTap } = await import('../control/tap-command.ts');
+    process.exitCode = await runTap({
+      control: o.control, tokenFile: o.tokenFile, service, namespace: o.namespace, durationMs: o.duration, max: o.max, explain: o.explain === true, output: o.output,
+    });
+  });
+
 program.command('validate')
   .description('validate ResiliencePolicy and SidecarSnapshot files; exit 1 with one line per error')
   .requiredOption('-f, --file <file>', 'a YAML or JSON file (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])

@@ -2,16 +2,19 @@
 // so with a credential configured it needs one too (`authorization: Bearer`, as on the stream;
 // `petrel status --token-file F`). /metrics, /ready and /live stay open for scrapers and probes.
 // /v1/stat (merged sidecar summaries, `petrel stat`) and /v1/checks/kubernetes (`petrel check` in a
-// cluster) need the same credential as /v1/status, and so does /v1/describe/{service,pod}/<ns>/<name>
-// (`petrel describe`, control/describe.ts).
+// cluster) need the same credential as /v1/status, and so do /v1/describe/{service,pod}/<ns>/<name>
+// (`petrel describe`, control/describe.ts) and /v1/tap (`petrel tap`): an NDJSON stream of live
+// requests, relayed from the sidecars (tap-hub.ts); it is privileged, as it shows who calls what.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { StatBody } from '../api/stat-summary.ts';
+import { DurationError, MAX_FLAG_DURATION_MS, parseDuration } from '../api/duration.ts';
 import { serveMetrics } from '../sidecar/telemetry/exposition.ts';
 import type { Authenticator } from './auth.ts';
 import { json } from './http-util.ts';
 import type { ControlMetrics } from './metrics.ts';
 import type { SourceState } from './policy.ts';
 import type { SidecarStatus } from './subscription.ts';
+import { MAX_TAPS, type TapHub, type TapRequest } from './tap-hub.ts';
 
 export interface StatusBody {
   sidecars: SidecarStatus[];
@@ -49,6 +52,29 @@ export interface ApiServerOptions {
   kubernetesChecks?: () => Promise<CheckResult[]>;
   /** `petrel describe`: the body, or undefined with `notFound` naming what exists nearby. */
   describe?: (kind: 'service' | 'pod', namespace: string, name: string) => { body: unknown } | { notFound: string };
+  taps?: TapHub;
+}
+
+/** Most events one tap may ask for. */
+export const MAX_TAP_EVENTS = 10_000;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** GET /v1/tap?service=S&namespace=N&explain=1&max=100&duration=30s, checked; a string says what is wrong. */
+export function parseTapQuery(q: URLSearchParams): TapRequest | string {
+  const service = q.get('service') ?? '';
+  const namespace = q.get('namespace') ?? 'default';
+  if (!DNS_LABEL.test(service) || !DNS_LABEL.test(namespace)) return 'service and namespace must be DNS labels (?service=NAME&namespace=NS)';
+  const max = Number(q.get('max') ?? '100');
+  if (!Number.isSafeInteger(max) || max < 1 || max > MAX_TAP_EVENTS) return `max must be a whole number from 1 to ${MAX_TAP_EVENTS}`;
+  let durationMs: number;
+  try {
+    durationMs = parseDuration(q.get('duration') ?? '30s');
+  } catch (err) {
+    return `duration: ${(err as DurationError).message}`;
+  }
+  if (durationMs <= 0 || durationMs > MAX_FLAG_DURATION_MS) return 'duration must be more than 0 and at most 1h';
+  const explain = q.get('explain');
+  return { service, namespace, explain: explain === '1' || explain === 'true', max, durationMs };
 }
 
 export function apiHandler(o: ApiServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -61,6 +87,15 @@ export function apiHandler(o: ApiServerOptions): (req: IncomingMessage, res: Ser
   const checks = (res: ServerResponse) => {
     if (o.kubernetesChecks === undefined) return json(res, 404, { error: 'this control plane does not run with --kubernetes' });
     o.kubernetesChecks().then((results) => json(res, 200, { checks: results }), (err: Error) => json(res, 500, { error: `kubernetes checks failed: ${err.message}` }));
+  };
+  const tap = (req: IncomingMessage, res: ServerResponse) => {
+    if (o.taps === undefined) return json(res, 404, { error: 'this control plane relays no taps' });
+    const request = parseTapQuery(new URL(req.url ?? '/', 'http://control').searchParams);
+    if (typeof request === 'string') return json(res, 400, { error: `/v1/tap: ${request}` });
+    if (o.taps.count >= MAX_TAPS) return json(res, 429, { error: `/v1/tap: ${MAX_TAPS} taps are running already; try again when one ends` });
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    res.flushHeaders();
+    o.taps.open(request, res);
   };
   /** Answers with `serve` once the caller presents the token (when one is configured). */
   const guarded = (req: IncomingMessage, res: ServerResponse, path: string, serve: (res: ServerResponse) => void) => {
@@ -93,6 +128,8 @@ export function apiHandler(o: ApiServerOptions): (req: IncomingMessage, res: Ser
         return guarded(req, res, path, stat);
       case '/v1/checks/kubernetes':
         return guarded(req, res, path, checks);
+      case '/v1/tap':
+        return guarded(req, res, path, (res) => tap(req, res));
       case '/metrics':
         serveMetrics(o.metrics.registry, req, res);
         return;

@@ -33,6 +33,7 @@ import { StatStore } from './stat-store.ts';
 import { describePod, describeService, NotFound } from './describe.ts';
 import { PolicyDirectory } from './sources/policy-directory.ts';
 import { StreamServer } from './stream-server.ts';
+import { TapHub } from './tap-hub.ts';
 import type { SidecarStatus } from './subscription.ts';
 import type { ServingCertificate } from './webhooks/webhook-certificate.ts';
 
@@ -104,12 +105,15 @@ export class ControlPlane {
   #lastErrors = '';
   /** Sidecars' `petrel stat` summaries. */
   readonly stats = new StatStore();
+  /** `petrel tap` sessions, relayed between the API port and the sidecars' streams. */
+  readonly taps: TapHub;
 
   constructor(options: ControlPlaneOptions) {
     this.options = options;
     this.log = options.log ?? pino({ base: { component: 'control' } });
     this.registry = new Registry(options.registrationGraceMs);
     if (options.policiesDir !== undefined) this.#sources.push(new PolicyDirectory(options.policiesDir, { debounceMs: options.debounceMs }));
+    this.taps = new TapHub({ subscriptions: () => this.#streams?.subscriptions() ?? [], log: this.log });
     this.metrics = new ControlMetrics(() => this.#streams?.connectedCount() ?? 0, () => this.#policyState().errors.length);
     this.#scheduler = new PushScheduler({
       debounceMs: options.debounceMs, startupGraceMs: options.startupGraceMs,
@@ -143,7 +147,7 @@ export class ControlPlane {
     const identity = this.options.identity === false ? undefined : await this.#startIdentity();
     this.#scheduler.start();
     const streams = new StreamServer({
-      auth, registry: this.registry, scheduler: this.#scheduler, metrics: this.metrics, log: this.log, stats: this.stats,
+      auth, registry: this.registry, scheduler: this.#scheduler, metrics: this.metrics, log: this.log, stats: this.stats, taps: this.taps,
       identity: identity === undefined ? undefined : {
         trustDomain: identity.trustDomain,
         certificates: new CertificateEndpoint({ ca: identity, rateLimit: new IssuanceRateLimit(this.options.now), metrics: this.metrics, log: this.log }),
@@ -172,6 +176,7 @@ export class ControlPlane {
       stats: () => this.stats.merged(),
       kubernetesChecks: this.options.kubernetes === undefined ? undefined : () => this.#kubernetesChecks(),
       describe: (kind, namespace, name) => this.describe(kind, namespace, name),
+      taps: this.taps,
     }));
     await Promise.all([listen(this.#stream as Server, this.options.host, this.options.streamPort), listen(this.#api, this.options.host, this.options.apiPort)]);
     const webhook = this.options.webhook;
@@ -253,6 +258,7 @@ export class ControlPlane {
     this.#scheduler.stop();
     this.#servingRenewer?.stop();
     this.identity?.close();
+    this.taps.close();
     this.#streams?.close();
     for (const server of [this.#stream, this.#api, this.#webhooks]) {
       if (!server) continue;

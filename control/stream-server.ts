@@ -6,6 +6,7 @@
 //                        others get new snapshots before the answer
 //   POST /v1/certificate a workload certificate for a CSR (identity/certificate-endpoint.ts)
 //   POST /v1/stats       the sidecar's last 30 s for `petrel stat` (stat-store.ts), with the stream secret
+//   POST /v1/tap         sampled requests for `petrel tap` (tap-hub.ts), with the stream secret
 // The credential's principal is remembered with the subscription: an ACK/NACK or deregister counts
 // only from the same principal (and with the stream secret), so one workload's token cannot answer
 // for another's stream.
@@ -18,6 +19,7 @@ import {
   type DeregisterReply, type SubscribeRequest,
 } from '../api/stream-messages.ts';
 import { decodeStatReport } from '../api/stat-summary.ts';
+import { decodeTapReport } from '../api/tap-messages.ts';
 import { formatSpiffe } from '../sidecar/identity/spiffe.ts';
 import { describePrincipal, samePrincipal, type Authenticator, type Principal } from './auth.ts';
 import { CERTIFICATE_PATH, type CertificateEndpoint } from './identity/certificate-endpoint.ts';
@@ -26,6 +28,7 @@ import type { ControlMetrics } from './metrics.ts';
 import type { PushScheduler } from './push-scheduler.ts';
 import type { Registry } from './registry.ts';
 import type { StatStore } from './stat-store.ts';
+import type { TapHub } from './tap-hub.ts';
 import { Subscription, type SidecarStatus } from './subscription.ts';
 
 /** Disconnected sidecars stay in the status table this long. */
@@ -43,6 +46,8 @@ export interface StreamServerOptions {
   identity?: { certificates: CertificateEndpoint; trustDomain: string } | undefined;
   /** Where sidecars' `petrel stat` summaries go; undefined: POST /v1/stats answers 404. */
   stats?: StatStore | undefined;
+  /** Where sidecars' `petrel tap` events go; undefined: POST /v1/tap answers 404. */
+  taps?: TapHub | undefined;
 }
 
 export class StreamServer {
@@ -84,6 +89,7 @@ export class StreamServer {
       if (route === `POST ${STREAM_PATHS.ack}`) return void this.#ack(req, res, principal);
       if (route === `POST ${STREAM_PATHS.deregister}`) return void this.#deregister(req, res, principal);
       if (route === `POST ${STREAM_PATHS.stats}` && this.#o.stats !== undefined) return void this.#stats(req, res, principal, this.#o.stats);
+      if (route === `POST ${STREAM_PATHS.tap}` && this.#o.taps !== undefined) return void this.#tap(req, res, principal, this.#o.taps);
       if (route === `POST ${CERTIFICATE_PATH}`) {
         if (this.#o.identity === undefined) {
           this.#o.metrics.certificateRejections.inc({ reason: 'identity_off' });
@@ -183,6 +189,17 @@ export class StreamServer {
     if (sub === undefined) return;
     const summary = { windowSeconds: msg.windowSeconds, series: msg.series, ...(msg.endpoints === undefined ? {} : { endpoints: msg.endpoints }) };
     if (sub.connected) store.report(sub.id, sub.node.namespace, summary, `${sub.name} (${sub.node.service}.${sub.node.namespace})`);
+    res.writeHead(204);
+    res.end();
+  }
+
+  /** Tap events count only from the stream they were asked on: its secret and its principal. */
+  async #tap(req: IncomingMessage, res: ServerResponse, principal: Principal, taps: TapHub): Promise<void> {
+    const msg = await readMessage(req, res, decodeTapReport);
+    if (msg === undefined) return;
+    const sub = this.#owned(res, msg.id, msg.secret, 'tap', principal);
+    if (sub === undefined) return;
+    if (sub.connected) taps.report(msg, sub.node);
     res.writeHead(204);
     res.end();
   }

@@ -3,6 +3,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { encodeFrame, encodeSnapshotFrame, type HelloFrame, type PingFrame } from '../api/stream-messages.ts';
+import { encodeTapFrame, type TapSpec } from '../api/tap-messages.ts';
 import type { Principal } from './auth.ts';
 import type { NodeIdentity } from './compiler.ts';
 
@@ -137,6 +138,13 @@ export class Subscription {
       connected: this.connected, deregistered: this.deregistered, lastSeen: new Date(this.lastSeen).toISOString(),
       identity: this.certificate?.identity ?? null, certExpires: this.certificate?.notAfter ?? null,
     };
+  }
+
+  /** A `petrel tap` frame (start, renew, stop); false when the stream is gone. */
+  tap(spec: TapSpec): boolean {
+    if (!this.connected || this.#res.writableEnded) return false;
+    this.#res.write(encodeTapFrame(spec));
+    return true;
   }
 
   close(): void {

@@ -25,6 +25,7 @@ import { systemClock, systemRandom, type Clock, type Random } from './policy/clo
 import { MAX_TIMER_MS } from '../api/duration.ts';
 import { AccessLog, type AccessLogMode } from './telemetry/access-log.ts';
 import { startTracing } from './telemetry/tracing.ts';
+import { Tap } from './telemetry/tap.ts';
 import { DEFAULT_DETECT_TIMEOUT_MS, interceptConnections } from './interception/connection-interceptor.ts';
 import { loadOriginalDestinationAddon } from './interception/original-destination.ts';
 import { OpaqueTcpProxy } from './interception/opaque-tcp.ts';
@@ -124,6 +125,7 @@ export class Sidecar {
       self, store: this.store, pools: this.pools, metrics, app: options.app,
       selfAddresses: new SelfAddresses([options.inboundPort, options.outboundPort, options.adminPort]),
       accessLog: new AccessLog(options.accessLog ?? 'errors'),
+      tap: new Tap({ clock, self }),
     });
   }
 
@@ -209,6 +211,7 @@ export class Sidecar {
         serviceAccount: options.control.serviceAccount, servicePort: options.control.servicePort,
         certificate: () => this.identity.certificate(),
         stats: () => ({ ...this.metrics.stat.summary(), endpoints: endpointViews(this.store.current) }),
+        tap: this.ctx.tap,
         store: this.store, log: this.log, random: this.ctx.random,
       });
       await this.#controlClient.start();
@@ -287,6 +290,7 @@ export class Sidecar {
       this.#opaque.destroyAll();
     }
     this.#controlClient?.stop();
+    this.ctx.tap.stop();
     this.identity.stop();
     await this.pools.close();
     await this.ctx.tracing?.shutdown().catch(() => {});

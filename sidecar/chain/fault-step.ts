@@ -25,6 +25,7 @@ export class FaultStep implements Step, Resumable {
       return;
     }
     exchange.setFlag('DI');
+    exchange.explain?.delay(fault.ms);
     exchange.parked = this;
     this.#env.clock.setTimeout(wake, fault.ms, exchange);
   }

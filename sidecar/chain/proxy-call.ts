@@ -127,6 +127,7 @@ export class ProxyCall implements AttemptOwner {
       attempt.span = tracing.clientSpan(this.#spanStart(endpoint));
       tracing.inject(attempt.span, headers);
     }
+    exchange.explain?.attempt(exchange.attempts, endpoint?.name ?? destination.label, attempt.span);
     if (this.#deadline !== Infinity) {
       const remainingMs = Math.max(0, this.#deadline - clock.now());
       if (plan.propagateDeadline) {
@@ -169,6 +170,7 @@ export class ProxyCall implements AttemptOwner {
     // A gRPC response still streaming settles (and ends its span) when its trailers arrive.
     if (attempt.span !== undefined && (!grpc || grpcStatus !== undefined)) this.#env.tracing?.end(attempt.span, status, '-', undefined, grpcStatus);
     if (this.#done) return false;
+    exchange.explain?.outcome(grpcStatus === undefined ? String(status) : `${status} grpc ${grpcStatus}`);
     const retry = this.#plan.retry;
     if (retry !== undefined) {
       let decision: RetryDecision;
@@ -193,6 +195,7 @@ export class ProxyCall implements AttemptOwner {
     // A gRPC call's deadline runs until its last byte; anything else's ends with the headers.
     if (exchange.grpc && this.#totalTimer !== undefined) this.#done = true;
     else this.#finish();
+    exchange.explain?.relaying(exchange);
     return true;
   }
 
@@ -227,6 +230,7 @@ export class ProxyCall implements AttemptOwner {
     this.#settle(attempt, 'failed');
     if (attempt.span !== undefined) this.#env.tracing?.end(attempt.span, undefined, failure.flag, failure.flag);
     exchange.setFlag(failure.flag);
+    exchange.explain?.outcome(failure.flag);
     this.#env.log.debug({ requestId: exchange.requestId, flag: failure.flag, upstream: attempt.label, err: failure.error.message }, 'upstream failure');
     if (relaying) {
       this.#finish();
@@ -261,6 +265,7 @@ export class ProxyCall implements AttemptOwner {
       attempts: exchange.attempts, method: exchange.method, replayable: replayable(exchange.body),
       now: this.#env.clock.now(), deadline: this.#deadline,
     });
+    exchange.explain?.retryDecision(decision, this.#plan.retry!);
     if (!decision.retry && decision.why === 'budget') {
       exchange.counters?.budgetExhausted();
       this.#attempt?.span?.addEvent('retry_budget_exhausted');

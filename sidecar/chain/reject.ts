@@ -21,5 +21,6 @@ export function reject(env: ChainEnvironment, exchange: Exchange, error: ProxyEr
         decision, error.flag, error.status);
     }
   }
+  exchange.explain?.decision(decision, error.flag, error.status);
   exchange.reply(error.flag, error.message, error.status, extraHeaders);
 }

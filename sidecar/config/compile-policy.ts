@@ -50,8 +50,9 @@ export function compileRetry(service: RetrySpec | undefined, route: RetrySpec | 
   const ratio = r.budget?.ratio ?? DEFAULT_BUDGET.ratio;
   const minPerSecond = r.budget?.minPerSecond ?? DEFAULT_BUDGET.minPerSecond;
   const budget = budgetFor?.(ratio, minPerSecond) ?? new RetryBudget(ratio, minPerSecond, env.clock);
-  if (!configured) return new RetryPolicy(DEFAULT_NEVER_SENT_ATTEMPTS, compileConditions(['connect-failure']), backoff, budget, false, false);
-  return new RetryPolicy(r.attempts ?? 1, compileConditions(r.on ?? DEFAULT_RETRY_ON), backoff, budget, r.nonIdempotent ?? false);
+  if (!configured) return new RetryPolicy(DEFAULT_NEVER_SENT_ATTEMPTS, compileConditions(['connect-failure']), backoff, budget, false, false, ['connect-failure']);
+  const on = r.on ?? DEFAULT_RETRY_ON;
+  return new RetryPolicy(r.attempts ?? 1, compileConditions(on), backoff, budget, r.nonIdempotent ?? false, true, on);
 }
 
 export function compileBreaker(spec: CircuitBreakerSpec | undefined): BreakerConfig | undefined {

@@ -13,6 +13,8 @@ import {
   decodeDeregisterReply, decodeFrame, encodeAck, encodeDeregister, encodeSubscribe, STREAM_PATHS, StreamMessageError,
 } from '../../api/stream-messages.ts';
 import { encodeStatReport, type StatSummary } from '../../api/stat-summary.ts';
+import { encodeTapReport, type TapEvent } from '../../api/tap-messages.ts';
+import type { Tap } from '../telemetry/tap.ts';
 import { Backoff } from '../policy/backoff.ts';
 import type { Random } from '../policy/clock.ts';
 import { ConfigRejectedError, type ConfigSource } from './config-store.ts';
@@ -50,6 +52,8 @@ export interface ControlClientOptions {
   cacheFile: string | undefined;
   /** This sidecar's last 30 s for `petrel stat`, sent on the stream every STAT_REPORT_MS. */
   stats?: () => StatSummary;
+  /** `petrel tap`: tap frames on the stream start and renew its leases; its events go back on POST /v1/tap. */
+  tap?: Tap;
   store: SnapshotStore;
   log: Logger;
   random: Random;
@@ -88,6 +92,7 @@ export class ControlClient {
   /** Loads the disk cache if there is one, then connects. */
   async start(): Promise<void> {
     if (this.#o.cacheFile !== undefined) await loadSnapshotCache(this.#o.cacheFile, this.#o.store, this.#o.log);
+    if (this.#o.tap !== undefined) this.#o.tap.send = (events, dropped) => this.#sendTap(events, dropped);
     this.#connect();
     if (this.#o.stats !== undefined) {
       this.#statTimer = setInterval(() => this.#sendStats(), STAT_REPORT_MS);
@@ -167,6 +172,7 @@ export class ControlClient {
           // deregister() ran while this subscription (which registered) was being set up.
           if (registers && this.#deregistered) void this.#sendDeregister(5_000);
         } else if (frame.type === 'snapshot') this.#apply(frame.snapshot);
+        else if (frame.type === 'tap') this.#o.tap?.control(frame.tap);
       }
     });
     const ended = (why: string) => () => {
@@ -225,6 +231,21 @@ export class ControlClient {
       method: 'POST', headers: { ...this.#headers(), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
     }, (res) => res.resume());
     req.on('error', (err) => this.#o.log.debug({ err: err.message }, 'could not send the stat summary'));
+    req.end(body);
+  }
+
+  /**
+   * A batch of tap events, authenticated by the stream secret: only this subscription's sidecar can
+   * upload for it. Best effort: a lost batch is lost (the tap is a sample anyway).
+   */
+  #sendTap(events: TapEvent[], dropped: Record<string, number>): void {
+    const stream = this.#stream;
+    if (stream === undefined || stream.secret === undefined) return;
+    const body = encodeTapReport({ id: stream.id, secret: stream.secret, events, dropped });
+    const req = controlRequest(this.#endpoint, new URL(STREAM_PATHS.tap, this.#o.url), {
+      method: 'POST', headers: { ...this.#headers(), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    }, (res) => res.resume());
+    req.on('error', (err) => this.#o.log.debug({ err: err.message }, 'could not send tap events'));
     req.end(body);
   }
 

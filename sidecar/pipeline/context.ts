@@ -6,6 +6,7 @@ import type { SidecarMetrics } from '../telemetry/metrics.ts';
 import type { PoolRegistry } from '../upstream/pool-registry.ts';
 import type { AccessLog } from '../telemetry/access-log.ts';
 import type { SelfAddresses } from '../routing/self-address.ts';
+import type { Tap } from '../telemetry/tap.ts';
 
 export interface ProxyContext extends ChainEnvironment {
   readonly self: SelfIdentity;
@@ -17,4 +18,6 @@ export interface ProxyContext extends ChainEnvironment {
   /** This sidecar's own listeners, however their addresses are spelled: never a destination. */
   readonly selfAddresses: SelfAddresses;
   readonly accessLog: AccessLog;
+  /** `petrel tap`: `tap.active` is the request path's one check while nobody taps. */
+  readonly tap: Tap;
 }

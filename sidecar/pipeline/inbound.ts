@@ -14,6 +14,7 @@ import type { RouteCounters } from '../telemetry/metrics.ts';
 import type { StreamMetrics } from '../telemetry/request-series.ts';
 import type { ProxyContext } from './context.ts';
 import { acceptRequest } from './accept.ts';
+import { EXPLAIN_HEADER, ExplainRefusals } from '../telemetry/explain.ts';
 import { PipelineEntryPoints } from './entry-points.ts';
 import { meshPeer } from '../listener/mtls-terminator.ts';
 import { ALLOWED } from '../policy/access-control.ts';
@@ -46,7 +47,11 @@ export class InboundPipeline extends PipelineEntryPoints {
     super(ctx, 'inbound', reattach);
     this.#appPort = ctx.app === undefined ? undefined : parseAuthority(ctx.app)?.port;
     this.#trustPlaintextHeaders = trustPlaintextHeaders;
+    this.#explainRefusals = new ExplainRefusals(ctx.metrics.registry, ctx.log);
   }
+
+  /** petrel-explain is the pod's own app's to ask, on the outbound listener: inbound it is refused. */
+  readonly #explainRefusals: ExplainRefusals;
 
   /**
    * A redirected connection is HTTP for the app only on the app's port. A connection to one of the
@@ -121,6 +126,8 @@ export class InboundPipeline extends PipelineEntryPoints {
     exchange.metrics = peer.metrics;
     exchange.counters = peer.counters;
     if (target instanceof ProxyError) return reject(ctx, exchange, target, 'bad_request');
+    if (exchange.requestHeaders[EXPLAIN_HEADER] !== undefined) this.#explainRefusals.refuse(exchange.headers, exchange.requestId);
+    if (ctx.tap.active) ctx.tap.begin(exchange, 'inbound', ctx.self.service, ctx.self.namespace);
     // route: everything inbound goes to the one local app, by this service's own routes
     const inbound = ctx.store.current?.inbound;
     const route = inbound === undefined ? undefined : matchInboundRoute(inbound, exchange.method, target.path);
@@ -128,6 +135,7 @@ export class InboundPipeline extends PipelineEntryPoints {
       const why = ctx.app === undefined ? 'this sidecar has no local app (--app)' : 'the sidecar has no configuration yet';
       return reject(ctx, exchange, new ProxyError('NR', why), 'no_route');
     }
+    exchange.explain?.route(route.name);
     if (ctx.tracing !== undefined) {
       const span = ctx.tracing.serverSpan({
         parentHeaders: exchange.requestHeaders, method: exchange.method, path: target.path, serverAddress: ctx.self.service,

@@ -27,6 +27,7 @@ import { parseAuthority } from '../routing/request-target.ts';
 import { resolveOutbound, type PassthroughDestination } from '../routing/resolve-outbound.ts';
 import type { ProxyContext } from './context.ts';
 import { acceptRequest } from './accept.ts';
+import { EXPLAIN_HEADER, Explanation, stripExplainHeader, wantsExplain } from '../telemetry/explain.ts';
 import { PipelineEntryPoints } from './entry-points.ts';
 
 /** Passthrough traffic has no policy: the built-in connect timeout, nothing else. */
@@ -53,6 +54,13 @@ export class OutboundPipeline extends PipelineEntryPoints {
     exchange.metrics = this.#passthroughMetrics;
     const target = acceptRequest(exchange, upgrade);
     if (target instanceof ProxyError) return reject(ctx, exchange, target, 'bad_request');
+    // The pod's own app may ask why (this listener serves only the pod's processes); the header
+    // never goes upstream.
+    const explain = exchange.requestHeaders[EXPLAIN_HEADER];
+    if (explain !== undefined) {
+      stripExplainHeader(exchange.headers);
+      if (wantsExplain(explain)) exchange.explain = new Explanation(true);
+    }
     if (exchange.hops >= MAX_HOPS) {
       return reject(ctx, exchange, new ProxyError('NR', `the request has passed ${exchange.hops} outbound sidecars: a forwarding loop`, 508), 'loop');
     }
@@ -66,6 +74,7 @@ export class OutboundPipeline extends PipelineEntryPoints {
     if (destination instanceof ProxyError) return reject(ctx, exchange, destination, 'no_route');
     exchange.headers.push(HOPS_HEADER, String(exchange.hops + 1));
     if (destination.kind === 'passthrough') return this.#passthrough(exchange, destination);
+    if (ctx.tap.active) ctx.tap.begin(exchange, 'outbound', destination.name, destination.namespace);
     let route: RoutePolicy;
     const routing = destination.routing;
     if (routing !== undefined) {
@@ -79,6 +88,7 @@ export class OutboundPipeline extends PipelineEntryPoints {
     } else route = matchRoute(destination, exchange.method, target.path);
     exchange.metrics = route.metrics;
     exchange.counters = route.counters;
+    exchange.explain?.route(route.name);
     exchange.headers.push(PEER_HEADER, ctx.self.service);
     route.chain.run(exchange);
   }

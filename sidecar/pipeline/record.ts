@@ -7,6 +7,9 @@ export function recordExchange(ctx: ProxyContext, exchange: Exchange, direction:
   const status = exchange.status;
   const seconds = exchange.durationSeconds;
   exchange.metrics?.record(exchange.method, status, exchange.flags, seconds, exchange.grpcStatusLabel);
+  // A request sampled into a tap (only while someone taps): its event for the next upload.
+  if (exchange.tap !== undefined) ctx.tap.finish(exchange, direction, status, seconds);
+  const explain = exchange.explain;
   if (ctx.accessLog.wants(status, exchange.flags)) {
     const labels = exchange.metrics?.labels;
     ctx.accessLog.write({
@@ -28,8 +31,10 @@ export function recordExchange(ctx: ProxyContext, exchange: Exchange, direction:
       upstream: exchange.upstream,
       attempts: exchange.attempts,
       duration_ms: Math.round(seconds * 1e6) / 1e3,
+      ...(explain === undefined ? {} : { explain: explain.compact() }),
     });
   }
+  if (explain !== undefined && exchange.span?.isRecording() === true) exchange.span.addEvent('petrel.explain', { 'petrel.explain': explain.compact() });
   if (exchange.span !== undefined) ctx.tracing?.end(exchange.span, status, exchange.flags, undefined, exchange.grpcStatus);
   if (ctx.log.isLevelEnabled('debug')) {
     ctx.log.debug({

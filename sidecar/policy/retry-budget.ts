@@ -28,11 +28,21 @@ export class RetryBudget {
     this.#window.addA();
   }
 
+  #allowed(): number {
+    return Math.max(this.minPerSecond * (this.#window.windowMs / 1000), this.ratio * this.#window.sumA());
+  }
+
   /** Takes one retry from the budget; false when the budget is spent. */
   tryRetry(): boolean {
-    const allowed = Math.max(this.minPerSecond * (this.#window.windowMs / 1000), this.ratio * this.#window.sumA());
+    const allowed = this.#allowed();
     if (this.#window.sumB() + 1 > allowed) return false;
     this.#window.addB();
     return true;
+  }
+
+  /** Retries the window still allows, and how many it allows in all (for explanations; not on the request path). */
+  standing(): { left: number; allowed: number } {
+    const allowed = Math.floor(this.#allowed());
+    return { left: Math.max(0, allowed - this.#window.sumB()), allowed };
   }
 }

@@ -62,14 +62,17 @@ export class RetryPolicy {
   readonly nonIdempotent: boolean;
   /** False for the built-in never-sent retry: running out of it is reported with the failure's own flag, not URX. */
   readonly configured: boolean;
+  /** The conditions as the policy named them (`retry.on`), for explanations. */
+  readonly on: readonly string[];
 
-  constructor(attempts: number, conditions: RetryConditions, backoff: Backoff, budget: RetryBudget, nonIdempotent: boolean, configured = true) {
+  constructor(attempts: number, conditions: RetryConditions, backoff: Backoff, budget: RetryBudget, nonIdempotent: boolean, configured = true, on: readonly string[] = []) {
     this.attempts = attempts;
     this.conditions = conditions;
     this.backoff = backoff;
     this.budget = budget;
     this.nonIdempotent = nonIdempotent;
     this.configured = configured;
+    this.on = on;
   }
 
   retriesStatus(status: number): boolean {

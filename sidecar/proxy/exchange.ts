@@ -21,6 +21,7 @@ import { NO_BODY, type RequestBody } from './request-body.ts';
 import type { UpstreamHeaders } from './headers.ts';
 import type { PeerIdentity } from '../identity/spiffe.ts';
 import type { HeaderModifier } from './header-modifier.ts';
+import type { Explanation } from '../telemetry/explain.ts';
 
 export interface ExchangeObserver {
   /** Called once, when the downstream response has finished or the client went away. */
@@ -105,6 +106,10 @@ export class Exchange {
   attempts = 0;
   /** The SERVER span of an inbound request, when tracing is on. */
   span: Span | undefined;
+  /** The decisions recorded for `petrel-explain` or a tap with --explain; undefined (the rule) when nobody asked. */
+  explain: Explanation | undefined;
+  /** The taps this request was sampled into (telemetry/tap.ts); undefined when none. */
+  tap: string[] | undefined;
   /** The upstream attempt in progress, to cancel when the client goes away. */
   attempt: { abort(reason: Error): void } | undefined;
   /** The step that suspended this request, to continue it (concurrency queue, fault delay). */
@@ -204,6 +209,7 @@ export class Exchange {
   /** A locally generated answer (`petrel-error: flag`), on whichever downstream this is. */
   reply(flag: Flag, message: string, status: number, extraHeaders?: Record<string, string>): void {
     this.setFlag(flag);
+    if (this.explain?.header === true) extraHeaders = { ...extraHeaders, 'petrel-explain': this.explain.compact() };
     const h2 = this.h2;
     if (h2 !== undefined) {
       const code = h2LocalReply(h2.stream, this.grpc, flag, message, status, this.requestId, extraHeaders);

@@ -28,6 +28,8 @@ export interface AccessLogRecord {
   upstream: string;
   attempts: number;
   duration_ms: number;
+  /** The request's explanation (petrel-explain, or a tap with --explain), when one was recorded. */
+  explain?: string;
 }
 
 /** The trace id of a W3C traceparent header ("00-<trace id>-<span id>-<flags>"), or "". */
