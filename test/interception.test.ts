@@ -43,9 +43,16 @@ describe('iptables interception between two network-namespace pods', { concurren
     const { a, b } = pods;
     const dir = configDir();
     // Pod a knows service b by its pod address and app port, as EndpointSlices list it in Kubernetes.
+    // Service b has an HTTPRoute that redirects every call: routes apply to calls to the Service, not
+    // to a call to one of its pods by address (Gateway API MeshFrontend), so the app's calls to b's
+    // pod IP below are never redirected, while b's ResiliencePolicy still applies to them.
     const configA = snapshot(1, [{
       name: 'b', endpoints: [`${b.ip}:8080`],
       policy: { retry: { attempts: 3, on: ['5xx'], backoff: { strategy: 'fixed', base: '1ms', max: '1ms' }, budget: { ratio: 1, minPerSecond: 1000 } } },
+      routing: {
+        matches: [{ match: { path: { type: 'PathPrefix', value: '/' } }, rule: 0 }],
+        rules: [{ name: 'moved', source: 'HTTPRoute default/b rule 0', backends: [], filters: { redirect: { hostname: 'elsewhere.example', statusCode: 302 } } }],
+      },
     }]);
     const app = b.spawn([NODE, APP], APP_UID);
     const sidecarA = spawnPodSidecar(a, dir, 'a', configA, '127.0.0.1:8080');
@@ -81,7 +88,7 @@ describe('iptables interception between two network-namespace pods', { concurren
     }
   });
 
-  it('a plain call from app a to pod b crosses a\'s outbound and b\'s inbound sidecar, with a\'s retry policy', async () => {
+  it('a plain call from app a to pod b crosses a\'s outbound and b\'s inbound sidecar, with a\'s retry policy and none of b\'s routes', async () => {
     const { a, b } = pods;
     const before = {
       out: await metric(a, 'petrel_requests_total', { direction: 'outbound', peer_service: 'b' }),

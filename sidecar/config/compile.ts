@@ -222,12 +222,36 @@ class SnapshotCompiler {
   }
 }
 
+/**
+ * Targets for calls to one endpoint's own address, each built on first use and kept for the
+ * snapshot's life: most endpoints are never called by address, and a snapshot may list thousands.
+ * Their budgets, buckets and limiters are the service's (the same state keys), so building one late
+ * creates no state the snapshot swap does not know of.
+ */
+function pinnedTargets(addresses: ReadonlyMap<string, { owner: ServiceTarget; spec: ServiceSpec }>, compiler: SnapshotCompiler): (address: string) => ServiceTarget | undefined {
+  const built = new Map<string, ServiceTarget>();
+  return (address) => {
+    const cached = built.get(address);
+    if (cached !== undefined) return cached;
+    const entry = addresses.get(address);
+    const endpoint = entry?.owner.endpoints.find((e) => e.address.toLowerCase() === address);
+    if (entry === undefined || endpoint === undefined) return undefined;
+    const { routes: _routes, defaultRoute: _default, routing: _routing, ports: _ports, ...service } = entry.owner;
+    // One endpoint: the balancer has no choice; with its breaker open the call still goes (panic),
+    // since the app asked for this pod and no other.
+    const base = { ...service, endpoints: [endpoint], callTarget: new ServiceCallTarget(service.id, [endpoint], new RoundRobinBalancer([endpoint])) };
+    const target: ServiceTarget = { ...base, routes: [], defaultRoute: compiler.route(entry.spec, service.id, 'default', undefined, base), routing: undefined, ports: undefined };
+    built.set(address, target);
+    return target;
+  };
+}
+
 export function compileSnapshot(snapshot: Snapshot, ctx: CompileContext): CompiledSnapshot {
   // The bundle first: the pools built below are keyed by the TLS generation it may start.
   ctx.meshTls?.setBundle(snapshot.identity?.roots);
   const compiler = new SnapshotCompiler(ctx);
   const hosts = new Map<string, ServiceTarget>();
-  const addresses = new Map<string, ServiceTarget>();
+  const addresses = new Map<string, { owner: ServiceTarget; spec: ServiceSpec }>();
   const services: ServiceTarget[] = [];
   // Every service first: an HTTPRoute rule's backends are other services' call targets.
   const byId = new Map<string, ServiceTarget>();
@@ -255,7 +279,7 @@ export function compileSnapshot(snapshot: Snapshot, ctx: CompileContext): Compil
     for (const [endpoints, owner] of [[spec.endpoints, target] as const, ...(spec.ports ?? []).map((p) => [p.endpoints, target.ports?.get(p.port) ?? target] as const)]) {
       for (const endpoint of endpoints) {
         const address = endpoint.address.toLowerCase();
-        if (!addresses.has(address)) addresses.set(address, owner);
+        if (!addresses.has(address)) addresses.set(address, { owner, spec });
       }
     }
     for (const host of serviceHosts(spec.name, spec.namespace, spec.hosts ?? [], ctx.self.namespace)) {
@@ -267,7 +291,7 @@ export function compileSnapshot(snapshot: Snapshot, ctx: CompileContext): Compil
     version: snapshot.version,
     source: snapshot,
     hosts,
-    addresses,
+    pinned: pinnedTargets(addresses, compiler),
     services,
     passthrough: snapshot.outbound?.passthrough ?? true,
     inbound,

@@ -114,10 +114,12 @@ export interface CompiledSnapshot {
   /** Lower-case host (no port) -> service. */
   readonly hosts: ReadonlyMap<string, ServiceTarget>;
   /**
-   * Endpoint "host:port" -> service: how a connection iptables redirected is routed when its Host
-   * names no service (the app called a pod's address directly).
+   * Endpoint "host:port" (lower case) -> that endpoint alone, as a target: how a connection iptables
+   * redirected is routed when its Host names no service (the app called a pod's address directly).
+   * The call goes to the pod it named, with its service's policy but none of its routes: the Gateway
+   * API applies routes to calls to the Service, not to its pods (MeshFrontend). Built on first use.
    */
-  readonly addresses: ReadonlyMap<string, ServiceTarget>;
+  readonly pinned: (address: string) => ServiceTarget | undefined;
   readonly services: readonly ServiceTarget[];
   readonly passthrough: boolean;
   readonly inbound: InboundTarget;

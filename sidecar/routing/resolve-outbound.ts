@@ -35,7 +35,7 @@ export function resolveOutbound(
   const byHost = snapshot.hosts.get(query.host);
   if (byHost !== undefined) return onPort(byHost, query.port ?? redirected?.port ?? 80);
   if (redirected !== undefined) {
-    const byAddress = snapshot.addresses.get(redirected.address);
+    const byAddress = snapshot.pinned(redirected.address.toLowerCase());
     if (byAddress !== undefined) return byAddress;
     // A connection to a ClusterIP (one of the service's hosts) whose Host names no service.
     const byIp = snapshot.hosts.get(redirected.host);

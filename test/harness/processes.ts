@@ -28,6 +28,8 @@ export interface SnapshotServiceInput {
   namespace?: string;
   endpoints: string[];
   policy?: Record<string, unknown>;
+  /** A RoutingSpec (api/types.ts), as the control plane compiles HTTPRoutes. */
+  routing?: Record<string, unknown>;
 }
 
 export function snapshot(version: number, services: SnapshotServiceInput[], extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -41,6 +43,7 @@ export function snapshot(version: number, services: SnapshotServiceInput[], extr
       namespace: s.namespace ?? 'default',
       endpoints: s.endpoints.map((address) => ({ address })),
       ...(s.policy ? { policy: s.policy } : {}),
+      ...(s.routing ? { routing: s.routing } : {}),
     })),
   };
 }
