@@ -11,7 +11,9 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { stringify } from 'yaml';
 import { policyMicrobench } from './policy-micro.ts';
 import type { RoutingSpec } from '../api/types.ts';
-import { routeMicrobench, routeMicroTable, routingFor, threeRules, ITERATIONS as ROUTE_ITERATIONS, RUNS as ROUTE_RUNS } from './route-micro.ts';
+import {
+  routeMicrobench, routeMicroTable, routingFor, threeRules, ROUTE_RULE, THREE_RULE_ROUTE, ITERATIONS as ROUTE_ITERATIONS, RUNS as ROUTE_RUNS,
+} from './route-micro.ts';
 import { controlScale } from './control-scale.ts';
 import { h2TransportBench, transportTable } from './h2-transport.ts';
 import {
@@ -173,27 +175,6 @@ function petrelMeshPair(name: string, protocol: Protocol, tls: boolean): Scenari
     },
   };
 }
-
-/** Issue 13: the rule that takes the pair benchmark's load (GET /), third of three on Service "upstream". */
-const ROUTE_RULE = 'bench-catch-all';
-const THREE_RULE_ROUTE = [
-  'apiVersion: gateway.networking.k8s.io/v1',
-  'kind: HTTPRoute',
-  'metadata: { name: upstream-bench, namespace: default }',
-  'spec:',
-  '  parentRefs: [{ group: "", kind: Service, name: upstream }]',
-  '  rules:',
-  '    - name: bench-healthz',
-  '      matches: [{ path: { type: Exact, value: /healthz } }]',
-  '      backendRefs: [{ name: upstream, port: 80 }]',
-  '    - name: bench-canary',
-  '      matches: [{ headers: [{ name: x-canary, value: "true" }] }]',
-  '      backendRefs: [{ name: upstream, port: 80 }]',
-  `    - name: ${ROUTE_RULE}`,
-  '      matches: [{ path: { type: PathPrefix, value: / } }]',
-  '      backendRefs: [{ name: upstream, port: 80 }]',
-  '',
-].join('\n');
 
 /**
  * Issue 13: the plaintext pair on a control plane (`--no-identity`), with or without a three-rule
