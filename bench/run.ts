@@ -498,7 +498,9 @@ async function main(): Promise<void> {
   const runs = new Map<string, Row[]>(selected.map((s) => [s.name, []]));
   try {
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const scenario of selected) {
+      // Odd rounds in the listed order, even rounds reversed: no scenario always runs first, or always
+      // right after the same neighbour (a pair of scenarios compared in one run otherwise carries a fixed position).
+      for (const scenario of round % 2 === 1 ? selected : [...selected].reverse()) {
         const done = runs.get(scenario.name) as Row[];
         if (done.some((r) => r.failed)) continue;
         process.stderr.write(`bench: round ${round}/${ROUNDS}: ${scenario.name}...\n`);
