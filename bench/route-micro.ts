@@ -65,6 +65,27 @@ export function threeRules(service = 'payments'): HttpRouteRule[] {
   ];
 }
 
+/** Issue 13: the rule that takes the pair benchmark's load (GET /), third of three on Service "upstream". */
+export const ROUTE_RULE = 'bench-catch-all';
+export const THREE_RULE_ROUTE = [
+  'apiVersion: gateway.networking.k8s.io/v1',
+  'kind: HTTPRoute',
+  'metadata: { name: upstream-bench, namespace: default }',
+  'spec:',
+  '  parentRefs: [{ group: "", kind: Service, name: upstream }]',
+  '  rules:',
+  '    - name: bench-healthz',
+  '      matches: [{ path: { type: Exact, value: /healthz } }]',
+  '      backendRefs: [{ name: upstream, port: 80 }]',
+  '    - name: bench-canary',
+  '      matches: [{ headers: [{ name: x-canary, value: "true" }] }]',
+  '      backendRefs: [{ name: upstream, port: 80 }]',
+  `    - name: ${ROUTE_RULE}`,
+  '      matches: [{ path: { type: PathPrefix, value: / } }]',
+  '      backendRefs: [{ name: upstream, port: 80 }]',
+  '',
+].join('\n');
+
 /** The RoutingSpec the control plane sends for one HTTPRoute with these rules on Service "payments". */
 export function routingFor(rules: HttpRouteRule[], service = 'payments'): RoutingSpec {
   const route: StoredHttpRoute = {

@@ -11,7 +11,9 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { stringify } from 'yaml';
 import { policyMicrobench } from './policy-micro.ts';
 import type { RoutingSpec } from '../api/types.ts';
-import { routeMicrobench, routeMicroTable, routingFor, threeRules, ITERATIONS as ROUTE_ITERATIONS, RUNS as ROUTE_RUNS } from './route-micro.ts';
+import {
+  routeMicrobench, routeMicroTable, routingFor, threeRules, ROUTE_RULE, THREE_RULE_ROUTE, ITERATIONS as ROUTE_ITERATIONS, RUNS as ROUTE_RUNS,
+} from './route-micro.ts';
 import { controlScale } from './control-scale.ts';
 import { h2TransportBench, transportTable } from './h2-transport.ts';
 import {
@@ -173,27 +175,6 @@ function petrelMeshPair(name: string, protocol: Protocol, tls: boolean): Scenari
     },
   };
 }
-
-/** Issue 13: the rule that takes the pair benchmark's load (GET /), third of three on Service "upstream". */
-const ROUTE_RULE = 'bench-catch-all';
-const THREE_RULE_ROUTE = [
-  'apiVersion: gateway.networking.k8s.io/v1',
-  'kind: HTTPRoute',
-  'metadata: { name: upstream-bench, namespace: default }',
-  'spec:',
-  '  parentRefs: [{ group: "", kind: Service, name: upstream }]',
-  '  rules:',
-  '    - name: bench-healthz',
-  '      matches: [{ path: { type: Exact, value: /healthz } }]',
-  '      backendRefs: [{ name: upstream, port: 80 }]',
-  '    - name: bench-canary',
-  '      matches: [{ headers: [{ name: x-canary, value: "true" }] }]',
-  '      backendRefs: [{ name: upstream, port: 80 }]',
-  `    - name: ${ROUTE_RULE}`,
-  '      matches: [{ path: { type: PathPrefix, value: / } }]',
-  '      backendRefs: [{ name: upstream, port: 80 }]',
-  '',
-].join('\n');
 
 /**
  * Issue 13: the plaintext pair on a control plane (`--no-identity`), with or without a three-rule
@@ -517,7 +498,9 @@ async function main(): Promise<void> {
   const runs = new Map<string, Row[]>(selected.map((s) => [s.name, []]));
   try {
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const scenario of selected) {
+      // Odd rounds in the listed order, even rounds reversed: no scenario always runs first, or always
+      // right after the same neighbour (a pair of scenarios compared in one run otherwise carries a fixed position).
+      for (const scenario of round % 2 === 1 ? selected : [...selected].reverse()) {
         const done = runs.get(scenario.name) as Row[];
         if (done.some((r) => r.failed)) continue;
         process.stderr.write(`bench: round ${round}/${ROUNDS}: ${scenario.name}...\n`);
