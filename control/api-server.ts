@@ -2,7 +2,9 @@
 // so with a credential configured it needs one too (`authorization: Bearer`, as on the stream;
 // `petrel status --token-file F`). /metrics, /ready and /live stay open for scrapers and probes.
 // /v1/stat (merged sidecar summaries, `petrel stat`) and /v1/checks/kubernetes (`petrel check` in a
-// cluster) need the same credential as /v1/status.
+// cluster) need the same credential as /v1/status, and so does /v1/topology (the web view's graph).
+// Everything else that is one of the web view's files (web-assets.ts) is the page, open to anyone:
+// it holds no data, and reads the API with the token the user gives it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { StatBody } from '../api/stat-summary.ts';
 import { serveMetrics } from '../sidecar/telemetry/exposition.ts';
@@ -11,6 +13,8 @@ import { json } from './http-util.ts';
 import type { ControlMetrics } from './metrics.ts';
 import type { SourceState } from './policy.ts';
 import type { SidecarStatus } from './subscription.ts';
+import type { TopologyBody } from './topology.ts';
+import type { WebAssets } from './web-assets.ts';
 
 export interface StatusBody {
   sidecars: SidecarStatus[];
@@ -46,6 +50,9 @@ export interface ApiServerOptions {
   info?: () => ControlInfo;
   stats?: () => StatBody;
   kubernetesChecks?: () => Promise<CheckResult[]>;
+  /** The web view: its graph's data, and its files. */
+  topology?: () => TopologyBody;
+  web?: WebAssets;
 }
 
 export function apiHandler(o: ApiServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -77,6 +84,8 @@ export function apiHandler(o: ApiServerOptions): (req: IncomingMessage, res: Ser
         return guarded(req, res, path, stat);
       case '/v1/checks/kubernetes':
         return guarded(req, res, path, checks);
+      case '/v1/topology':
+        return guarded(req, res, path, (r) => (o.topology === undefined ? json(r, 404, { error: 'this control plane keeps no topology' }) : json(r, 200, o.topology())));
       case '/metrics':
         serveMetrics(o.metrics.registry, req, res);
         return;
@@ -85,6 +94,7 @@ export function apiHandler(o: ApiServerOptions): (req: IncomingMessage, res: Ser
         res.end('ok\n');
         return;
       default:
+        if (o.web?.serve(req, res, path) === true) return;
         json(res, 404, { error: `no API endpoint ${path}` });
     }
   };

@@ -30,6 +30,8 @@ import type { PolicySource, SourceState } from './policy.ts';
 import { PushScheduler } from './push-scheduler.ts';
 import { Registry } from './registry.ts';
 import { StatStore } from './stat-store.ts';
+import { buildTopology } from './topology.ts';
+import { WebAssets } from './web-assets.ts';
 import { PolicyDirectory } from './sources/policy-directory.ts';
 import { StreamServer } from './stream-server.ts';
 import type { SidecarStatus } from './subscription.ts';
@@ -169,6 +171,8 @@ export class ControlPlane {
       sidecars: () => this.status(), policies: () => this.#policyState(), metrics: this.metrics,
       info: () => ({ version: PETREL_VERSION, kubernetes: this.options.kubernetes !== undefined, certTtlMs: identity === undefined ? null : this.options.certTtlMs ?? DEFAULT_CERT_TTL_MS }),
       stats: () => this.stats.merged(),
+      topology: () => buildTopology({ reports: this.stats.reports(), sidecars: this.status(), stat: this.stats.merged() }),
+      web: new WebAssets(),
       kubernetesChecks: this.options.kubernetes === undefined ? undefined : () => this.#kubernetesChecks(),
     }));
     await Promise.all([listen(this.#stream as Server, this.options.host, this.options.streamPort), listen(this.#api, this.options.host, this.options.apiPort)]);
