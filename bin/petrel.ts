@@ -165,6 +165,16 @@ program.command('stat')
     process.exitCode = await runStat({ control: o.control, output: o.output, tokenFile: o.tokenFile, watch: o.watch === true });
   });
 
+program.command('dashboard')
+  .description('the mesh web view (served by petrel control on its API port): print its address, and open it where there is a display')
+  .option('--control <url>', 'the control plane API', baseUrl, 'http://127.0.0.1:15014')
+  .option('--token-file <file>', 'the control plane\'s shared secret: put into the address\'s fragment, which never reaches a server')
+  .option('--no-open', 'print the address only')
+  .action(async (o) => {
+    const { runDashboard } = await import('../control/dashboard-command.ts');
+    process.exitCode = await runDashboard({ control: o.control, tokenFile: o.tokenFile, open: o.open !== false });
+  });
+
 program.command('validate')
   .description('validate ResiliencePolicy and SidecarSnapshot files; exit 1 with one line per error')
   .requiredOption('-f, --file <file>', 'a YAML or JSON file (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
