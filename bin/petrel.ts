@@ -217,9 +217,10 @@ program.command('iptables')
 program.command('demo')
   .description('a local mesh with a flaky service, driven by load, explained as it runs')
   .option('--requests <n>', 'requests to drive through the mesh', positiveInt, 2000)
+  .option('--keep', 'at the end, keep the mesh up (under light load, for the web view) until Enter; on a terminal it always does')
   .action(async (o) => {
     const { runDemo } = await import('../demo/demo.ts');
-    process.exitCode = await runDemo({ requests: o.requests });
+    process.exitCode = await runDemo({ requests: o.requests, keep: o.keep === true });
   });
 
 async function webhookOptions(o: { webhookPort?: number; kubernetes?: boolean; webhookCertDir?: string; namespace: string; sidecarImage?: string; streamPort: number }) {
