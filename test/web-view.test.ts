@@ -171,13 +171,17 @@ describe('the mesh web view in headless chromium', () => {
 
   it('shows a service whose upstream turns to 500s as failing', async () => {
     paymentsFails = true;
+    // The service's own sidecars and its caller's (web's) each report every 5 s: both views turn red.
     await until(page, `document.querySelector('#services tr.service[data-service="payments"]')?.dataset.health === 'failing'
+      && document.querySelector('#edges tr.edge[data-from="web"][data-to="payments"]')?.dataset.health === 'failing'
       && (document.getElementById('graph').dataset.failing ?? '').split(' ').includes('payments')`, 30_000);
     await page.screenshot({ path: join(ARTIFACTS, '3-payments-failing.png'), fullPage: true });
     const rows = await renderedNumbers(page);
     const payments = rows.find((r) => r.key === 'payments');
     assert.ok(payments !== undefined && Number.parseFloat(payments.success) < 100, `payments success below 100%: ${JSON.stringify(payments)}`);
     assert.equal(await inPage<boolean>(page, `document.querySelector('#services tr.service[data-service="payments"]').classList.contains('failing')`), true);
+    const call = rows.find((r) => r.key === 'web -> payments');
+    assert.ok(call !== undefined && Number.parseFloat(call.success) < 100, `web -> payments below 100%: ${JSON.stringify(call)}`);
     const inventory = rows.find((r) => r.key === 'inventory');
     assert.equal(inventory?.health, 'healthy', 'inventory is unaffected');
     assert.match(await inPage<string>(page, `document.getElementById('summary').textContent`), /1 failing/);

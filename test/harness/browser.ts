@@ -15,7 +15,7 @@ export async function launchChromium(): Promise<Browser> {
     headless: true,
     // Root in a container has no user namespaces for chromium's sandbox; the page is our own.
     args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check'],
-    defaultViewport: { width: 1440, height: 1100 },
+    defaultViewport: { width: 1440, height: 1000 },
     timeout: 30_000,
   });
 }
