@@ -324,9 +324,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     if (problems.length > 0) out(`\nThe demo did not behave as expected:\n  ${problems.join('\n  ')}`);
     else out('Demo finished.');
     if (shouldKeepUp(options.keep)) {
-      // Something to see: payments (v1) fails one call in ten; its own row shows it, the retry policy hides it from web.
-      await chaos(0.1)();
-      out('\npayments (v1) now fails 10% of its calls: the web view shows it on payments, while the retry policy keeps web -> payments near 100%.');
+      out('\nledger-1 still fails every call: in the web view ledger\'s own sidecars show those failures, while retries keep web -> ledger at 100%.');
       await keepUp({
         url: webView, out, ...(options.input === undefined ? {} : { input: options.input }),
         load: () => Promise.all([

@@ -10,7 +10,7 @@ const MAX = 200;
 const DURATION = '60s';
 /** Rows kept on screen: the newest first. */
 const ROWS = 50;
-const HEADINGS = ['time', 'dir', 'service', 'peer', 'method', 'authority', 'path', 'status', 'flags', 'attempts', 'upstream', 'duration'];
+const HEADINGS = ['time (UTC)', 'dir', 'service', 'peer', 'method', 'authority', 'path', 'status', 'flags', 'attempts', 'upstream', 'duration'];
 
 export class TapPane {
   constructor(form, tableEl, statusEl) {
