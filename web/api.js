@@ -29,6 +29,9 @@ export function saveToken(token) {
   sessionStorage.setItem(KEY, token);
 }
 
+/** API paths are fetched relative to the page, so that it also works behind a path prefix (kubectl proxy). */
+const relative = (path) => path.replace(/^\//, '');
+
 export class Api {
   constructor(token) {
     this.token = token;
@@ -40,7 +43,7 @@ export class Api {
 
   /** GET a JSON document; an answer other than 2xx throws ApiError with the server's error text. */
   async get(path, signal) {
-    const res = await fetch(path, { headers: this.#headers(), cache: 'no-store', signal });
+    const res = await fetch(relative(path), { headers: this.#headers(), cache: 'no-store', signal });
     const body = await res.json().catch(() => ({}));
     if (!res.ok) throw new ApiError(path, res.status, typeof body.error === 'string' ? body.error : res.statusText);
     return body;
@@ -48,7 +51,7 @@ export class Api {
 
   /** GET an NDJSON stream, calling onLine with each parsed line until it ends or `signal` aborts. */
   async stream(path, onLine, signal) {
-    const res = await fetch(path, { headers: this.#headers(), cache: 'no-store', signal });
+    const res = await fetch(relative(path), { headers: this.#headers(), cache: 'no-store', signal });
     if (!res.ok) {
       const body = await res.json().catch(() => ({}));
       throw new ApiError(path, res.status, typeof body.error === 'string' ? body.error : res.statusText);

@@ -72,7 +72,6 @@ async function poll() {
     await endpoints.update(api, selected, namespaces.get(selected) ?? '', status);
     banner('', false);
     fill($('updated'), `updated ${new Date().toLocaleTimeString()}`);
-    document.body.dataset.polls = String(Number(document.body.dataset.polls ?? 0) + 1);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) banner('This control plane needs its token: open the page with `petrel dashboard --token-file F`, or enter it here.', true);
     else banner(`Cannot read the control plane: ${err.message}. Retrying every ${POLL_MS / 1000} s.`, false);

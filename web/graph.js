@@ -3,7 +3,7 @@
 // canvas; the same numbers are in the tables beside it as text. Nodes and edges are updated in
 // place on each poll, and the layout runs again only when a service or a call appears or goes,
 // so the picture does not jump every two seconds.
-import cytoscape from '/vendor/cytoscape.esm.min.mjs';
+import cytoscape from './vendor/cytoscape.esm.min.mjs';
 import { health, ms, percent, rps } from './format.js';
 
 const COLORS = { healthy: '#2e7d32', degraded: '#f9a825', failing: '#c62828', idle: '#90a4ae' };
