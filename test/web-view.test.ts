@@ -63,6 +63,8 @@ describe('the mesh web view in headless chromium', () => {
   let stopLoad = false;
 
   before(async () => {
+    // First: without chromium the test fails here, saying so, before any mesh starts.
+    browser = await launchChromium();
     mkdirSync(ARTIFACTS, { recursive: true });
     const answer = (fails: () => boolean) => startUpstream((req, res) => {
       req.resume();
@@ -104,7 +106,6 @@ describe('the mesh web view in headless chromium', () => {
       }
       return sent;
     })();
-    browser = await launchChromium();
     page = await browser.newPage();
     errors = collectErrors(page);
   });
