@@ -6,7 +6,8 @@
 #                  (installs nginx, wrk and h2load)
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
-APT_TEST_PACKAGES := iproute2 iptables util-linux prometheus tcpdump openssl
+# chromium: the web view test drives it headless (puppeteer-core from npm never downloads a browser).
+APT_TEST_PACKAGES := iproute2 iptables util-linux prometheus tcpdump openssl chromium
 APT_BENCH_PACKAGES := nginx wrk nghttp2-client util-linux
 
 .PHONY: install deps build apt-test apt-bench demo test bench clean

@@ -195,6 +195,16 @@ program.command('tap')
     });
   });
 
+program.command('dashboard')
+  .description('the mesh web view (served by petrel control on its API port): print its address, and open it where there is a display')
+  .option('--control <url>', 'the control plane API', baseUrl, 'http://127.0.0.1:15014')
+  .option('--token-file <file>', 'the control plane\'s shared secret: put into the address\'s fragment, which never reaches a server')
+  .option('--no-open', 'print the address only')
+  .action(async (o) => {
+    const { runDashboard } = await import('../control/dashboard-command.ts');
+    process.exitCode = await runDashboard({ control: o.control, tokenFile: o.tokenFile, open: o.open !== false });
+  });
+
 program.command('validate')
   .description('validate ResiliencePolicy and SidecarSnapshot files; exit 1 with one line per error')
   .requiredOption('-f, --file <file>', 'a YAML or JSON file (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
@@ -237,9 +247,10 @@ program.command('iptables')
 program.command('demo')
   .description('a local mesh with a flaky service, driven by load, explained as it runs')
   .option('--requests <n>', 'requests to drive through the mesh', positiveInt, 2000)
+  .option('--keep', 'at the end, keep the mesh up (under light load, for the web view) until Enter; on a terminal it always does')
   .action(async (o) => {
     const { runDemo } = await import('../demo/demo.ts');
-    process.exitCode = await runDemo({ requests: o.requests });
+    process.exitCode = await runDemo({ requests: o.requests, keep: o.keep === true });
   });
 
 async function webhookOptions(o: { webhookPort?: number; kubernetes?: boolean; webhookCertDir?: string; namespace: string; sidecarImage?: string; streamPort: number }) {

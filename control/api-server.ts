@@ -2,9 +2,12 @@
 // so with a credential configured it needs one too (`authorization: Bearer`, as on the stream;
 // `petrel status --token-file F`). /metrics, /ready and /live stay open for scrapers and probes.
 // /v1/stat (merged sidecar summaries, `petrel stat`) and /v1/checks/kubernetes (`petrel check` in a
-// cluster) need the same credential as /v1/status, and so do /v1/describe/{service,pod}/<ns>/<name>
-// (`petrel describe`, control/describe.ts) and /v1/tap (`petrel tap`): an NDJSON stream of live
-// requests, relayed from the sidecars (tap-hub.ts); it is privileged, as it shows who calls what.
+// cluster) need the same credential as /v1/status, and so do /v1/topology (the web view's graph),
+// /v1/describe/{service,pod}/<ns>/<name> (`petrel describe`, control/describe.ts) and /v1/tap
+// (`petrel tap`): an NDJSON stream of live requests, relayed from the sidecars (tap-hub.ts); it is
+// privileged, as it shows who calls what. Everything else that is one of the web view's files
+// (web-assets.ts) is the page, open to anyone: it holds no data, and reads the API with the token the
+// user gives it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { StatBody } from '../api/stat-summary.ts';
 import { DurationError, MAX_FLAG_DURATION_MS, parseDuration } from '../api/duration.ts';
@@ -15,6 +18,8 @@ import type { ControlMetrics } from './metrics.ts';
 import type { SourceState } from './policy.ts';
 import type { SidecarStatus } from './subscription.ts';
 import { MAX_TAPS, type TapHub, type TapRequest } from './tap-hub.ts';
+import type { TopologyBody } from './topology.ts';
+import type { WebAssets } from './web-assets.ts';
 
 export interface StatusBody {
   sidecars: SidecarStatus[];
@@ -53,6 +58,9 @@ export interface ApiServerOptions {
   /** `petrel describe`: the body, or undefined with `notFound` naming what exists nearby. */
   describe?: (kind: 'service' | 'pod', namespace: string, name: string) => { body: unknown } | { notFound: string };
   taps?: TapHub;
+  /** The web view: its graph's data, and its files. */
+  topology?: () => TopologyBody;
+  web?: WebAssets;
 }
 
 /** Most events one tap may ask for. */
@@ -130,6 +138,8 @@ export function apiHandler(o: ApiServerOptions): (req: IncomingMessage, res: Ser
         return guarded(req, res, path, checks);
       case '/v1/tap':
         return guarded(req, res, path, (res) => tap(req, res));
+      case '/v1/topology':
+        return guarded(req, res, path, (r) => (o.topology === undefined ? json(r, 404, { error: 'this control plane keeps no topology' }) : json(r, 200, o.topology())));
       case '/metrics':
         serveMetrics(o.metrics.registry, req, res);
         return;
@@ -138,6 +148,7 @@ export function apiHandler(o: ApiServerOptions): (req: IncomingMessage, res: Ser
         res.end('ok\n');
         return;
       default:
+        if (o.web?.serve(req, res, path) === true) return;
         json(res, 404, { error: `no API endpoint ${path}` });
     }
   };

@@ -31,6 +31,8 @@ import { PushScheduler } from './push-scheduler.ts';
 import { Registry } from './registry.ts';
 import { StatStore } from './stat-store.ts';
 import { describePod, describeService, NotFound } from './describe.ts';
+import { buildTopology } from './topology.ts';
+import { WebAssets } from './web-assets.ts';
 import { PolicyDirectory } from './sources/policy-directory.ts';
 import { StreamServer } from './stream-server.ts';
 import { TapHub } from './tap-hub.ts';
@@ -174,6 +176,8 @@ export class ControlPlane {
       sidecars: () => this.status(), policies: () => this.#policyState(), metrics: this.metrics,
       info: () => ({ version: PETREL_VERSION, kubernetes: this.options.kubernetes !== undefined, certTtlMs: identity === undefined ? null : this.options.certTtlMs ?? DEFAULT_CERT_TTL_MS }),
       stats: () => this.stats.merged(),
+      topology: () => buildTopology({ reports: this.stats.reports(), sidecars: this.status(), stat: this.stats.merged() }),
+      web: new WebAssets(),
       kubernetesChecks: this.options.kubernetes === undefined ? undefined : () => this.#kubernetesChecks(),
       describe: (kind, namespace, name) => this.describe(kind, namespace, name),
       taps: this.taps,

@@ -99,6 +99,15 @@ export class StatStore {
     this.#held.delete(id);
   }
 
+  /**
+   * The fresh summaries, each with the subscription that sent it: the web view's topology needs to
+   * know who made an outbound call (the sender's service), which merged() sums away.
+   */
+  reports(): { id: string; namespace: string; summary: StatSummary }[] {
+    const now = this.#now();
+    return [...this.#held].filter(([, h]) => now - h.receivedAt <= STAT_MAX_AGE_MS).map(([id, h]) => ({ id, namespace: h.namespace, summary: h.summary }));
+  }
+
   merged(): StatBody {
     const now = this.#now();
     const services = new Map<string, { namespace: string; inbound: StatAccumulator; outbound: StatAccumulator; routes: Map<string, StatAccumulator> }>();

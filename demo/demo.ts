@@ -8,12 +8,16 @@ import { performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
 import type { PolicySpec } from '../api/types.ts';
 import { driveGrpc, waitForGrpc } from './grpc-driver.ts';
+import { keepUp, shouldKeepUp } from './keep-up.ts';
 import { freePort, LocalMesh, waitForOk, type SidecarPorts } from './local-mesh.ts';
 
 export interface DemoOptions {
   /** Requests in all, spread over the phases. */
   requests: number;
+  /** Keep the mesh up at the end until Enter, even without a terminal (on one, it always does). */
+  keep?: boolean;
   out?: (line: string) => void;
+  input?: NodeJS.ReadableStream;
 }
 
 /** How one request or call ended; `failure` names why it failed (a petrel-error flag, "HTTP 503", "grpc-status 14"). */
@@ -135,6 +139,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     out(`  control plane  stream ${controlPorts.stream}, API ${controlPorts.api}; it watches ${mesh.policiesDir}`);
     out(`  logs: ${mesh.dir}`);
     out(`  while it runs: npx petrel status --control http://127.0.0.1:${controlPorts.api}; metrics at http://127.0.0.1:${webPorts.admin}/metrics`);
+    const webView = `http://127.0.0.1:${controlPorts.api}/`;
+    out(`  the mesh web view: ${webView} (npx petrel dashboard --control http://127.0.0.1:${controlPorts.api})`);
     mesh.startControl(mesh.policiesDir, controlPorts);
     await waitForOk(`http://127.0.0.1:${controlPorts.api}/ready`);
     mesh.startApp('payments', ['payments', String(paymentsApp)]);
@@ -315,12 +321,19 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       for (const line of text.split('\n').filter((l) => l.startsWith('petrel_requests_total{'))) out(`  [${name} sidecar] ${line}`);
     }
     out('\nIn Kubernetes the same policies are ResiliencePolicy resources applied with kubectl.');
-    if (problems.length > 0) {
-      out(`\nThe demo did not behave as expected:\n  ${problems.join('\n  ')}`);
-      return 1;
+    if (problems.length > 0) out(`\nThe demo did not behave as expected:\n  ${problems.join('\n  ')}`);
+    else out('Demo finished.');
+    if (shouldKeepUp(options.keep)) {
+      out('\nledger-1 still fails every call: in the web view ledger\'s own sidecars show those failures, while retries keep web -> ledger at 100%.');
+      await keepUp({
+        url: webView, out, ...(options.input === undefined ? {} : { input: options.input }),
+        load: () => Promise.all([
+          drive(webPorts.inbound, 8, agent, () => {}),
+          driveGrpc({ port: webPorts.outbound, authority: 'ledger', count: 2, concurrency: 2, limitMs: 5000, tick: () => {} }),
+        ]),
+      });
     }
-    out('Demo finished.');
-    return 0;
+    return problems.length > 0 ? 1 : 0;
   } finally {
     agent.destroy();
     await mesh.stopAll();

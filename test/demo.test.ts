@@ -27,6 +27,9 @@ describe('petrel demo', () => {
     assert.match(r.stdout, new RegExp(`Phase 5: payments is back\\n.*\\n${TICKS}  => ${N} requests, 100\\.0% ok`));
     assert.match(r.stdout, /The web sidecar retried [1-9][0-9]* times; the payments-0 breaker opened 1 time\(s\) and closed 1 time\(s\)/);
     assert.match(r.stdout, /Demo finished\./);
+    // Without a terminal and without --keep, it ends by itself, having printed the web view's address.
+    assert.match(r.stdout, /^ {2}the mesh web view: http:\/\/127\.0\.0\.1:\d+\/ \(npx petrel dashboard --control http:\/\/127\.0\.0\.1:\d+\)$/m);
+    assert.doesNotMatch(r.stdout, /Press Enter/);
   });
 
   it('rides gRPC calls out over a ledger pod that fails every call', () => {
