@@ -490,12 +490,12 @@ async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY;
   const sink = await startOtlpSink();
   otlpSink = sink.url;
-  // BENCH_ONLY: comma-separated substrings of scenario names. BENCH_PROTOCOLS: comma-separated http1, grpc, h2.
+  // BENCH_ONLY: comma-separated substrings of scenario names ("=name" for that name exactly). BENCH_PROTOCOLS: comma-separated http1, grpc, h2.
   const wanted = only?.split(',').map((w) => w.trim()).filter((w) => w !== '');
   const protocols = process.env.BENCH_PROTOCOLS?.split(',').map((p) => p.trim()).filter((p) => p !== '');
   const unknown = protocols?.filter((p) => !(p in PROTOCOL_NAMES));
   if (unknown?.length) throw new Error(`BENCH_PROTOCOLS: unknown ${unknown.join(', ')} (expected ${Object.keys(PROTOCOL_NAMES).join(', ')})`);
-  const selected = scenarios.filter((s) => (!wanted || wanted.some((w) => s.name.includes(w))) &&
+  const selected = scenarios.filter((s) => (!wanted || wanted.some((w) => (w.startsWith('=') ? s.name === w.slice(1) : s.name.includes(w)))) &&
     (!protocols || protocols.some((p) => PROTOCOL_NAMES[p] === s.protocol)));
   const { up, procs: upstreams } = await startUpstreams(new Set(selected.map((s) => s.protocol)));
   const runs = new Map<string, Row[]>(selected.map((s) => [s.name, []]));
