@@ -29,14 +29,25 @@ const median = (x: number[]): number => [...x].sort((p, q) => p - q)[Math.floor(
 
 export async function routeSideBySide(ctx: MeshContext, upstream: string, seconds: number, rounds: number, calibrate?: 'aa' | 'nn', log: (line: string) => void = () => {}): Promise<SideBySide> {
   const names: [string, string] = calibrate === undefined ? ['route', 'no route'] : ['pair A', 'pair B'];
-  const withRoute = [calibrate !== 'nn', calibrate === 'aa'];
-  const start = (i: number) => startMeshPair(ctx, false, upstream, {}, withRoute[i] ? { 'upstream-route.yaml': THREE_RULE_ROUTE } : {});
+  return sideBySide([ctx, ctx], [calibrate !== 'nn', calibrate === 'aa'], names, upstream, seconds, rounds, log);
+}
+
+/**
+ * Two builds of Petrel side by side (BENCH_BASELINE: this checkout's pair against an older one's), no
+ * route on either: what a change costs, judged the same way as the route.
+ */
+export function buildsSideBySide(current: MeshContext, baseline: MeshContext, upstream: string, seconds: number, rounds: number, log: (line: string) => void = () => {}): Promise<SideBySide> {
+  return sideBySide([current, baseline], [false, false], ['this build', 'baseline'], upstream, seconds, rounds, log);
+}
+
+async function sideBySide(ctxs: [MeshContext, MeshContext], withRoute: [boolean, boolean], names: [string, string], upstream: string, seconds: number, rounds: number, log: (line: string) => void): Promise<SideBySide> {
+  const start = (i: number) => startMeshPair(ctxs[i] as MeshContext, false, upstream, {}, withRoute[i] ? { 'upstream-route.yaml': THREE_RULE_ROUTE } : {});
   const out: SideBySideRound[] = [];
   for (let r = 0; r < rounds; r++) {
     const pairs: MeshPair[] = r % 2 === 0 ? [await start(0), await start(1)] : [await start(1), await start(0)].reverse();
     try {
       for (const [i, p] of pairs.entries()) if (withRoute[i]) await waitForConfig(p.client.admin, ROUTE_RULE);
-      const load = (s: number) => Promise.all(pairs.map((p) => wrkAsync(ctx.loadCpu, `http://127.0.0.1:${p.client.outbound}/`, 64, s, ['Host: upstream'])));
+      const load = (s: number) => Promise.all(pairs.map((p) => wrkAsync(ctxs[0].loadCpu, `http://127.0.0.1:${p.client.outbound}/`, 64, s, ['Host: upstream'])));
       await load(3);
       const pids = pairs.map((p) => p.procs.flatMap((c) => processTree(c.pid as number)));
       const c0 = pids.map(cpuSeconds);

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { stringify } from 'yaml';
 import { policyMicrobench } from './policy-micro.ts';
-import { routeSideBySide, type SideBySide } from './route-side-by-side.ts';
+import { buildsSideBySide, routeSideBySide, type SideBySide } from './route-side-by-side.ts';
 import type { RoutingSpec } from '../api/types.ts';
 import {
   routeMicrobench, routeMicroTable, routingFor, threeRules, ROUTE_RULE, THREE_RULE_ROUTE, ITERATIONS as ROUTE_ITERATIONS, RUNS as ROUTE_RUNS,
@@ -581,6 +581,14 @@ async function main(): Promise<void> {
       for (const [name, r] of runs) {
         lines.push(`| ${name} | ${fmt(r.rpsRatio, 3)}x | ${fmt(r.cpuRatio, 3)}x | ${r.rounds.map((x) => fmt(x.rps[0] / x.rps[1], 3)).join(', ')} | ` +
           `${r.rounds.reduce((n, x) => n + x.errors[0] + x.errors[1], 0)} |`);
+      }
+      // BENCH_BASELINE=DIR: this build's pair against the older build's, side by side, neither routed.
+      if (process.env.BENCH_BASELINE) {
+        process.stderr.write('bench: this build against BENCH_BASELINE, side by side...\n');
+        const baseline = { ...meshContext(), petrel: join(resolve(process.env.BENCH_BASELINE), 'dist', 'bin', 'petrel.js') };
+        const r = await buildsSideBySide(meshContext(), baseline, `127.0.0.1:${sbsUp['http/1.1']}`, SECONDS, ROUNDS, (line) => process.stderr.write(`bench:   ${line}\n`));
+        lines.push(`| this build / BENCH_BASELINE (${process.env.BENCH_BASELINE}), no route | ${fmt(r.rpsRatio, 3)}x | ${fmt(r.cpuRatio, 3)}x | ` +
+          `${r.rounds.map((x) => fmt(x.rps[0] / x.rps[1], 3)).join(', ')} | ${r.rounds.reduce((n, x) => n + x.errors[0] + x.errors[1], 0)} |`);
       }
       const main = runs[0]![1];
       lines.push('', `Target (issue 13): pair throughput with a three-rule route in force ≥ 0.95x the pair without, in one run: ${fmt(main.rpsRatio, 3)}x, ` +

@@ -31,7 +31,14 @@ describe('tracing', () => {
     inbound = await startSidecar({ service: 'payments', app: app.address, config: snapshot(1, []), env });
     outbound = await startSidecar({
       service: 'web', env,
-      config: snapshot(1, [{ name: 'payments', endpoints: [`127.0.0.1:${inbound.inboundPort}`], policy: { retry: { attempts: 2, on: ['gateway-error'] } } }]),
+      // An HTTPRoute rule named "charge" takes /v1 (its name is the spans' petrel.route).
+      config: snapshot(1, [{
+        name: 'payments', endpoints: [`127.0.0.1:${inbound.inboundPort}`], policy: { retry: { attempts: 2, on: ['gateway-error'] } },
+        routing: {
+          matches: [{ match: { path: { type: 'PathPrefix', value: '/v1' } }, rule: 0 }],
+          rules: [{ name: 'charge', source: 'HTTPRoute default/payments rule 0', backends: [{ service: 'payments', namespace: 'default', weight: 1 }] }],
+        },
+      }]),
     });
   });
 
@@ -57,6 +64,7 @@ describe('tracing', () => {
       assert.equal(c.service, 'web-sidecar');
       assert.equal(attr(c, 'http.request.method'), 'GET');
       assert.equal(attr(c, 'url.path'), '/v1/charge');
+      assert.equal(attr(c, 'petrel.route'), 'charge', 'the rule\'s name (GEP-995), as on the route metric label');
     }
     assert.equal(attr(clients[0]!, 'http.request.resend_count'), undefined);
     assert.equal(attr(clients[0]!, 'http.response.status_code'), 503);

@@ -152,7 +152,7 @@ export class ProxyCall implements AttemptOwner {
     return {
       parentHeaders: exchange.requestHeaders, method: exchange.method, path: exchange.path,
       serverAddress: endpoint?.host ?? exchange.authority, serverPort: endpoint?.port, resendCount: exchange.attempts - 1,
-      grpc: exchange.grpc,
+      grpc: exchange.grpc, route: exchange.metrics?.labels.route,
     };
   }
 

@@ -30,6 +30,8 @@ export interface SpanStart {
   grpc?: boolean;
   /** SERVER spans: the caller's SPIFFE identity when it came over mesh mTLS. */
   peerIdentity?: string | undefined;
+  /** CLIENT spans: the route that took the request (an HTTPRoute rule's GEP-995 name, a policy route, "default"). */
+  route?: string | undefined;
 }
 
 export interface Propagator {
@@ -61,6 +63,8 @@ export class Tracing {
       if (kind === 'client') {
         span.setAttribute('url.full', `http://${s.serverAddress}${s.serverPort === undefined ? '' : `:${s.serverPort}`}${s.path}`);
         if (s.resendCount !== undefined && s.resendCount > 0) span.setAttribute('http.request.resend_count', s.resendCount);
+        // Not http.route: that names a path template; this is the rule's name, the `route` metric label.
+        if (s.route !== undefined) span.setAttribute('petrel.route', s.route);
       } else {
         span.setAttribute('url.scheme', 'http');
         // Who called, as its certificate says (never a header): tls.established per semconv.
