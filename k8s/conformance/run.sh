@@ -30,12 +30,12 @@ REPORT="${REPORT:-$REPO/k8s/conformance/report-$GATEWAY_API_VERSION.yaml}"
 VERSION="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$REPO/package.json" | head -n 1)"
 
 # The features Petrel implements for mesh routes (pkg/features in the suite). Left out on purpose:
-# MeshClusterIPMatching (the Host header picks the Service before the destination address does),
 # MeshConsumerRoute (routes in another namespace than their Service are refused),
 # MeshHTTPRouteBackendRequestHeaderModification (backendRef filters are refused), WebSockets and
 # H2C backend protocols, CORS and destination-port matching (not implemented).
 SUPPORTED_FEATURES=(
   Mesh
+  MeshClusterIPMatching
   HTTPRoute
   HTTPRouteParentRefPort
   HTTPRouteResponseHeaderModification
