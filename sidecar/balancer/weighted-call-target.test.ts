@@ -36,3 +36,15 @@ test('weight 0 gets no call; three backends follow their weights', () => {
   const sigma = Math.sqrt(4000 * 0.25 * 0.75);
   assert.ok(Math.abs((counts.get('b0') ?? 0) - 1000) <= 4 * sigma);
 });
+
+test('an invalid backendRef takes its share of first attempts (500 NC) and none of the retries', async () => {
+  const { FailingCallTarget } = await import('./call-target.ts');
+  const { ProxyError } = await import('../proxy/flags.ts');
+  const invalid = new FailingCallTarget(new ProxyError('NC', 'backendRef bucket: not a Service'));
+  const target = new WeightedCallTarget([{ target: backend('valid'), weight: 1 }, { target: invalid, weight: 1 }], new SeededRandom(9));
+  let failed = 0;
+  for (let i = 0; i < 1000; i++) if (target.next(undefined) instanceof ProxyError) failed++;
+  assert.ok(Math.abs(failed - 500) <= 4 * Math.sqrt(1000 * 0.25), `${failed} of 1000 first attempts drew the invalid share`);
+  const previous = {} as unknown as Parameters<CallTarget['next']>[0];
+  for (let i = 0; i < 1000; i++) assert.equal((target.next(previous) as Destination).label, 'valid', 'a retry never draws the invalid share');
+});
