@@ -1,7 +1,7 @@
 // Process helpers for the benchmark: start pinned processes, read their CPU time and peak RSS
 // from /proc, run the load generators (wrk, h2load, bench/grpc-load) and parse what they print.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -12,7 +12,9 @@ const execFileAsync = promisify(execFile);
 
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
-export { freePort } from '../demo/local-mesh.ts';
+import { freePort } from '../demo/local-mesh.ts';
+
+export { freePort };
 
 const started: ChildProcess[] = [];
 process.on('exit', () => started.forEach((c) => c.kill('SIGKILL')));
@@ -76,6 +78,19 @@ export async function waitForHttp(url: string, headers: Record<string, string> =
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+}
+
+/** A plain nginx answering 200 "ok" on 127.0.0.1 (its files under `work`), pinned to `cpus`: an upstream for by-hand benchmarks. */
+export async function startOkNginx(work: string, cpus: string): Promise<{ port: number; proc: ChildProcess }> {
+  const port = await freePort();
+  const dir = join(work, `nginx-${port}`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'nginx.conf'), `worker_processes 1;\ndaemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\n` +
+    `events { worker_connections 4096; }\nhttp {\n  access_log off;\n  keepalive_requests 1000000;\n  keepalive_timeout 60s;\n` +
+    `  server { listen 127.0.0.1:${port}; location / { return 200 "ok\\n"; } }\n}\n`);
+  const proc = startPinned(cpus, '/usr/sbin/nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir, '-e', join(dir, 'error.log')]);
+  await waitForHttp(`http://127.0.0.1:${port}/`);
+  return { port, proc };
 }
 
 /** Accepting TCP connections: for listeners that speak only HTTP/2 (nginx `listen ... http2`, grpc-js). */

@@ -7,10 +7,10 @@
 // sidecar has the higher pid); bench/cpuprofile-diff.ts compares two profiles.
 // Usage: node dist/bench/route-profile.js OUTDIR [seconds=10] [rounds=2] [prof]
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { metricSum, startMeshPair, waitForConfig } from './mesh-tls.ts';
-import { cpuSeconds, freePort, processTree, startPinned, stop, waitForHttp, wrk } from './processes.ts';
+import { cpuSeconds, processTree, startOkNginx, stop, wrk } from './processes.ts';
 import { ROUTE_RULE, THREE_RULE_ROUTE } from './route-micro.ts';
 import { sidecarNodeFlags } from '../sidecar/runtime-flags.ts';
 
@@ -23,14 +23,7 @@ mkdirSync(work, { recursive: true });
 const ctx = { petrel: join(resolve(import.meta.dirname, '..'), 'bin', 'petrel.js'), work, proxyCpu: '0', loadCpu: '1' };
 const metrics = (admin: number) => fetch(`http://127.0.0.1:${admin}/metrics`).then((r) => r.text());
 
-const upPort = await freePort();
-const dir = join(work, 'nginx');
-mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, 'nginx.conf'), `worker_processes 1;\ndaemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\n` +
-  `events { worker_connections 4096; }\nhttp {\n  access_log off;\n  keepalive_requests 1000000;\n  keepalive_timeout 60s;\n` +
-  `  server { listen 127.0.0.1:${upPort}; location / { return 200 "ok\\n"; } }\n}\n`);
-const nginx = startPinned('1', '/usr/sbin/nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir, '-e', join(dir, 'error.log')]);
-await waitForHttp(`http://127.0.0.1:${upPort}/`);
+const { port: upPort, proc: nginx } = await startOkNginx(work, '1');
 try {
   for (let r = 0; r < rounds; r++) {
     for (const routed of r % 2 === 0 ? [true, false] : [false, true]) {
