@@ -85,6 +85,13 @@ export function parseTapQuery(q: URLSearchParams): TapRequest | string {
   return { service, namespace, explain: explain === '1' || explain === 'true', max, durationMs };
 }
 
+/** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 (a dual-stack listener's view of an IPv4 peer). */
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4.startsWith('127.') || address === '::1';
+}
+
 export function apiHandler(o: ApiServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const status = (res: ServerResponse) => {
     const policies = o.policies();
@@ -104,6 +111,16 @@ export function apiHandler(o: ApiServerOptions): (req: IncomingMessage, res: Ser
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     res.flushHeaders();
     o.taps.open(request, res);
+  };
+  /**
+   * Tap shows who calls what, live: it is never open to the network. With a token configured it
+   * needs the token; without one (Kubernetes runs with --token-review and no --token-file) only a
+   * caller on this host's loopback gets it: the local CLI, or `kubectl port-forward`, which reaches the
+   * pod from its own loopback and so carries the user's Kubernetes RBAC on pods/portforward.
+   */
+  const privileged = (req: IncomingMessage, res: ServerResponse, path: string, serve: (res: ServerResponse) => void) => {
+    if (o.statusAuth !== undefined || isLoopback(req.socket.remoteAddress)) return guarded(req, res, path, serve);
+    json(res, 403, { error: `${path} is privileged and this control plane has no token (--token-file): only loopback callers may tap; from outside the pod use kubectl -n petrel-system port-forward deploy/petrel-control 15014` });
   };
   /** Answers with `serve` once the caller presents the token (when one is configured). */
   const guarded = (req: IncomingMessage, res: ServerResponse, path: string, serve: (res: ServerResponse) => void) => {
@@ -137,7 +154,7 @@ export function apiHandler(o: ApiServerOptions): (req: IncomingMessage, res: Ser
       case '/v1/checks/kubernetes':
         return guarded(req, res, path, checks);
       case '/v1/tap':
-        return guarded(req, res, path, (res) => tap(req, res));
+        return privileged(req, res, path, (res) => tap(req, res));
       case '/v1/topology':
         return guarded(req, res, path, (r) => (o.topology === undefined ? json(r, 404, { error: 'this control plane keeps no topology' }) : json(r, 200, o.topology())));
       case '/metrics':
