@@ -22,7 +22,7 @@ const select = (service) => {
   $('endpoint-service').value = service;
   $('tap-service').value = service;
   draw();
-  void endpoints.update(api, selected, namespaces.get(selected) ?? '', last.status);
+  void endpoints.update(api, selected, namespaces.get(selected) ?? '');
 };
 
 const graph = new Graph($('graph'), select);
@@ -69,7 +69,7 @@ async function poll() {
     last = { status, topology };
     namespaces = new Map(topology.nodes.map((n) => [n.service, n.namespace]));
     draw();
-    await endpoints.update(api, selected, namespaces.get(selected) ?? '', status);
+    await endpoints.update(api, selected, namespaces.get(selected) ?? '');
     banner('', false);
     fill($('updated'), `updated ${new Date().toLocaleTimeString()}`);
   } catch (err) {
