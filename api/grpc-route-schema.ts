@@ -5,8 +5,8 @@
 // field, unique rule names) is in api/validate.ts (checkGrpcRouteSemantics). A GRPCRoute has no
 // timeouts or retry: the spec does not define them on a GRPCRoute rule, so they are unknown fields.
 import {
-  headerFilter, headerName, hostname, MESSAGES_KEYWORD, notImplemented, parentRef,
-  regexNotImplemented, requestMirrorFilter, routeBackendRefs, routeMetadata, sectionName,
+  headerFilter, headerName, MESSAGES_KEYWORD, notImplemented, regexNotImplemented, requestMirrorFilter,
+  routeBackendRefs, routeDocumentSchema, routeSpecSchema, sectionName,
 } from './http-route-schema.ts';
 
 export const GRPC_ROUTE_FILTER_TYPES = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror'] as const;
@@ -80,28 +80,6 @@ const grpcRouteRule = {
   },
 };
 
-export const grpcRouteSpecSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    parentRefs: { type: 'array', maxItems: 32, items: parentRef },
-    hostnames: {
-      type: 'array', maxItems: 0, items: hostname,
-      [MESSAGES_KEYWORD]: { maxItems: 'must be empty or absent: a route attached to a Service matches the Service\'s own names (GEP-1324); Petrel does not implement hostnames' },
-    },
-    rules: { type: 'array', maxItems: 16, items: grpcRouteRule, description: 'Default one rule that matches every call.' },
-  },
-};
+export const grpcRouteSpecSchema = routeSpecSchema(grpcRouteRule, 'Default one rule that matches every call.');
 
-export const grpcRouteDocumentSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['apiVersion', 'kind', 'metadata', 'spec'],
-  properties: {
-    apiVersion: { type: 'string', enum: ['gateway.networking.k8s.io/v1'] },
-    kind: { type: 'string', enum: ['GRPCRoute'] },
-    metadata: routeMetadata,
-    spec: grpcRouteSpecSchema,
-    status: { type: 'object' },
-  },
-};
+export const grpcRouteDocumentSchema = routeDocumentSchema('GRPCRoute', grpcRouteSpecSchema);

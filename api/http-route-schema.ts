@@ -235,18 +235,23 @@ const httpRouteRule = {
   },
 };
 
-export const httpRouteSpecSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    parentRefs: { type: 'array', maxItems: 32, items: parentRef },
-    hostnames: {
-      type: 'array', maxItems: 0, items: hostname,
-      [MESSAGES_KEYWORD]: { maxItems: 'must be empty or absent: a route attached to a Service matches the Service\'s own names (GEP-1324); Petrel does not implement hostnames' },
+/** An HTTPRoute's or GRPCRoute's spec: Service parents, no hostnames, rules of the route's kind. */
+export function routeSpecSchema(rule: object, rulesDescription: string): object {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      parentRefs: { type: 'array', maxItems: 32, items: parentRef },
+      hostnames: {
+        type: 'array', maxItems: 0, items: hostname,
+        [MESSAGES_KEYWORD]: { maxItems: 'must be empty or absent: a route attached to a Service matches the Service\'s own names (GEP-1324); Petrel does not implement hostnames' },
+      },
+      rules: { type: 'array', maxItems: 16, items: rule, description: rulesDescription },
     },
-    rules: { type: 'array', maxItems: 16, items: httpRouteRule, description: 'Default one rule that matches every request.' },
-  },
-};
+  };
+}
+
+export const httpRouteSpecSchema = routeSpecSchema(httpRouteRule, 'Default one rule that matches every request.');
 
 /** A route's metadata: name, namespace, and the creationTimestamp precedence ties look at. */
 export const routeMetadata = {
@@ -263,15 +268,20 @@ export const routeMetadata = {
   },
 };
 
-export const httpRouteDocumentSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['apiVersion', 'kind', 'metadata', 'spec'],
-  properties: {
-    apiVersion: { type: 'string', enum: ['gateway.networking.k8s.io/v1'] },
-    kind: { type: 'string', enum: ['HTTPRoute'] },
-    metadata: routeMetadata,
-    spec: httpRouteSpecSchema,
-    status: { type: 'object' },
-  },
-};
+/** A whole HTTPRoute or GRPCRoute document (gateway.networking.k8s.io/v1); status is the cluster's, not validated. */
+export function routeDocumentSchema(kind: 'HTTPRoute' | 'GRPCRoute', spec: object): object {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['apiVersion', 'kind', 'metadata', 'spec'],
+    properties: {
+      apiVersion: { type: 'string', enum: ['gateway.networking.k8s.io/v1'] },
+      kind: { type: 'string', enum: [kind] },
+      metadata: routeMetadata,
+      spec,
+      status: { type: 'object' },
+    },
+  };
+}
+
+export const httpRouteDocumentSchema = routeDocumentSchema('HTTPRoute', httpRouteSpecSchema);
