@@ -125,18 +125,31 @@ function checkMirror(issues: ValidationIssue[], mirror: NonNullable<HttpRouteFil
   }
 }
 
-/** What the HTTPRoute schema cannot say: the spec's CEL rules, and what Petrel does not implement yet. */
-export function checkHttpRouteSemantics(doc: HttpRouteDocument): ValidationIssue[] {
+/**
+ * What every route kind checks around its rules: the parents, unique rule names (GEP-995) and the
+ * total of matches; `checkRule` adds what its kind's rules need, in that rule's place among the issues.
+ */
+function checkRouteRules<R extends { name?: string; matches?: readonly unknown[] }>(
+  doc: { metadata: { namespace?: string }; spec: { parentRefs?: HttpRouteSpec['parentRefs']; rules?: readonly R[] } },
+  checkRule: (issues: ValidationIssue[], rule: R, at: (string | number)[], namespace: string) => void,
+): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const namespace = doc.metadata.namespace ?? 'default';
-  const spec = doc.spec;
-  checkParentRefs(issues, spec.parentRefs, namespace);
+  checkParentRefs(issues, doc.spec.parentRefs, namespace);
   const names = new Map<string, number>();
   let totalMatches = 0;
-  spec.rules?.forEach((rule, r) => {
-    const at = ['spec', 'rules', r];
+  doc.spec.rules?.forEach((rule, r) => {
     checkRuleName(issues, names, rule.name, r);
     totalMatches += rule.matches?.length ?? 1;
+    checkRule(issues, rule, ['spec', 'rules', r], namespace);
+  });
+  checkMatchTotal(issues, totalMatches);
+  return issues;
+}
+
+/** What the HTTPRoute schema cannot say: the spec's CEL rules, and what Petrel does not implement yet. */
+export function checkHttpRouteSemantics(doc: HttpRouteDocument): ValidationIssue[] {
+  return checkRouteRules(doc, (issues, rule, at, namespace) => {
     rule.matches?.forEach((match, m) => {
       const value = match.path?.value;
       if (value !== undefined) {
@@ -186,8 +199,6 @@ export function checkHttpRouteSemantics(doc: HttpRouteDocument): ValidationIssue
       push(issues, [...at, 'timeouts', 'backendRequest'], `must not exceed request (${t.backendRequest} > ${t.request})`);
     }
   });
-  checkMatchTotal(issues, totalMatches);
-  return issues;
 }
 
 /** Validates one HTTPRoute document (gateway.networking.k8s.io/v1). */
@@ -216,16 +227,7 @@ const GRPC_FILTER_FIELDS = {
  * its path, /<service>/<method>, and a method alone is no one path match).
  */
 export function checkGrpcRouteSemantics(doc: GrpcRouteDocument): ValidationIssue[] {
-  const issues: ValidationIssue[] = [];
-  const namespace = doc.metadata.namespace ?? 'default';
-  const spec = doc.spec;
-  checkParentRefs(issues, spec.parentRefs, namespace);
-  const names = new Map<string, number>();
-  let totalMatches = 0;
-  spec.rules?.forEach((rule, r) => {
-    const at = ['spec', 'rules', r];
-    checkRuleName(issues, names, rule.name, r);
-    totalMatches += rule.matches?.length ?? 1;
+  return checkRouteRules(doc, (issues, rule, at, namespace) => {
     rule.matches?.forEach((match, m) => {
       const method = match.method;
       if (method !== undefined) {
@@ -250,8 +252,6 @@ export function checkGrpcRouteSemantics(doc: GrpcRouteDocument): ValidationIssue
     });
     rule.backendRefs?.forEach((ref, b) => checkBackendRef(issues, ref, namespace, [...at, 'backendRefs', b]));
   });
-  checkMatchTotal(issues, totalMatches);
-  return issues;
 }
 
 /** Validates one GRPCRoute document (gateway.networking.k8s.io/v1). */
