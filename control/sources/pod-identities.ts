@@ -5,7 +5,7 @@
 // a meshed pod is cached as its name, namespace, resourceVersion and service account, nothing more.
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { SlimWatch } from './slim-watch.ts';
+import { oncePerTick, SlimWatch } from './slim-watch.ts';
 import { PROXY_CONTAINER } from '../injection/pod-injector.ts';
 
 /** More meshed pods than this are not tracked (their endpoints stay plaintext); the control plane's memory stays bounded. */
@@ -60,15 +60,7 @@ export class PodIdentities {
     };
     this.informer = new k8s.ListWatch<SlimPod>('/api/v1/pods', new SlimWatch<RawPod, SlimPod>(kc, slimPod, admit), list, false);
     // A relist or a burst of pod events republishes the endpoints once.
-    let pending = false;
-    const changed = () => {
-      if (pending) return;
-      pending = true;
-      setImmediate(() => {
-        pending = false;
-        onChange();
-      });
-    };
+    const changed = oncePerTick(onChange);
     const set = (pod: SlimPod) => {
       if (this.#accounts.get(key(pod)) === pod.serviceAccount) return; // a status update: nothing for identity
       this.#accounts.set(key(pod), pod.serviceAccount);

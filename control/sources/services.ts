@@ -5,7 +5,7 @@
 // ClusterIP -> Service map that transparent interception will need.
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { SlimWatch } from './slim-watch.ts';
+import { oncePerTick, SlimWatch } from './slim-watch.ts';
 
 /** More Services than this are not tracked; the control plane's memory stays bounded. */
 export const MAX_TRACKED_SERVICES = 100_000;
@@ -71,15 +71,7 @@ export class ServiceIndex {
       return { apiVersion: 'v1', kind: 'ServiceList', metadata: services.metadata ?? {}, items: items.slice(0, maxServices) };
     };
     this.informer = new k8s.ListWatch<SlimService>('/api/v1/services', new SlimWatch<RawService, SlimService>(kc, slimService, admit), list, false);
-    let pending = false;
-    const changed = () => {
-      if (pending) return;
-      pending = true;
-      setImmediate(() => {
-        pending = false;
-        onChange();
-      });
-    };
+    const changed = oncePerTick(onChange);
     this.informer.on('add', () => (this.#count++, changed()));
     this.informer.on('update', changed);
     this.informer.on('delete', () => (this.#count--, changed()));

@@ -23,3 +23,16 @@ export class SlimWatch<Raw extends { metadata?: { resourceVersion?: string } }, 
     }, done);
   }
 }
+
+/** `fn` at most once per turn of the event loop, however many times a burst of watch events asks. */
+export function oncePerTick(fn: () => void): () => void {
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    setImmediate(() => {
+      pending = false;
+      fn();
+    });
+  };
+}
