@@ -182,26 +182,31 @@ export class StreamServer {
     res.end();
   }
 
-  async #stats(req: IncomingMessage, res: ServerResponse, principal: Principal, store: StatStore): Promise<void> {
-    const msg = await readMessage(req, res, decodeStatReport);
+  /**
+   * A report a sidecar posts about itself (stats, tap events): it counts only from the stream it
+   * belongs to, its secret and its principal, and only while that stream is connected.
+   */
+  async #report<M extends { id: string; secret?: string | undefined }>(
+    req: IncomingMessage, res: ServerResponse, principal: Principal, what: string, decode: (body: string) => M, take: (sub: Subscription, msg: M) => void,
+  ): Promise<void> {
+    const msg = await readMessage(req, res, decode);
     if (msg === undefined) return;
-    const sub = this.#owned(res, msg.id, msg.secret, 'stats', principal);
+    const sub = this.#owned(res, msg.id, msg.secret, what, principal);
     if (sub === undefined) return;
-    const summary = { windowSeconds: msg.windowSeconds, series: msg.series, ...(msg.endpoints === undefined ? {} : { endpoints: msg.endpoints }) };
-    if (sub.connected) store.report(sub.id, sub.node.namespace, summary, `${sub.name} (${sub.node.service}.${sub.node.namespace})`);
+    if (sub.connected) take(sub, msg);
     res.writeHead(204);
     res.end();
   }
 
-  /** Tap events count only from the stream they were asked on: its secret and its principal. */
-  async #tap(req: IncomingMessage, res: ServerResponse, principal: Principal, taps: TapHub): Promise<void> {
-    const msg = await readMessage(req, res, decodeTapReport);
-    if (msg === undefined) return;
-    const sub = this.#owned(res, msg.id, msg.secret, 'tap', principal);
-    if (sub === undefined) return;
-    if (sub.connected) taps.report(msg, sub.node);
-    res.writeHead(204);
-    res.end();
+  #stats(req: IncomingMessage, res: ServerResponse, principal: Principal, store: StatStore): Promise<void> {
+    return this.#report(req, res, principal, 'stats', decodeStatReport, (sub, msg) => {
+      const summary = { windowSeconds: msg.windowSeconds, series: msg.series, ...(msg.endpoints === undefined ? {} : { endpoints: msg.endpoints }) };
+      store.report(sub.id, sub.node.namespace, summary, `${sub.name} (${sub.node.service}.${sub.node.namespace})`);
+    });
+  }
+
+  #tap(req: IncomingMessage, res: ServerResponse, principal: Principal, taps: TapHub): Promise<void> {
+    return this.#report(req, res, principal, 'tap', decodeTapReport, (sub, msg) => taps.report(msg, sub.node));
   }
 
   async #deregister(req: IncomingMessage, res: ServerResponse, principal: Principal): Promise<void> {
