@@ -34,10 +34,11 @@ export function parseGrpcStatus(value: string | string[] | number | undefined): 
   return Number(text);
 }
 
-/** Statuses that say the endpoint failed, for its breaker (as Linkerd classifies them). */
+/** Statuses that say the endpoint failed, for its breaker and `petrel stat` (as Linkerd classifies them). */
+export const GRPC_FAILURE_STATUSES: readonly number[] = [GRPC.UNKNOWN, GRPC.DEADLINE_EXCEEDED, GRPC.INTERNAL, GRPC.UNAVAILABLE, GRPC.DATA_LOSS];
+
 export function grpcStatusIsFailure(status: number): boolean {
-  return status === GRPC.UNKNOWN || status === GRPC.DEADLINE_EXCEEDED || status === GRPC.INTERNAL
-    || status === GRPC.UNAVAILABLE || status === GRPC.DATA_LOSS;
+  return GRPC_FAILURE_STATUSES.includes(status);
 }
 
 const TIMEOUT_UNITS_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };

@@ -4,6 +4,7 @@
 // connection in GC pauses (measured). The Registry accepts any object with get() (its collector
 // interface), so exposition, content negotiation and formatting stay prom-client's.
 import type { Registry } from 'prom-client';
+import { GRPC_FAILURE_STATUSES } from '../proxy/grpc.ts';
 import type { StatWindow } from './stat-window.ts';
 
 /** What prom-client's Registry reads from a collector: the same shape its own metrics return from get(). */
@@ -29,8 +30,8 @@ export type Direction = 'inbound' | 'outbound';
 type RequestLabel = StreamLabel | 'method' | 'code' | 'flags' | 'grpc_status';
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT']);
-/** grpc_status labels that count as failures in `petrel stat` (grpc.ts grpcStatusIsFailure: UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE, DATA_LOSS). */
-const GRPC_FAILURES = new Set(['2', '4', '13', '14', '15']);
+/** grpc_status labels that count as failures in `petrel stat`: the breaker's failures, as label text. */
+const GRPC_FAILURES = new Set(GRPC_FAILURE_STATUSES.map(String));
 
 interface Outcome {
   labels: Record<RequestLabel, string>;
