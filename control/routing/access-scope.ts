@@ -8,6 +8,7 @@
 import type { AccessRuleSpec, GrpcRouteMatch, GrpcRouteRule, HttpRouteBackendRef, HttpRouteFilter, HttpRouteMatch, HttpRouteRule, RouteMatchSpec, ScopedAccessSpec } from '../../api/types.ts';
 import { policySource } from '../policy-index.ts';
 import type { StoredAccessPolicy } from '../policy.ts';
+import { resolveBackendRef } from './backends.ts';
 import { normalizeGrpcMatch, normalizeMatch } from './precedence.ts';
 import { ruleName } from './rule.ts';
 import { serviceKey, type StoredRoute } from './stored-route.ts';
@@ -24,8 +25,10 @@ function receivers(rule: HttpRouteRule | GrpcRouteRule, namespace: string): stri
   for (const f of (rule.filters ?? []) as HttpRouteFilter[]) if (f.type === 'RequestMirror' && f.requestMirror) refs.push(f.requestMirror.backendRef);
   const out = new Set<string>();
   for (const ref of refs) {
-    if ((ref.group ?? '') !== '' || (ref.kind ?? 'Service') !== 'Service' || (ref.namespace ?? namespace) !== namespace) continue;
-    out.add(serviceKey(ref.name, namespace));
+    // Which refs name a mesh Service is resolveBackendRef's to say; the port does not matter here (a
+    // scope guards the Service on every port), so the ref's own port is taken as the Service's.
+    const resolved = resolveBackendRef(ref, namespace, () => (ref.port === undefined ? [] : [{ port: ref.port }]));
+    if (resolved.ok) out.add(serviceKey(resolved.backend.service, resolved.backend.namespace));
   }
   return [...out].sort();
 }
