@@ -9,7 +9,8 @@ export function recordExchange(ctx: ProxyContext, exchange: Exchange, direction:
   exchange.metrics?.record(exchange.method, status, exchange.flags, seconds, exchange.grpcStatusLabel);
   // A request sampled into a tap (only while someone taps): its event for the next upload.
   if (exchange.tap !== undefined) ctx.tap.finish(exchange, direction, status, seconds);
-  const explain = exchange.explain;
+  // Asked for by the app's petrel-explain header or a tap: built once for the log and the span.
+  const explained = exchange.explain?.compact();
   if (ctx.accessLog.wants(status, exchange.flags)) {
     const labels = exchange.metrics?.labels;
     ctx.accessLog.write({
@@ -31,10 +32,10 @@ export function recordExchange(ctx: ProxyContext, exchange: Exchange, direction:
       upstream: exchange.upstream,
       attempts: exchange.attempts,
       duration_ms: Math.round(seconds * 1e6) / 1e3,
-      ...(explain === undefined ? {} : { explain: explain.compact() }),
+      ...(explained === undefined ? {} : { explain: explained }),
     });
   }
-  if (explain !== undefined && exchange.span?.isRecording() === true) exchange.span.addEvent('petrel.explain', { 'petrel.explain': explain.compact() });
+  if (explained !== undefined && exchange.span?.isRecording() === true) exchange.span.addEvent('petrel.explain', { 'petrel.explain': explained });
   if (exchange.span !== undefined) ctx.tracing?.end(exchange.span, status, exchange.flags, undefined, exchange.grpcStatus);
   if (ctx.log.isLevelEnabled('debug')) {
     ctx.log.debug({

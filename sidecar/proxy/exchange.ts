@@ -21,7 +21,7 @@ import { NO_BODY, type RequestBody } from './request-body.ts';
 import type { UpstreamHeaders } from './headers.ts';
 import type { PeerIdentity } from '../identity/spiffe.ts';
 import type { HeaderModifier } from './header-modifier.ts';
-import type { Explanation } from '../telemetry/explain.ts';
+import { EXPLAIN_HEADER, type Explanation } from '../telemetry/explain.ts';
 
 export interface ExchangeObserver {
   /** Called once, when the downstream response has finished or the client went away. */
@@ -209,7 +209,7 @@ export class Exchange {
   /** A locally generated answer (`petrel-error: flag`), on whichever downstream this is. */
   reply(flag: Flag, message: string, status: number, extraHeaders?: Record<string, string>): void {
     this.setFlag(flag);
-    if (this.explain?.header === true) extraHeaders = { ...extraHeaders, 'petrel-explain': this.explain.compact() };
+    if (this.explain?.header === true) extraHeaders = { ...extraHeaders, [EXPLAIN_HEADER]: this.explain.compact() };
     const h2 = this.h2;
     if (h2 !== undefined) {
       const code = h2LocalReply(h2.stream, this.grpc, flag, message, status, this.requestId, extraHeaders);
