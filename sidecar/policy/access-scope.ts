@@ -6,6 +6,7 @@
 // its values matches. Compiled once per snapshot; a request allocates only when a scope reads the query.
 import type { AccessRuleSpec, RouteMatchSpec, ScopedAccessSpec } from '../../api/types.ts';
 import type { IncomingHttpHeaders } from 'node:http';
+import { pathHasPrefix } from '../routing/route-match.ts';
 
 interface ScopeMatch {
   /** Without trailing slashes; "" for the prefix "/". */
@@ -60,7 +61,7 @@ export function inScope(scope: CompiledScope<unknown>, method: string, path: str
       if (m.exact !== undefined || (m.prefix !== undefined && m.prefix !== '')) {
         plain ??= trimSlashes(path.slice(0, end).replace(/\/{2,}/g, '/'));
         if (m.exact !== undefined && plain !== m.exact) continue;
-        if (m.prefix !== undefined && !(plain === m.prefix || (plain.startsWith(m.prefix) && plain.charCodeAt(m.prefix.length) === 0x2f))) continue;
+        if (m.prefix !== undefined && !pathHasPrefix(plain, m.prefix)) continue;
       }
     }
     if (m.method !== undefined && method !== m.method) continue;
