@@ -9,6 +9,13 @@ export function port(value: string): number {
   return n;
 }
 
+/** A port callers dial (a Service port): 1-65535; 0 means "any free port" only for a listener. */
+export function servicePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError(`"${value}" is not a service port (1-65535)`);
+  return n;
+}
+
 export function uid(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 4294967294) throw new InvalidArgumentError(`"${value}" is not a uid`);

@@ -7,7 +7,7 @@ import { DEFAULT_DETECT_TIMEOUT_MS } from '../sidecar/interception/connection-in
 import { DEFAULT_INTERCEPTION } from '../sidecar/interception/iptables-rules.ts';
 import { reexecWithSidecarFlags } from '../sidecar/runtime-flags.ts';
 import { exitWithError, listenFailure, type ListenerSpec } from './cli-errors.ts';
-import { baseUrl, certTtl, durationAtMost, hostPort, port, positiveInt, trustDomain, uid } from './flags.ts';
+import { baseUrl, certTtl, durationAtMost, hostPort, port, positiveInt, servicePort, trustDomain, uid } from './flags.ts';
 import { readTokenFile, requireDirectory, requireFile } from './preflight.ts';
 import { readFile } from 'node:fs/promises';
 import { isIdentityName } from '../sidecar/identity/spiffe.ts';
@@ -51,7 +51,7 @@ program.command('sidecar')
   .option('--advertise <host:port>', 'the inbound address registered for this service (default 127.0.0.1:<inbound port>)', hostPort)
   .option('--cache <file>', 'keep the last good snapshot here, to serve from it after a restart before the control plane answers')
   .option('--name <name>', 'this sidecar\'s name in `petrel status` (default: the advertised address)')
-  .option('--service-port <port>', 'with --control, locally: the port of the service this sidecar\'s app serves; callers reach it as <service>:<port> (in Kubernetes the Service and its EndpointSlices decide)', port, 80)
+  .option('--service-port <port>', 'with --control, locally: the port of the service this sidecar\'s app serves; callers reach it as <service>:<port> (in Kubernetes the Service and its EndpointSlices decide)', servicePort, 80)
   .option('--service-account <name>', 'with --control, locally: the service account its certificate names (default: the service); in Kubernetes the projected token decides')
   .option('--control-ca <file>', 'with an https --control: PEM roots to pin for the control plane (default: $PETREL_CONTROL_CA, the PEM the injector sets)')
   .option('--inbound-port <port>', 'inbound listener: calls from other sidecars', port, 15006)

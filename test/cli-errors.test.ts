@@ -61,6 +61,13 @@ describe('petrel CLI errors', () => {
     }
   });
 
+  it('sidecar: a --service-port callers cannot dial is a usage error (exit 2)', async () => {
+    for (const bad of ['0', '65536', 'http']) {
+      const r = await runCli(['sidecar', '--service', 'web', '--service-port', bad, ...ephemeral]);
+      assertOneLine(r, 2, new RegExp(`^petrel sidecar: option '--service-port <port>' argument '${bad}' is invalid\\. "${bad}" is not a service port \\(1-65535\\)`));
+    }
+  });
+
   it('status: a malformed --control URL is a usage error (exit 2)', async () => {
     const r = await runCli(['status', '--control', 'localhost']);
     assertOneLine(r, 2, /^petrel status: .*expected http:\/\/HOST:PORT/);
